@@ -1,0 +1,3 @@
+from batchcost.cli.app import run
+
+run()

@@ -1,0 +1,1 @@
+"""The command line: typer commands that map options to library calls and errors to exit codes."""

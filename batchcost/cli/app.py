@@ -1,0 +1,62 @@
+"""The typer application and the one place errors become exit codes."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from batchcost import __version__
+from batchcost.errors import BatchcostError
+
+app = typer.Typer(
+    name="batchcost",
+    help="Know what an OpenAI Batch API job will cost before you spend, then submit exactly what was approved.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"batchcost {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Count, price, approve, submit and reconcile OpenAI Batch API jobs."""
+
+
+def _register() -> None:
+    from batchcost.cli import count  # noqa: F401  (commands register themselves on `app`)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"batchcost: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Never lets a traceback reach the user."""
+    _register()
+    try:
+        # Standalone mode: typer prints usage errors itself (exit 2) and exits through SystemExit.
+        app(args=argv, prog_name="batchcost")
+    except BatchcostError as exc:
+        return fail(exc.one_line(), exc.exit_code)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one line, still a failure code
+        return fail(f"internal error: {type(exc).__name__}: {exc} (please report this)", 1)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Data files (YAML) that change more often than code: encodings, models, prices."""
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@cache
+def load_data(name: str) -> dict[str, Any]:
+    """Return a bundled data file parsed as YAML (read-only; callers must not mutate it)."""
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)

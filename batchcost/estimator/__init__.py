@@ -1,0 +1,1 @@
+"""Counting input tokens exactly as the API bills them."""

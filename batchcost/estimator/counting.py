@@ -1,0 +1,342 @@
+"""Input-token counting per endpoint, equal to what the API reports as usage.
+
+The chat rules are the OpenAI cookbook's ("How to count tokens with tiktoken"): each message costs
+``tokens_per_message`` plus its encoded role, content and name (``tokens_per_name`` more for a name), and the
+reply primer adds ``reply_primer``. Tools follow the cookbook's per-family constants. Everything else the API
+counts in a way no document states (tool calls inside messages, JSON schemas, audio, non-function tools) is
+counted the best known way and the request is marked ``approximate`` with a note saying why.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from batchcost.errors import PlanError
+from batchcost.estimator.encodings import get_encoding
+from batchcost.estimator.images import image_bytes, image_size, image_tokens, max_image_tokens
+from batchcost.estimator.models import ModelInfo
+
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
+COMPLETIONS = "/v1/completions"
+MODERATIONS = "/v1/moderations"
+ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS)
+
+
+@dataclass
+class RequestCount:
+    """Input tokens of one request and its own output bound (None when it sets none)."""
+
+    input_tokens: int
+    max_output_tokens: int | None
+    approximate: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=64)
+def _length_function(encoding: str) -> Callable[[str], int]:
+    enc = get_encoding(encoding)
+
+    @lru_cache(maxsize=16384)
+    def length(text: str) -> int:
+        # Text is billed as ordinary text: "<|endoftext|>" typed by a user is not a special token.
+        return len(enc.encode_ordinary(text))
+
+    return length
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise PlanError(f"{what} must be {_article(names)}, not {_json_type(value)}")
+    return value
+
+
+def _article(name: str) -> str:
+    plain = {"str": "a string", "list": "a list", "dict": "an object", "int": "an integer"}
+    return " or ".join(plain.get(n, n) for n in name.split(" or "))
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+class Counter:
+    """Counts requests for one model. Reuse one Counter per model: string lengths are memoised."""
+
+    def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
+                 base_dir: Path | None = None):
+        self.model = model
+        self.assume_image_size = assume_image_size
+        self.base_dir = base_dir
+        self._len = _length_function(model.encoding)
+
+    # -- entry point ------------------------------------------------------------------------------
+    def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
+        _expect(body, dict, "body")
+        result = RequestCount(0, None)
+        if endpoint == CHAT:
+            result.input_tokens = self._chat(body, result)
+            result.max_output_tokens = _times_n(body, "max_completion_tokens", "max_tokens")
+        elif endpoint == RESPONSES:
+            result.input_tokens = self._responses(body, result)
+            result.max_output_tokens = _bound(body, "max_output_tokens")
+        elif endpoint in (EMBEDDINGS, MODERATIONS):
+            result.input_tokens = self._inputs(body.get("input"), "body.input")
+            result.max_output_tokens = 0
+        elif endpoint == COMPLETIONS:
+            result.input_tokens = self._inputs(body.get("prompt"), "body.prompt")
+            result.max_output_tokens = _times_n(body, "max_tokens", n_keys=("n", "best_of"))
+        else:
+            raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
+        return result
+
+    # -- chat completions -------------------------------------------------------------------------
+    def _chat(self, body: dict, result: RequestCount) -> int:
+        messages = body.get("messages")
+        if messages is None:
+            raise PlanError("body.messages is missing")
+        _expect(messages, list, "body.messages")
+        if not messages:
+            raise PlanError("body.messages is empty")
+        total = self._messages(messages, result, "body.messages")
+        total += self._tools(body, result)
+        total += self._schema(_response_schema(body.get("response_format")), result)
+        return total
+
+    def _messages(self, messages: list, result: RequestCount, where: str) -> int:
+        rules = self.model.chat_rules
+        total = 0
+        for i, message in enumerate(messages):
+            at = f"{where}[{i}]"
+            _expect(message, dict, at)
+            if "role" not in message:
+                raise PlanError(f"{at}.role is missing")
+            total += rules.tokens_per_message
+            for key, value in message.items():
+                total += self._message_field(key, value, result, f"{at}.{key}")
+        return total + rules.reply_primer
+
+    def _message_field(self, key: str, value: Any, result: RequestCount, at: str) -> int:
+        if key == "content":
+            return self._content(value, result, at)
+        if key in ("role", "name"):
+            tokens = self._len(_expect(value, str, at))
+            return tokens + (self.model.chat_rules.tokens_per_name if key == "name" else 0)
+        if key in ("tool_calls", "function_call"):
+            _note(result, "assistant tool calls are counted as their names and arguments")
+            calls = value if isinstance(value, list) else [{"function": value}]
+            return sum(self._tool_call(call, f"{at}") for call in calls)
+        if key == "tool_call_id":
+            _note(result, "tool results are counted as their content")
+            return 0
+        if isinstance(value, str):  # any other text field is sent to the model as text
+            return self._len(value)
+        return 0
+
+    def _tool_call(self, call: Any, at: str) -> int:
+        _expect(call, dict, at)
+        function = call.get("function", call)
+        _expect(function, dict, f"{at}.function")
+        return sum(self._len(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
+
+    def _content(self, content: Any, result: RequestCount, at: str) -> int:
+        if content is None:
+            return 0
+        if isinstance(content, str):
+            return self._len(content)
+        _expect(content, (str, list), at)
+        return sum(self._part(part, result, f"{at}[{i}]") for i, part in enumerate(content))
+
+    def _part(self, part: Any, result: RequestCount, at: str) -> int:
+        _expect(part, dict, at)
+        kind = part.get("type")
+        if kind in ("text", "input_text", "output_text", "refusal"):
+            text = part.get("text", part.get("refusal"))
+            return self._len(_expect(text, str, f"{at}.text"))
+        if kind in ("image_url", "input_image"):
+            return self._image(part, result, at)
+        if kind in ("input_audio", "input_file", "file"):
+            _note(result, f"{kind} parts are not counted (their token cost depends on the media)")
+            return 0
+        raise PlanError(f"{at}.type {kind!r} is not a known content part type")
+
+    # -- images -----------------------------------------------------------------------------------
+    def _image(self, part: dict, result: RequestCount, at: str) -> int:
+        rules = self.model.image_rules
+        if rules is None:
+            raise PlanError(f"{at}: model {self.model.name} does not accept image input")
+        spec = part.get("image_url")
+        if isinstance(spec, dict):
+            url, detail = spec.get("url"), spec.get("detail", part.get("detail", "auto"))
+        else:
+            url, detail = spec, part.get("detail", "auto")
+        if rules.approximate:
+            _note(result, f"{self.model.name} image tokens follow measured, not documented, multipliers")
+        data = image_bytes(url, self.base_dir) if isinstance(url, str) else None
+        size = image_size(data) if data else None
+        if size is None and isinstance(url, str) and url.startswith("data:"):
+            raise PlanError(f"{at}: data URL is not a PNG, JPEG, GIF or WebP image")
+        if size is None and self.assume_image_size:
+            size = self.assume_image_size
+            _note(result, "remote images assumed to be {}x{} px".format(*size))
+        if size is None:
+            _note(result, "remote images counted at the model's maximum per image (use --image-size WxH)")
+            return max_image_tokens(detail, rules)
+        return image_tokens(size[0], size[1], detail, rules)
+
+    # -- tools and schemas ------------------------------------------------------------------------
+    def _tools(self, body: dict, result: RequestCount) -> int:
+        tools = body.get("tools") or []
+        functions = body.get("functions") or []
+        _expect(tools, list, "body.tools")
+        _expect(functions, list, "body.functions")
+        defs = []
+        for i, tool in enumerate(tools):
+            _expect(tool, dict, f"body.tools[{i}]")
+            if tool.get("type", "function") != "function":
+                _note(result, f"built-in tool {tool.get('type')!r} is not counted")
+                continue
+            defs.append(_expect(tool.get("function", tool), dict, f"body.tools[{i}].function"))
+        defs.extend(_expect(f, dict, f"body.functions[{i}]") for i, f in enumerate(functions))
+        if not defs:
+            return 0
+        if not self.model.tools_verified:
+            _note(result, f"tool definitions counted with the cookbook constants, unverified for {self.model.name}")
+        return self._function_defs(defs, result)
+
+    def _function_defs(self, defs: list[dict], result: RequestCount) -> int:
+        rules = self.model.tool_rules
+        total = 0
+        for fn in defs:
+            total += rules.func_init
+            name, desc = str(fn.get("name", "")), str(fn.get("description") or "")
+            total += self._len(f"{name}:{desc.removesuffix('.')}")
+            params = fn.get("parameters") or {}
+            props = params.get("properties") if isinstance(params, dict) else None
+            if not isinstance(props, dict) or not props:
+                continue
+            total += rules.prop_init
+            for key, prop in props.items():
+                total += rules.prop_key
+                prop = prop if isinstance(prop, dict) else {}
+                if prop.keys() - {"type", "description", "enum"}:
+                    _note(result, "nested or rich tool parameter schemas are counted approximately")
+                enum = prop.get("enum")
+                if isinstance(enum, list):
+                    total += rules.enum_init
+                    total += sum(rules.enum_item + self._len(str(item)) for item in enum)
+                p_type = prop.get("type", "")
+                p_type = p_type if isinstance(p_type, str) else json.dumps(p_type)
+                p_desc = str(prop.get("description") or "").removesuffix(".")
+                total += self._len(f"{key}:{p_type}:{p_desc}")
+        return total + rules.func_end
+
+    def _schema(self, schema: Any, result: RequestCount) -> int:
+        if schema is None:
+            return 0
+        _note(result, "json_schema response formats are counted as their JSON text")
+        return self._len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
+
+    # -- responses --------------------------------------------------------------------------------
+    def _responses(self, body: dict, result: RequestCount) -> int:
+        messages: list[dict] = []
+        instructions = body.get("instructions")
+        if instructions is not None:
+            messages.append({"role": "system", "content": _expect(instructions, str, "body.instructions")})
+        items = body.get("input")
+        if items is None:
+            raise PlanError("body.input is missing")
+        if isinstance(items, str):
+            messages.append({"role": "user", "content": items})
+        else:
+            _expect(items, list, "body.input")
+            for i, item in enumerate(items):
+                messages.append(self._response_item(item, result, f"body.input[{i}]"))
+        total = self._messages(messages, result, "body.input")
+        total += self._tools(body, result)
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            total += self._schema(fmt.get("schema"), result)
+        return total
+
+    def _response_item(self, item: Any, result: RequestCount, at: str) -> dict:
+        _expect(item, dict, at)
+        if "role" in item:
+            return {k: v for k, v in item.items() if k not in ("type", "id", "status")}
+        kind = item.get("type")
+        _note(result, f"input items of type {kind!r} are counted as their text")
+        text = " ".join(str(item[k]) for k in ("name", "arguments", "output") if isinstance(item.get(k), str))
+        return {"role": "tool", "content": text}
+
+    # -- embeddings, completions, moderations ------------------------------------------------------
+    def _inputs(self, value: Any, at: str) -> int:
+        if value is None:
+            raise PlanError(f"{at} is missing")
+        if isinstance(value, str):
+            return self._len(value)
+        _expect(value, list, at)
+        if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return len(value)  # one token array
+        total = 0
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                total += self._len(item)
+            elif isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+                total += len(item)
+            else:
+                raise PlanError(f"{at}[{i}] must be a string or a list of token ids, not {_json_type(item)}")
+        return total
+
+
+def _note(result: RequestCount, note: str) -> None:
+    result.approximate = True
+    if note not in result.notes:
+        result.notes.append(note)
+
+
+def _response_schema(fmt: Any) -> Any:
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        return spec.get("schema", spec) if isinstance(spec, dict) else spec
+    return None
+
+
+def _bound(body: dict, *keys: str) -> int | None:
+    for key in keys:
+        value = body.get(key)
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise PlanError(f"body.{key} must be a non-negative integer")
+            return value
+    return None
+
+
+def _times_n(body: dict, *keys: str, n_keys: tuple[str, ...] = ("n",)) -> int | None:
+    bound = _bound(body, *keys)
+    if bound is None:
+        return None
+    n = max((_bound(body, k) or 1) for k in n_keys)
+    return bound * n
+
+
+def count_request(body: dict[str, Any], endpoint: str = CHAT, *, model: str | None = None,
+                  encoding: str | None = None, assume_image_size: tuple[int, int] | None = None) -> RequestCount:
+    """Count one request body as the API will bill it.
+
+    ``model`` defaults to ``body["model"]``; ``encoding`` forces an encoding for a model outside the registry.
+    """
+    from batchcost.estimator.models import custom_model, resolve_model
+
+    name = model or body.get("model")
+    if not isinstance(name, str):
+        raise PlanError("body.model is missing")
+    info = custom_model(name, encoding) if encoding else resolve_model(name)
+    return Counter(info, assume_image_size=assume_image_size).count(endpoint, body)

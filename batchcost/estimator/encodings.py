@@ -1,0 +1,91 @@
+"""Offline, hash-checked tiktoken encodings.
+
+tiktoken downloads its rank files on first use, which fails on an air-gapped machine. batchcost ships the
+official files under ``tiktoken_cache/`` (named as tiktoken's cache names them) and checks each against the
+sha256 that tiktoken itself expects before handing the folder to tiktoken as its cache. tiktoken then checks
+the same hash again as it loads. A ``TIKTOKEN_CACHE_DIR`` that already holds a valid file is honoured.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Iterator
+
+import tiktoken
+
+from batchcost.data import load_data
+from batchcost.errors import EncodingError
+
+SHIPPED_DIR = Path(__file__).with_name("tiktoken_cache")
+_lock = threading.Lock()
+
+
+def encoding_names() -> list[str]:
+    return sorted(load_data("encodings.yaml")["encodings"])
+
+
+def _file_entry(name: str) -> dict:
+    spec = load_data("encodings.yaml")["encodings"]
+    if name not in spec:
+        raise EncodingError(f"unknown encoding {name!r}; known: {', '.join(sorted(spec))}")
+    entry = spec[name]
+    return spec[entry["uses"]] if "uses" in entry else entry
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@cache
+def verified_cache_dir(name: str, shipped_dir: Path = SHIPPED_DIR) -> Path:
+    """The folder whose rank file for ``name`` matches tiktoken's expected sha256.
+
+    The user's ``TIKTOKEN_CACHE_DIR`` wins when it already holds a valid file; otherwise the shipped folder,
+    whose file must match or this raises ``EncodingError`` (a corrupted install is never used).
+    """
+    entry = _file_entry(name)
+    user_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if user_dir and _sha256(Path(user_dir) / entry["cache_file"]) == entry["sha256"]:
+        return Path(user_dir)
+    shipped = shipped_dir / entry["cache_file"]
+    actual = _sha256(shipped)
+    if actual is None:
+        raise EncodingError(f"tokenizer file for {name} is missing", path=shipped)
+    if actual != entry["sha256"]:
+        raise EncodingError(
+            f"tokenizer file for {name} has sha256 {actual}, not tiktoken's expected {entry['sha256']}; "
+            "reinstall batchcost",
+            path=shipped,
+        )
+    return shipped_dir
+
+
+@contextmanager
+def _tiktoken_cache(directory: Path) -> Iterator[None]:
+    saved = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(directory)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = saved
+
+
+@cache
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """Load a tiktoken encoding with no network access. Raises ``EncodingError``."""
+    directory = verified_cache_dir(name)
+    with _lock, _tiktoken_cache(directory):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception as exc:  # tiktoken would try the network only on a hash mismatch
+            raise EncodingError(f"could not load encoding {name}: {exc}") from exc

@@ -1,0 +1,85 @@
+"""Count every request of a plan, streaming, one Counter per model."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from batchcost.errors import BatchcostError
+from batchcost.estimator.counting import Counter
+from batchcost.estimator.models import ModelInfo, custom_model, resolve_model
+from batchcost.plans.reader import PlanLine, read_plan
+
+
+@dataclass
+class CountedRequest:
+    """One plan line with its counts: the record ``count --format jsonl`` prints."""
+
+    line: int
+    custom_id: str
+    model: str
+    endpoint: str
+    input_tokens: int
+    max_output_tokens: int | None
+    approximate: bool = False
+    notes: list[str] = field(default_factory=list)
+    family: str = ""
+    nbytes: int = 0
+
+    def contract(self) -> dict:
+        """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
+        record = {
+            "line": self.line,
+            "custom_id": self.custom_id,
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "input_tokens": self.input_tokens,
+            "max_output_tokens": self.max_output_tokens,
+            "approximate": self.approximate,
+        }
+        if self.notes:
+            record["notes"] = self.notes
+        return record
+
+
+class PlanCounter:
+    """Counts plan lines; keeps one memoising Counter per model name."""
+
+    def __init__(self, *, encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
+                 base_dir: Path | None = None):
+        self.encoding = encoding
+        self.assume_image_size = assume_image_size
+        self.base_dir = base_dir
+        self._counters: dict[str, Counter] = {}
+
+    def model_info(self, name: str) -> ModelInfo:
+        return custom_model(name, self.encoding) if self.encoding else resolve_model(name)
+
+    def counter(self, name: str) -> Counter:
+        if name not in self._counters:
+            self._counters[name] = Counter(self.model_info(name), assume_image_size=self.assume_image_size,
+                                           base_dir=self.base_dir)
+        return self._counters[name]
+
+    def count_line(self, item: PlanLine, path: Path) -> CountedRequest:
+        try:
+            counter = self.counter(item.model)
+            result = counter.count(item.url, item.body)
+        except BatchcostError as exc:  # errors from the body or the model name get this file and line
+            if exc.path is None:
+                raise type(exc)(exc.message, path=path, line=item.line) from None
+            raise
+        return CountedRequest(
+            line=item.line, custom_id=item.custom_id, model=item.model, endpoint=item.url,
+            input_tokens=result.input_tokens, max_output_tokens=result.max_output_tokens,
+            approximate=result.approximate, notes=result.notes, family=counter.model.name, nbytes=item.nbytes,
+        )
+
+
+def count_plan(path: str | Path, *, encoding: str | None = None,
+               assume_image_size: tuple[int, int] | None = None) -> Iterator[CountedRequest]:
+    """Yield a ``CountedRequest`` per plan line, in plan order, never holding the whole plan."""
+    path = Path(path)
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent)
+    for item in read_plan(path):
+        yield counter.count_line(item, path)

@@ -1,0 +1,95 @@
+"""Stream a Batch API input file line by line, validating each line's shape.
+
+A line is ``{"custom_id": str, "method": "POST", "url": str, "body": {...}}``. Anything else is a
+``PlanError`` naming the file and line. The whole file is never held in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from batchcost.errors import BadInput, PlanError
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class PlanLine:
+    line: int  # 1-based line number in the file
+    custom_id: str
+    method: str
+    url: str
+    body: dict[str, Any]
+    nbytes: int  # bytes of the line as written, newline included
+
+    @property
+    def model(self) -> str:
+        return self.body["model"]
+
+
+def _open(path: Path):
+    try:
+        if path.is_dir():
+            raise BadInput("is a directory, not a plan file", path=path)
+        return path.open("rb")
+    except FileNotFoundError:
+        raise BadInput("no such file", path=path) from None
+    except PermissionError:
+        raise BadInput("permission denied", path=path) from None
+
+
+def _field(obj: dict, key: str, kind: type, path: Path, line: int, where: str = "") -> Any:
+    if key not in obj:
+        raise PlanError(f"{where}{key} is missing", path=path, line=line)
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise PlanError(f"{where}{key} must be {'a string' if kind is str else 'an object'}", path=path, line=line)
+    return value
+
+
+def parse_line(raw: bytes, path: Path, line: int) -> PlanLine | None:
+    """Parse one raw line; None for a blank line."""
+    text = raw.rstrip(b"\r\n")
+    if line == 1 and text.startswith(_BOM):
+        text = text[len(_BOM):]
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"not valid UTF-8 (byte {exc.start + 1})", path=path, line=line) from None
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=path, line=line) from None
+    if not isinstance(obj, dict):
+        raise PlanError("a plan line must be a JSON object with custom_id, method, url and body",
+                        path=path, line=line)
+    custom_id = _field(obj, "custom_id", str, path, line)
+    if not custom_id:
+        raise PlanError("custom_id is empty", path=path, line=line)
+    method = _field(obj, "method", str, path, line)
+    url = _field(obj, "url", str, path, line)
+    body = _field(obj, "body", dict, path, line)
+    _field(body, "model", str, path, line, where="body.")
+    return PlanLine(line, custom_id, method, url, body, len(raw))
+
+
+def read_plan(path: str | Path) -> Iterator[PlanLine]:
+    """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line."""
+    path = Path(path)
+    with _open(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            parsed = parse_line(raw, path, number)
+            if parsed is not None:
+                yield parsed
+
+
+def plan_sha256(path: str | Path) -> str:
+    """sha256 of the plan's bytes (what an approval is bound to)."""
+    digest = hashlib.sha256()
+    with _open(Path(path)) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
