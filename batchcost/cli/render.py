@@ -54,3 +54,49 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
     console.print(summary)
     for note, n in notes.items():
         console.print(f"* approximate: {note} ({n:,} request{'s' if n != 1 else ''})")
+
+
+def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
+    """Real time vs batch as low / expected / high, then by model, as a person reads it at a glance."""
+    from batchcost.pricing.cost import display_money as usd
+
+    console = Console(highlight=False)
+    plan = estimate.plan
+    console.print(f"[bold]Estimate[/bold] {plan['path']} · {plan['requests']:,} requests · {', '.join(plan['models'])}"
+                  f" · {plan['endpoint']}")
+    table = Table(title_justify="left")
+    table.add_column("")
+    for name in ("low", "expected", "high"):
+        table.add_column(name, justify="right")
+    out, cost = estimate.output_tokens, estimate.cost
+    table.add_row("input tokens", *[f"{estimate.input_tokens:,}"] * 3)
+    table.add_row("output tokens", _fmt(out["low"]), _fmt(out["expected"]), _fmt(out["high"]))
+    table.add_row("real-time cost", *(usd(cost["realtime"][k]) for k in ("low", "expected", "high")))
+    table.add_row("batch cost", *(usd(cost["batch"][k]) for k in ("low", "expected", "high")), style="bold")
+    table.add_row("batch saves", *(usd(None if cost["realtime"][k] is None or cost["batch"][k] is None
+                                       else cost["realtime"][k] - cost["batch"][k])
+                                   for k in ("low", "expected", "high")))
+    console.print(table)
+    if out["basis"] == "max":
+        console.print("Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0.")
+    else:
+        console.print(f"Output: {out['per_request']:,} tokens per request expected, capped by each bound; "
+                      "high is the bound; low is 0.")
+    if len(estimate.by_model) > 1:
+        models = Table(title="By model", title_justify="left")
+        for name, justify in (("model", "left"), ("requests", "right"), ("input tokens", "right"),
+                              ("real-time (expected)", "right"), ("batch (expected)", "right")):
+            models.add_column(name, justify=justify)
+        for m in estimate.by_model:
+            models.add_row(m.model, f"{m.requests:,}", f"{m.input_tokens:,}", usd(m.cost["realtime"]["expected"]),
+                           usd(m.cost["batch"]["expected"]))
+        console.print(models)
+    for source in estimate.prices:
+        console.print(f"Prices: {source['path']} — {source['source']}, checked {source['checked_on']}")
+    if budget is not None:
+        figure = cost["batch"][budget_on]
+        if figure is not None and figure <= budget:
+            console.print(f"Budget {usd(budget)}: [green]fits[/green] at {budget_on} ({usd(figure)}), "
+                          f"{usd(budget - figure)} to spare.")
+    for warning in estimate.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -278,22 +278,26 @@ class Counter:
 
     # -- embeddings, completions, moderations ------------------------------------------------------
     def _inputs(self, value: Any, at: str) -> int:
+        return sum(self.input_lengths(value, at))
+
+    def input_lengths(self, value: Any, at: str = "body.input") -> list[int]:
+        """Tokens of each input of an embeddings/completions/moderations request (a string, strings, token arrays)."""
         if value is None:
             raise PlanError(f"{at} is missing")
         if isinstance(value, str):
-            return self._len(value)
+            return [self._len(value)]
         _expect(value, list, at)
         if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return len(value)  # one token array
-        total = 0
+            return [len(value)]  # one token array
+        lengths = []
         for i, item in enumerate(value):
             if isinstance(item, str):
-                total += self._len(item)
+                lengths.append(self._len(item))
             elif isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
-                total += len(item)
+                lengths.append(len(item))
             else:
                 raise PlanError(f"{at}[{i}] must be a string or a list of token ids, not {_json_type(item)}")
-        return total
+        return lengths
 
 
 def _note(result: RequestCount, note: str) -> None:

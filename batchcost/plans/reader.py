@@ -24,13 +24,14 @@ class PlanLine:
     url: str
     body: dict[str, Any]
     nbytes: int  # bytes of the line as written, newline included
+    raw: bytes = b""  # the line's JSON text as written (no BOM, no line ending), for writing it out unchanged
 
     @property
     def model(self) -> str:
         return self.body["model"]
 
 
-def _open(path: Path):
+def open_plan(path: Path):
     try:
         if path.is_dir():
             raise BadInput("is a directory, not a plan file", path=path)
@@ -73,14 +74,19 @@ def parse_line(raw: bytes, path: Path, line: int) -> PlanLine | None:
     url = _field(obj, "url", str, path, line)
     body = _field(obj, "body", dict, path, line)
     _field(body, "model", str, path, line, where="body.")
-    return PlanLine(line, custom_id, method, url, body, len(raw))
+    return PlanLine(line, custom_id, method, url, body, len(raw), text)
 
 
-def read_plan(path: str | Path) -> Iterator[PlanLine]:
-    """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line."""
+def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[PlanLine]:
+    """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line.
+
+    ``digest``, when given, is updated with every byte read, so a caller gets the plan's sha256 in the same pass.
+    """
     path = Path(path)
-    with _open(path) as fh:
+    with open_plan(path) as fh:
         for number, raw in enumerate(fh, start=1):
+            if digest is not None:
+                digest.update(raw)
             parsed = parse_line(raw, path, number)
             if parsed is not None:
                 yield parsed
@@ -89,7 +95,7 @@ def read_plan(path: str | Path) -> Iterator[PlanLine]:
 def plan_sha256(path: str | Path) -> str:
     """sha256 of the plan's bytes (what an approval is bound to)."""
     digest = hashlib.sha256()
-    with _open(Path(path)) as fh:
+    with open_plan(Path(path)) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

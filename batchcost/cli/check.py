@@ -1,0 +1,54 @@
+"""`batchcost check PLAN`: pre-flight against the Batch API's rules and the models' limits."""
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from batchcost.cli.app import app
+from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
+from batchcost.errors import BadInput
+from batchcost.plans.check import check_plan
+
+
+class CheckFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def check(
+    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL)."),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="USD",
+                                         help="Also estimate and exit 3 when the batch cost is over this amount."),
+    budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on", help="Batch figure checked against --budget."),
+    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text or json."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Force an encoding for a private model."),
+) -> None:
+    """Find everything the Batch API would reject before you upload: file limits (50,000 requests, 200 MB),
+    duplicate custom_ids, methods, endpoints, mixed models, unknown models, context windows and output limits.
+
+    Exit 0 when clean, 1 when anything is found (each finding with its line), 3 when over --budget.
+    """
+    findings = list(check_plan(plan, encoding=encoding))
+    if fmt is CheckFormat.json:
+        sys.stdout.write(json.dumps({"plan": str(plan), "ok": not findings,
+                                     "findings": [f.as_dict() for f in findings]}, indent=2) + "\n")
+    else:
+        for finding in findings:
+            print(finding.one_line(plan))
+        if not findings:
+            print(f"{plan}: ok", file=sys.stderr)
+    if findings:
+        raise BadInput(f"{len(findings)} problem(s) found; the Batch API would reject this plan", path=plan)
+    limit = parse_budget(budget)
+    if limit is not None:
+        from batchcost.estimator.estimate import estimate_plan
+        from batchcost.pricing.tables import load_prices
+
+        estimate_plan(plan, load_prices(prices or []), encoding=encoding).check_budget(limit, budget_on.value)

@@ -1,0 +1,82 @@
+"""`batchcost estimate PLAN`: what the batch will cost, real time vs batch, and whether it fits the budget."""
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from batchcost.cli.app import app
+from batchcost.cli.options import parse_image_size
+from batchcost.cli.progress import byte_progress
+from batchcost.errors import UsageError
+from batchcost.estimator.estimate import OutputForecast, estimate_plan
+from batchcost.pricing.tables import load_prices
+
+
+class EstimateFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+class BudgetOn(str, enum.Enum):
+    high = "high"
+    expected = "expected"
+
+
+def parse_budget(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        budget = Decimal(value.strip().lstrip("$").replace(",", ""))
+    except InvalidOperation:
+        raise UsageError(f"--budget must be an amount in USD such as 250 or 12.50, not {value!r}") from None
+    if not budget.is_finite() or budget < 0:
+        raise UsageError("--budget must be a non-negative amount")
+    return budget
+
+
+PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model; repeatable, later files win. "
+               "BATCHCOST_PRICES names one more, applied first.")
+
+
+@app.command()
+def estimate(
+    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL)."),
+    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N",
+                                      help="Output forecast: 'max' (each request's bound, else the model's max "
+                                      "output: a safe ceiling) or N tokens expected per request (capped by the "
+                                      "bound)."),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="USD",
+                                         help="Exit 3 when the batch cost is over this amount."),
+    budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on",
+                                       help="Which batch figure --budget is checked against."),
+    fmt: EstimateFormat = typer.Option(EstimateFormat.table, "--format", "-f", help="table or json."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Force an encoding for a private model."),
+    image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
+                                             help="Assume this size for remote images (default: the maximum)."),
+) -> None:
+    """Estimate what PLAN will cost in real time and through the Batch API.
+
+    Input tokens are counted exactly; output tokens are a range (low 0, expected, high = the bound). Money is
+    exact in --format json and rounded for display in the table. With --budget, exit 3 when over.
+    """
+    forecast = OutputForecast.parse(output_tokens)
+    limit = parse_budget(budget)
+    table = load_prices(prices or [])
+    with byte_progress(plan, "Counting") as progress:
+        result = estimate_plan(plan, table, forecast=forecast, encoding=encoding,
+                               assume_image_size=parse_image_size(image_size), progress=progress)
+    if fmt is EstimateFormat.json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
+    else:
+        from batchcost.cli.render import print_estimate
+
+        print_estimate(result, budget=limit, budget_on=budget_on.value)
+    if limit is not None:
+        result.check_budget(limit, budget_on.value)

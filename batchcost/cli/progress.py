@@ -1,0 +1,29 @@
+"""A progress bar on a terminal (stderr), silence when piped."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+MIN_BYTES = 8 << 20  # small plans finish before a bar would help
+
+
+@contextmanager
+def byte_progress(path: Path, label: str) -> Iterator[Callable[[int], None] | None]:
+    """Yield a callback taking bytes consumed, or None when no bar should be shown."""
+    try:
+        total = path.stat().st_size
+    except OSError:
+        total = 0
+    if not sys.stderr.isatty() or total < MIN_BYTES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,245 @@
+"""The estimate: counts, output-token forecast and prices, real time vs batch, streamed over a plan."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from batchcost.errors import BudgetExceeded, UsageError
+from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
+from batchcost.plans.reader import read_plan
+from batchcost.pricing.cost import display_money, money, price_tokens
+from batchcost.pricing.tables import PriceTable
+
+TIERS = ("realtime", "batch")
+
+
+@dataclass(frozen=True)
+class OutputForecast:
+    """How output tokens are forecast. ``max``: each request's bound (else the model's max output).
+    ``fixed``: ``per_request`` tokens expected, capped by the bound. Later bases (calibrated) plug in here."""
+
+    basis: str = "max"
+    per_request: int | None = None
+
+    @classmethod
+    def parse(cls, value: str | int | None) -> "OutputForecast":
+        if value is None or value == "max":
+            return cls()
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"--output-tokens must be 'max' or a whole number, not {value!r}") from None
+        if number < 0:
+            raise UsageError("--output-tokens must not be negative")
+        return cls("fixed", number)
+
+    def forecast(self, bound: int | None) -> tuple[int, int | None, int | None]:
+        """(low, expected, high) output tokens for one request with this output ``bound``."""
+        if self.basis == "fixed":
+            expected = self.per_request if bound is None else min(self.per_request, bound)
+            return 0, expected, bound
+        return 0, bound, bound
+
+
+@dataclass
+class _Bucket:
+    """Integer token sums for one model, split by long-context pricing."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    long_input_tokens: int = 0
+    long_requests: int = 0
+    out: list[int] = field(default_factory=lambda: [0, 0, 0])       # low, expected, high (normal)
+    long_out: list[int] = field(default_factory=lambda: [0, 0, 0])  # low, expected, high (long context)
+    unbounded: int = 0  # requests with no output bound at all: high is unknown
+
+
+@dataclass
+class ModelEstimate:
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: dict
+    cost: dict[str, dict[str, Decimal | None]]
+    long_context_requests: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "requests": self.requests,
+            "input_tokens": self.input_tokens,
+            "output_tokens": dict(self.output_tokens),
+            "cost": {tier: {k: money(v) for k, v in r.items()} for tier, r in self.cost.items()},
+            "long_context_requests": self.long_context_requests,
+        }
+
+
+@dataclass
+class Estimate:
+    plan: dict
+    input_tokens: int
+    output_tokens: dict
+    cost: dict[str, dict[str, Decimal | None]]
+    by_model: list[ModelEstimate]
+    prices: list[dict]
+    warnings: list[str]
+    forecast: OutputForecast
+
+    @property
+    def savings(self) -> Decimal:
+        return self.cost["realtime"]["expected"] - self.cost["batch"]["expected"]
+
+    def as_dict(self) -> dict:
+        """The DESIGN.md ``estimate --format json`` contract."""
+        return {
+            "plan": self.plan,
+            "input_tokens": self.input_tokens,
+            "output_tokens": dict(self.output_tokens),
+            "cost": {tier: {k: money(v) for k, v in r.items()} for tier, r in self.cost.items()},
+            "savings": {"expected": money(self.savings)},
+            "currency": "USD",
+            "by_model": [m.as_dict() for m in self.by_model],
+            "prices": self.prices,
+            "warnings": self.warnings,
+        }
+
+    def check_budget(self, budget: Decimal, on: str = "high") -> None:
+        """Raise ``BudgetExceeded`` when the batch cost (``high`` or ``expected``) is over ``budget``."""
+        cost = self.cost["batch"][on]
+        if cost is None:
+            raise BudgetExceeded(f"the batch cost has no upper bound (some requests set no max output tokens), so "
+                                 f"it cannot be shown to fit the budget {display_money(budget)}; set max_tokens or "
+                                 f"use --budget-on expected")
+        if cost > budget:
+            raise BudgetExceeded(f"estimated batch cost ({on}) {display_money(cost)} exceeds the budget "
+                                 f"{display_money(budget)} by {display_money(cost - budget)}")
+
+
+def _add(bucket: _Bucket, record: CountedRequest, bound: int | None, forecast: OutputForecast,
+         long_threshold: int | None) -> None:
+    low, expected, high = forecast.forecast(bound)
+    bucket.requests += 1
+    is_long = long_threshold is not None and record.input_tokens > long_threshold
+    if is_long:
+        bucket.long_requests += 1
+        bucket.long_input_tokens += record.input_tokens
+    else:
+        bucket.input_tokens += record.input_tokens
+    out = bucket.long_out if is_long else bucket.out
+    out[0] += low
+    out[1] += expected or 0
+    if high is None:
+        bucket.unbounded += 1
+    else:
+        out[2] += high
+
+
+def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None]:
+    result = {}
+    for i, key in enumerate(("low", "expected", "high")):
+        if key == "high" and bucket.unbounded:
+            result[key] = None
+            continue
+        result[key] = (price_tokens(price, tier, input_tokens=bucket.input_tokens, output_tokens=bucket.out[i])
+                       + price_tokens(price, tier, input_tokens=bucket.long_input_tokens,
+                                      output_tokens=bucket.long_out[i], long_context=True))
+    return result
+
+
+def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
+    total = Decimal(0)
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, counter: PlanCounter,
+                     forecast: OutputForecast = OutputForecast(), plan: dict | None = None) -> Estimate:
+    """Aggregate counted requests into an estimate. Prices are looked up once per model (missing -> error)."""
+    buckets: dict[str, _Bucket] = {}
+    model_price = {}
+    notes: dict[str, int] = {}
+    endpoints: list[str] = []
+    for record in records:
+        if record.model not in buckets:
+            model_price[record.model] = prices.lookup(record.model)  # fail early: no price is never $0
+            buckets[record.model] = _Bucket()
+        info = counter.model_info(record.model)
+        bound = record.max_output_tokens if record.max_output_tokens is not None else info.max_output_tokens
+        lc = model_price[record.model].long_context
+        _add(buckets[record.model], record, bound, forecast, lc.above_input_tokens if lc else None)
+        if record.endpoint not in endpoints:
+            endpoints.append(record.endpoint)
+        for note in record.notes:
+            notes[note] = notes.get(note, 0) + 1
+    by_model = []
+    for model, b in buckets.items():
+        price = model_price[model]
+        by_model.append(ModelEstimate(
+            model=model, requests=b.requests, input_tokens=b.input_tokens + b.long_input_tokens,
+            output_tokens={"low": b.out[0] + b.long_out[0], "expected": b.out[1] + b.long_out[1],
+                           "high": None if b.unbounded else b.out[2] + b.long_out[2], "basis": forecast.basis},
+            cost={tier: _price_bucket(b, price, tier) for tier in TIERS},
+            long_context_requests=b.long_requests,
+        ))
+    output = {"low": sum(m.output_tokens["low"] for m in by_model),
+              "expected": sum(m.output_tokens["expected"] for m in by_model),
+              "high": _sum(m.output_tokens["high"] for m in by_model), "basis": forecast.basis}
+    if forecast.per_request is not None:
+        output["per_request"] = forecast.per_request
+    if output["high"] is not None:
+        output["high"] = int(output["high"])
+    cost = {tier: {k: _sum(m.cost[tier][k] for m in by_model) for k in ("low", "expected", "high")}
+            for tier in TIERS}
+    warnings = _warnings(prices, model_price.values(), notes, by_model)
+    plan = dict(plan or {})
+    plan.update({"requests": sum(m.requests for m in by_model), "endpoint": ",".join(endpoints),
+                 "models": list(buckets)})
+    used_paths = {p.path for p in model_price.values()}
+    sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
+    return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
+                    by_model=by_model, prices=sources, warnings=warnings, forecast=forecast)
+
+
+def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:
+    warnings = []
+    used_paths = {p.path for p in used}
+    for source in prices.stale_sources():
+        if source.path in used_paths:
+            warnings.append(f"prices in {source.path} were checked on {source.checked_on} "
+                            f"({source.age_days()} days ago); check them against {source.source}")
+    for note, n in notes.items():
+        warnings.append(f"approximate count for {n} request{'s' if n != 1 else ''}: {note}")
+    for m in by_model:
+        if m.output_tokens["high"] is None:
+            warnings.append(f"{m.model}: some requests set no max output tokens and the model has no known "
+                            "limit, so the high figure is unknown")
+        if m.long_context_requests:
+            warnings.append(f"{m.model}: {m.long_context_requests} requests are over the long-context threshold "
+                            "and are priced at the long-context rates")
+    return warnings
+
+
+def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForecast = OutputForecast(),
+                  encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
+                  progress=None) -> Estimate:
+    """Stream ``path`` once: count, forecast output and price every request; hash the bytes on the way."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent)
+
+    def records() -> Iterator[CountedRequest]:
+        for item in read_plan(path, digest=digest):
+            if progress is not None:
+                progress(item.nbytes)
+            yield counter.count_line(item, path)
+
+    estimate = estimate_records(records(), prices, counter, forecast, plan={"path": str(path)})
+    estimate.plan = {"path": str(path), "sha256": digest.hexdigest(), **{k: v for k, v in estimate.plan.items()
+                                                                          if k != "path"}}
+    return estimate

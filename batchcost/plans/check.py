@@ -1,0 +1,124 @@
+"""Pre-flight: everything the Batch API would reject, found before upload, each with its line."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from batchcost.errors import BatchcostError
+from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
+from batchcost.estimator.plan_counts import PlanCounter
+from batchcost.plans import limits
+from batchcost.plans.reader import open_plan, parse_line
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "code": self.code, "message": self.message}
+
+    def one_line(self, path: Path) -> str:
+        where = f"{path}:{self.line}" if self.line is not None else str(path)
+        return f"{where}: {self.message} [{self.code}]"
+
+
+def _per_choice_bound(body: dict) -> tuple[str, int] | None:
+    for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return key, value
+    return None
+
+
+def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Finding]:
+    """Yield every finding in plan order; whole-file findings come last. Reads the plan once, streaming."""
+    path = Path(path)
+    counter = PlanCounter(encoding=encoding, base_dir=path.parent)
+    seen_ids: dict[str, int] = {}
+    first_url = first_model = None
+    requests = total_bytes = embedding_inputs = 0
+    with open_plan(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            total_bytes += len(raw)
+            try:
+                item = parse_line(raw, path, number)
+            except BatchcostError as exc:
+                yield Finding("malformed", exc.message, number)
+                continue
+            if item is None:
+                continue
+            requests += 1
+            if item.custom_id in seen_ids:
+                yield Finding("duplicate-custom-id", f"custom_id {item.custom_id!r} was already used on line "
+                              f"{seen_ids[item.custom_id]}", number)
+            else:
+                seen_ids[item.custom_id] = number
+            if item.method != limits.BATCH_METHOD:
+                yield Finding("method", f"method must be POST, not {item.method!r}", number)
+            if item.url not in ENDPOINTS:
+                yield Finding("endpoint", f"url {item.url!r} is not a batch endpoint ({', '.join(ENDPOINTS)})",
+                              number)
+                continue
+            if first_url is None:
+                first_url = item.url
+            elif item.url != first_url:
+                yield Finding("mixed-endpoints", f"url {item.url} differs from {first_url} (one endpoint per file)",
+                              number)
+            if first_model is None:
+                first_model = item.model
+            elif item.model != first_model:
+                yield Finding("mixed-models", f"model {item.model} differs from {first_model} (one model per file)",
+                              number)
+            yield from _check_request(counter, item, path, number)
+            if item.url == EMBEDDINGS:
+                value = item.body.get("input")
+                embedding_inputs += len(value) if isinstance(value, list) and not _is_token_array(value) else 1
+    if requests > limits.MAX_REQUESTS_PER_FILE:
+        yield Finding("too-many-requests", f"{requests:,} requests; a batch file holds at most "
+                      f"{limits.MAX_REQUESTS_PER_FILE:,} (use `batchcost split`)")
+    if total_bytes > limits.MAX_BYTES_PER_FILE:
+        yield Finding("file-too-large", f"{total_bytes:,} bytes; a batch file holds at most "
+                      f"{limits.MAX_BYTES_PER_FILE:,} (use `batchcost split`)")
+    if embedding_inputs > limits.MAX_EMBEDDING_INPUTS_PER_FILE:
+        yield Finding("too-many-embedding-inputs", f"{embedding_inputs:,} embedding inputs; a batch holds at "
+                      f"most {limits.MAX_EMBEDDING_INPUTS_PER_FILE:,}")
+    if requests == 0:
+        yield Finding("empty", "the plan has no requests")
+
+
+def _is_token_array(value: list) -> bool:
+    return bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Iterator[Finding]:
+    try:
+        info = counter.model_info(item.model)
+        counted = counter.count_line(item, path)
+    except BatchcostError as exc:
+        yield Finding("unknown-model" if "unknown model" in exc.message else "invalid-body", exc.message, number)
+        return
+    context, max_out = info.context_window, info.max_output_tokens
+    if item.url == EMBEDDINGS:
+        lengths = counter.counter(item.model).input_lengths(item.body.get("input"), "body.input")
+        longest = max(lengths, default=0)
+        if context and longest > context:
+            yield Finding("input-too-long", f"an embedding input has {longest:,} tokens; {info.name} accepts at "
+                          f"most {context:,}", number)
+        if info.max_inputs and len(lengths) > info.max_inputs:
+            yield Finding("too-many-inputs", f"{len(lengths):,} inputs in one request; {info.name} accepts at "
+                          f"most {info.max_inputs:,}", number)
+        return
+    if context and counted.input_tokens > context:
+        yield Finding("context-window", f"input of {counted.input_tokens:,} tokens exceeds the {context:,}-token "
+                      f"context window of {info.name}", number)
+    bound = _per_choice_bound(item.body)
+    if bound and max_out is not None and bound[1] > max_out:
+        yield Finding("max-output", f"{bound[0]} {bound[1]:,} exceeds {info.name}'s maximum output of "
+                      f"{max_out:,} tokens", number)
+    elif bound and context and counted.input_tokens + bound[1] > context:
+        yield Finding("context-window", f"input {counted.input_tokens:,} + {bound[0]} {bound[1]:,} exceeds the "
+                      f"{context:,}-token context window of {info.name}", number)

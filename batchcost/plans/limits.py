@@ -1,0 +1,7 @@
+"""The Batch API's documented limits, in one place."""
+from __future__ import annotations
+
+MAX_REQUESTS_PER_FILE = 50_000
+MAX_BYTES_PER_FILE = 200 * 1024 * 1024  # 200 MB
+MAX_EMBEDDING_INPUTS_PER_FILE = 50_000
+BATCH_METHOD = "POST"

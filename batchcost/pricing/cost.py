@@ -1,0 +1,56 @@
+"""The one cost function: a token breakdown at a tier, in exact Decimal USD."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from batchcost.pricing.tables import MissingPrice, ModelPrice
+
+PER_MILLION = 6  # prices are USD per 1M tokens: shift the decimal point, never divide in float
+
+
+def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_input_tokens: int = 0,
+                 output_tokens: int = 0, long_context: bool = False) -> Decimal:
+    """Exact cost of ``input_tokens`` (which include ``cached_input_tokens``, as the API reports them) and
+    ``output_tokens`` at ``tier`` ("realtime" or "batch").
+
+    Cached tokens are billed at the cached rate, or at the input rate when the table has none (the safe figure).
+    Output tokens with no output price are an error, never $0.
+    """
+    if cached_input_tokens > input_tokens:
+        raise ValueError("cached_input_tokens cannot exceed input_tokens")
+    rates = price.rates(tier)
+    cached_rate = rates.cached_input if rates.cached_input is not None else rates.input
+    input_rate, output_rate = rates.input, rates.output
+    if long_context and price.long_context:
+        input_rate *= price.long_context.input_multiplier
+        cached_rate *= price.long_context.input_multiplier
+        if output_rate is not None:
+            output_rate *= price.long_context.output_multiplier
+    total = (input_tokens - cached_input_tokens) * input_rate + cached_input_tokens * cached_rate
+    if output_tokens:
+        if output_rate is None:
+            raise MissingPrice(f"no output price for model {price.model!r}", path=price.path)
+        total += output_tokens * output_rate
+    return Decimal(total).scaleb(-PER_MILLION)
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact decimal string for JSON: no exponent, no trailing zeros."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def display_money(value: Decimal | None) -> str:
+    """Rounded for people: cents above $1, four significant digits below."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    if value == 0:
+        return "$0.00"
+    digits = max(2, -value.adjusted() + 3)
+    text = f"{value:.{digits}f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"

@@ -1,0 +1,302 @@
+"""Dated YAML price tables, read exactly as decimals, with file:line errors.
+
+Tables stack: the bundled files, then ``BATCHCOST_PRICES``, then each ``--prices FILE`` in order; a later
+table replaces an earlier one model by model. Unknown fields are kept (``extra``) for tiers such as flex or
+priority. A model without a price is an error naming the closest priced models: never $0.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from batchcost.errors import BadInput
+
+STALE_AFTER_DAYS = 90
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+_KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "batch", "long_context"}
+
+
+class PriceFileError(BadInput):
+    """A price file is unreadable or breaks the schema."""
+
+
+class MissingPrice(BadInput):
+    """No price table has this model."""
+
+
+# -- YAML with exact decimals and line numbers -----------------------------------------------------------
+class _Mapping(dict):
+    lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _float_as_decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
+    return Decimal(loader.construct_scalar(node).replace("_", ""))
+
+
+def _mapping_with_lines(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
+    loader.flatten_mapping(node)
+    result = _Mapping()
+    result.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _float_as_decimal)
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping_with_lines)
+
+
+# -- the model -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rates:
+    """USD per 1M tokens for one tier. ``cached_input`` None means cached tokens cost the input rate."""
+
+    input: Decimal
+    output: Decimal | None
+    cached_input: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class LongContext:
+    above_input_tokens: int
+    input_multiplier: Decimal
+    output_multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model: str
+    realtime: Rates
+    batch: Rates
+    source: str
+    checked_on: dt.date
+    path: str
+    aliases: tuple[str, ...] = ()
+    long_context: LongContext | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rates(self, tier: str) -> Rates:
+        return self.batch if tier == "batch" else self.realtime
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    path: str
+    source: str
+    checked_on: dt.date
+    currency: str
+
+    def age_days(self, today: dt.date | None = None) -> int:
+        return ((today or dt.date.today()) - self.checked_on).days
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "source": self.source, "checked_on": self.checked_on.isoformat()}
+
+
+# -- parsing ---------------------------------------------------------------------------------------------
+def _line(mapping: Any, key: str) -> int | None:
+    return getattr(mapping, "lines", {}).get(key)
+
+
+def _price(value: Any, path: str, line: int | None, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise PriceFileError(f"{what} must be a number, not {value!r}", path=path, line=line)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PriceFileError(f"{what} must be a number, not {value!r}", path=path, line=line) from None
+    if not number.is_finite() or number < 0:
+        raise PriceFileError(f"{what} must be a non-negative number, not {value}", path=path, line=line)
+    return number
+
+
+def _optional_price(mapping: dict, key: str, path: str, what: str) -> Decimal | None:
+    if key not in mapping or mapping[key] is None:
+        return None
+    return _price(mapping[key], path, _line(mapping, key), f"{what}.{key}")
+
+
+def _rates(mapping: Any, path: str, what: str, line: int | None) -> Rates:
+    if not isinstance(mapping, dict):
+        raise PriceFileError(f"{what} must be a mapping of prices", path=path, line=line)
+    if "input" not in mapping:
+        raise PriceFileError(f"{what}.input is missing", path=path, line=line)
+    return Rates(
+        input=_price(mapping["input"], path, _line(mapping, "input"), f"{what}.input"),
+        output=_optional_price(mapping, "output", path, what),
+        cached_input=_optional_price(mapping, "cached_input", path, what),
+    )
+
+
+def _discounted(rates: Rates, discount: Decimal) -> Rates:
+    factor = Decimal(1) - discount
+
+    def scale(value: Decimal | None) -> Decimal | None:
+        return None if value is None else value * factor
+
+    return Rates(input=rates.input * factor, output=scale(rates.output), cached_input=scale(rates.cached_input))
+
+
+def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongContext | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or "above_input_tokens" not in raw:
+        raise PriceFileError(f"{what}.long_context needs above_input_tokens", path=path, line=line)
+    threshold = raw["above_input_tokens"]
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold <= 0:
+        raise PriceFileError(f"{what}.long_context.above_input_tokens must be a positive integer",
+                             path=path, line=_line(raw, "above_input_tokens"))
+    return LongContext(
+        above_input_tokens=threshold,
+        input_multiplier=_price(raw.get("input_multiplier", 1), path, _line(raw, "input_multiplier"),
+                                f"{what}.long_context.input_multiplier"),
+        output_multiplier=_price(raw.get("output_multiplier", 1), path, _line(raw, "output_multiplier"),
+                                 f"{what}.long_context.output_multiplier"),
+    )
+
+
+def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, ModelPrice]]:
+    """Parse one price file's text. Raises ``PriceFileError`` with the file and line."""
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PriceFileError(f"invalid YAML: {problem}", path=path,
+                             line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc, dict):
+        raise PriceFileError("a price file must be a YAML mapping with currency, source, checked_on and models",
+                             path=path, line=1)
+    for key in ("currency", "source", "checked_on", "models"):
+        if key not in doc:
+            raise PriceFileError(f"required field {key!r} is missing", path=path)
+    checked_on = doc["checked_on"]
+    if isinstance(checked_on, dt.datetime):
+        checked_on = checked_on.date()
+    if not isinstance(checked_on, dt.date):
+        raise PriceFileError("checked_on must be a date (YYYY-MM-DD)", path=path, line=_line(doc, "checked_on"))
+    if doc["currency"] != "USD":
+        raise PriceFileError(f"currency {doc['currency']!r} is not supported (USD only)", path=path,
+                             line=_line(doc, "currency"))
+    source = PriceSource(path=path, source=str(doc["source"]), checked_on=checked_on, currency="USD")
+    discount = Decimal("0.5")
+    if "batch_discount" in doc:
+        discount = _price(doc["batch_discount"], path, _line(doc, "batch_discount"), "batch_discount")
+        if discount > 1:
+            raise PriceFileError("batch_discount must be between 0 and 1", path=path,
+                                 line=_line(doc, "batch_discount"))
+    models = doc["models"]
+    if not isinstance(models, dict) or not models:
+        raise PriceFileError("models must be a non-empty mapping", path=path, line=_line(doc, "models"))
+    prices = {}
+    for name, entry in models.items():
+        line = _line(models, name)
+        what = f"models.{name}"
+        realtime = _rates(entry, path, what, line)
+        batch = (_rates(entry["batch"], path, f"{what}.batch", _line(entry, "batch")) if "batch" in entry
+                 else _discounted(realtime, discount))
+        aliases = entry.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise PriceFileError(f"{what}.aliases must be a list of names", path=path, line=_line(entry, "aliases"))
+        prices[str(name)] = ModelPrice(
+            model=str(name), realtime=realtime, batch=batch, source=source.source, checked_on=checked_on,
+            path=path, aliases=tuple(aliases),
+            long_context=_long_context(entry.get("long_context"), path, _line(entry, "long_context"), what),
+            extra={k: v for k, v in entry.items() if k not in _KNOWN_MODEL_FIELDS},
+        )
+    return source, prices
+
+
+def load_price_file(path: str | Path, label: str | None = None) -> tuple[PriceSource, dict[str, ModelPrice]]:
+    """Parse a price file; ``label`` names it in messages and output (bundled files: ``bundled:NAME``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PriceFileError("no such price file", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PriceFileError(f"cannot read price file: {exc}", path=path) from None
+    return parse_price_text(text, label or str(path))
+
+
+# -- the stacked table -----------------------------------------------------------------------------------
+class PriceTable:
+    """Bundled prices overridden by the user's files, model by model."""
+
+    def __init__(self, layers: Iterable[tuple[PriceSource, dict[str, ModelPrice]]]):
+        self.sources: list[PriceSource] = []
+        self.prices: dict[str, ModelPrice] = {}
+        self._aliases: dict[str, str] = {}
+        for source, prices in layers:
+            self.sources.append(source)
+            for name, price in prices.items():
+                self.prices[name] = price
+                for alias in price.aliases:
+                    self._aliases[alias] = name
+
+    def names(self) -> list[str]:
+        return sorted(self.prices)
+
+    def lookup(self, model: str) -> ModelPrice:
+        """The price for ``model``: exact name, alias, registry family, or undated family name."""
+        name = self._find(model)
+        if name is None:
+            near = difflib.get_close_matches(model, self.names(), n=3, cutoff=0.4)
+            hint = f"; closest priced: {', '.join(near)}" if near else ""
+            raise MissingPrice(f"no price for model {model!r}{hint} (add it with --prices FILE)")
+        return self.prices[name]
+
+    def _find(self, model: str) -> str | None:
+        if model in self.prices:
+            return model
+        if model in self._aliases:
+            return self._aliases[model]
+        from batchcost.errors import UnknownModel
+        from batchcost.estimator.models import resolve_model
+
+        try:
+            family = resolve_model(model).name
+        except UnknownModel:
+            family = None
+        if family and family != model:
+            found = self._find(family)
+            if found:
+                return found
+        undated = _DATED.sub("", model)
+        return self._find(undated) if undated != model else None
+
+    def used_sources(self, models: Iterable[str]) -> list[PriceSource]:
+        paths = {self.lookup(m).path for m in models}
+        return [s for s in self.sources if s.path in paths]
+
+    def stale_sources(self, today: dt.date | None = None) -> list[PriceSource]:
+        return [s for s in self.sources if s.age_days(today) > STALE_AFTER_DAYS]
+
+
+def bundled_price_files() -> list[Path]:
+    folder = resources.files("batchcost.data") / "prices"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_prices(extra: Iterable[str | Path] = (), *, use_env: bool = True) -> PriceTable:
+    """Bundled tables, then ``BATCHCOST_PRICES``, then ``extra`` files in order."""
+    layers = [load_price_file(f, f"bundled:{f.name}") for f in bundled_price_files()]
+    env_file = os.environ.get("BATCHCOST_PRICES") if use_env else None
+    for f in ([env_file] if env_file else []) + list(extra):
+        layers.append(load_price_file(f))
+    return PriceTable(layers)
