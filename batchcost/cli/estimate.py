@@ -14,7 +14,7 @@ from batchcost.cli.app import app
 from batchcost.cli.options import parse_image_size
 from batchcost.cli.progress import byte_progress
 from batchcost.errors import UsageError
-from batchcost.estimator.estimate import OutputForecast, estimate_plan
+from batchcost.estimator.estimate import OutputForecast, estimate_dataset, estimate_plan
 from batchcost.pricing.tables import load_prices
 
 
@@ -46,7 +46,12 @@ PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model
 
 @app.command()
 def estimate(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL)."),
+    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL), or a dataset with "
+                                "--template."),
+    template: Optional[Path] = typer.Option(None, "--template", "-t", metavar="TEMPLATE.yaml",
+                                            help="Treat PLAN as a dataset and estimate the plan this template would "
+                                            "make, without writing it."),
+    model: Optional[str] = typer.Option(None, "--model", help="With --template: override the template's model."),
     prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N",
                                       help="Output forecast: 'max' (each request's bound, else the model's max "
@@ -69,9 +74,13 @@ def estimate(
     forecast = OutputForecast.parse(output_tokens)
     limit = parse_budget(budget)
     table = load_prices(prices or [])
+    size = parse_image_size(image_size)
     with byte_progress(plan, "Counting") as progress:
-        result = estimate_plan(plan, table, forecast=forecast, encoding=encoding,
-                               assume_image_size=parse_image_size(image_size), progress=progress)
+        if template is not None:
+            result = estimate_dataset(plan, template, table, model=model, forecast=forecast, assume_image_size=size)
+        else:
+            result = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
+                                   progress=progress)
     if fmt is EstimateFormat.json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
     else:

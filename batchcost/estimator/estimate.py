@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 
 from batchcost.errors import BudgetExceeded, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
-from batchcost.plans.reader import read_plan
+from batchcost.plans.reader import PlanLine, read_plan
 from batchcost.pricing.cost import display_money, money, price_tokens
 from batchcost.pricing.tables import PriceTable
 
@@ -225,21 +225,47 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
     return warnings
 
 
+def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Path, plan: dict,
+                   forecast: OutputForecast = OutputForecast(), encoding: str | None = None,
+                   assume_image_size: tuple[int, int] | None = None, progress=None) -> Estimate:
+    """Count, forecast and price plan lines from any source (a plan file, or a dataset rendered by a template)."""
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=source.parent)
+
+    def records() -> Iterator[CountedRequest]:
+        for item in lines:
+            if progress is not None:
+                progress(item.nbytes)
+            yield counter.count_line(item, source)
+
+    return estimate_records(records(), prices, counter, forecast, plan=plan)
+
+
 def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForecast = OutputForecast(),
                   encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
                   progress=None) -> Estimate:
     """Stream ``path`` once: count, forecast output and price every request; hash the bytes on the way."""
     path = Path(path)
     digest = hashlib.sha256()
-    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent)
+    plan = {"path": str(path)}
+    estimate = estimate_lines(read_plan(path, digest=digest), prices, source=path, plan=plan, forecast=forecast,
+                              encoding=encoding, assume_image_size=assume_image_size, progress=progress)
+    estimate.plan = {"path": str(path), "sha256": digest.hexdigest(),
+                     **{k: v for k, v in estimate.plan.items() if k != "path"}}
+    return estimate
 
-    def records() -> Iterator[CountedRequest]:
-        for item in read_plan(path, digest=digest):
-            if progress is not None:
-                progress(item.nbytes)
-            yield counter.count_line(item, path)
 
-    estimate = estimate_records(records(), prices, counter, forecast, plan={"path": str(path)})
-    estimate.plan = {"path": str(path), "sha256": digest.hexdigest(), **{k: v for k, v in estimate.plan.items()
-                                                                          if k != "path"}}
+def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: PriceTable, *, model: str | None = None,
+                     forecast: OutputForecast = OutputForecast(), assume_image_size: tuple[int, int] | None = None,
+                     progress=None) -> Estimate:
+    """Estimate the plan ``batchcost plan`` would write, without writing it. sha256 is that plan's."""
+    from batchcost.plans.templates import hash_lines, load_template, plan_lines
+
+    dataset = Path(dataset)
+    template = load_template(template_path, model=model)
+    digest = hashlib.sha256()
+    lines = hash_lines(plan_lines(dataset, template), digest)
+    estimate = estimate_lines(lines, prices, source=dataset, plan={}, forecast=forecast,
+                              assume_image_size=assume_image_size, progress=progress)
+    estimate.plan = {"path": str(dataset), "template": str(template_path), "sha256": digest.hexdigest(),
+                     **estimate.plan}
     return estimate

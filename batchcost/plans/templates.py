@@ -1,0 +1,278 @@
+"""Prompt templates: a dataset record + a YAML template -> Batch API plan lines.
+
+```yaml
+endpoint: /v1/chat/completions
+model: gpt-4o-mini              # --model overrides
+custom_id: "review-{id}"        # default: row-{_row}
+body:
+  messages:
+    - {role: system, content: "Classify the review."}
+    - {role: user, content: "{text}"}
+  max_tokens: 40
+chunk: {max_tokens: 512, overlap: 64}   # embeddings only: split long inputs by tokens
+```
+
+``{column}`` is replaced by the record's field as text, inside JSON strings (quotes, newlines, unicode and
+JSON-looking text survive exactly); ``{{`` and ``}}`` are literal braces; ``{_row}`` is the record number.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from batchcost.errors import BadInput
+from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
+from batchcost.plans.datasets import Record, read_dataset
+from batchcost.plans.reader import PlanLine
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+ROW = "_row"
+
+
+class TemplateError(BadInput):
+    """A template is unusable, or does not fit the dataset."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Text:
+    """A template string compiled into literal pieces and fields."""
+
+    parts: tuple[str | Field, ...]
+
+    def render(self, record: Record, template: "Template") -> str:
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif part.name == ROW:
+                out.append(str(record.number))
+            elif part.name in record.fields:
+                out.append(record.fields[part.name])
+            else:
+                fields = ", ".join(list(record.fields)[:12]) or "none"
+                raise TemplateError(f"placeholder {{{part.name}}} names no field of the record at {record.where} "
+                                    f"(fields: {fields})", path=template.path, line=part.line)
+        return "".join(out)
+
+
+def _compile(text: str, line: int, path: Path) -> Text | str:
+    parts: list[str | Field] = []
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        parts.append(text[pos:match.start()])
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            parts.append(token[0])
+        elif token in ("{", "}"):
+            raise TemplateError(f"unbalanced {token!r} in {text[:40]!r} (write {token * 2} for a literal brace)",
+                                path=path, line=line)
+        else:
+            name = match.group(1).strip()
+            if not name:
+                raise TemplateError("empty placeholder {}", path=path, line=line)
+            parts.append(Field(name, line))
+        pos = match.end()
+    parts.append(text[pos:])
+    parts = [p for p in parts if p != ""]
+    if all(isinstance(p, str) for p in parts):
+        return "".join(parts)  # no placeholders: a plain string
+    return Text(tuple(parts))
+
+
+_SCALARS = yaml.SafeLoader("")  # only its scalar constructors are used
+
+
+def _build(node: yaml.Node, path: Path) -> Any:
+    """Construct the YAML value, compiling every string into a Text (keeping its line for errors)."""
+    if isinstance(node, yaml.MappingNode):
+        result = {}
+        for key_node, value_node in node.value:
+            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                raise TemplateError("mapping keys must be strings", path=path, line=key_node.start_mark.line + 1)
+            result[key] = _build(value_node, path)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path) for item in node.value]
+    value = _SCALARS.construct_object(node)
+    if isinstance(value, str):
+        return _compile(value, node.start_mark.line + 1, path)
+    return value
+
+
+def _render(value: Any, record: Record, template: "Template") -> Any:
+    if isinstance(value, Text):
+        return value.render(record, template)
+    if isinstance(value, dict):
+        return {k: _render(v, record, template) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, record, template) for v in value]
+    return value
+
+
+@dataclass
+class Chunking:
+    max_tokens: int
+    overlap: int
+
+
+@dataclass
+class Template:
+    path: Path
+    endpoint: str
+    model: str
+    body: dict
+    custom_id: Text | str
+    chunk: Chunking | None
+
+    def render(self, record: Record) -> tuple[str, dict]:
+        body = {"model": self.model, **{k: v for k, v in _render(self.body, record, self).items() if k != "model"}}
+        custom_id = _render(self.custom_id, record, self)
+        return custom_id, body
+
+
+def load_template(path: str | Path, *, model: str | None = None) -> Template:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise TemplateError("no such template", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read template: {exc}", path=path) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise TemplateError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                            line=mark.line + 1 if mark else None) from None
+    if root is None:
+        raise TemplateError("the template is empty", path=path)
+    if not isinstance(root, yaml.MappingNode):
+        raise TemplateError("a template must be a mapping with endpoint, model and body", path=path, line=1)
+    lines = {k.value: k.start_mark.line + 1 for k, _ in root.value}
+    spec = _build(root, path)
+
+    def plain(key: str) -> Any:
+        value = spec.get(key)
+        if isinstance(value, Text):
+            raise TemplateError(f"{key} cannot contain placeholders", path=path, line=lines.get(key))
+        return value
+
+    endpoint = plain("endpoint")
+    if endpoint is None:
+        raise TemplateError("endpoint is missing (e.g. /v1/chat/completions)", path=path)
+    if endpoint not in ENDPOINTS:
+        raise TemplateError(f"endpoint {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})", path=path,
+                            line=lines.get("endpoint"))
+    name = model or plain("model")
+    if not isinstance(name, str) or not name:
+        raise TemplateError("model is missing (set it in the template or pass --model)", path=path)
+    body = spec.get("body")
+    if not isinstance(body, dict) or not body:
+        raise TemplateError("body must be a non-empty mapping (the request body)", path=path,
+                            line=lines.get("body"))
+    custom_id = spec.get("custom_id", Text(("row-", Field(ROW, 0))))
+    if isinstance(custom_id, str):
+        raise TemplateError("custom_id must contain a placeholder such as {id} or {_row}, or every request would "
+                            "share one id", path=path, line=lines.get("custom_id"))
+    chunk = _chunking(spec.get("chunk"), endpoint, body, path, lines.get("chunk"))
+    return Template(path, endpoint, name, body, custom_id, chunk)
+
+
+def _chunking(raw: Any, endpoint: str, body: dict, path: Path, line: int | None) -> Chunking | None:
+    if raw is None:
+        return None
+    if endpoint != EMBEDDINGS:
+        raise TemplateError("chunk applies to /v1/embeddings templates only", path=path, line=line)
+    if not isinstance(raw, dict) or not isinstance(raw.get("max_tokens"), int):
+        raise TemplateError("chunk needs max_tokens (and optionally overlap) as whole numbers", path=path, line=line)
+    overlap = raw.get("overlap", 0)
+    if not isinstance(overlap, int) or not 0 <= overlap < raw["max_tokens"] or raw["max_tokens"] < 8:
+        raise TemplateError("chunk: need 8 <= max_tokens and 0 <= overlap < max_tokens", path=path, line=line)
+    if not isinstance(body.get("input"), Text):
+        raise TemplateError("chunk needs body.input to be a text with a placeholder, e.g. \"{text}\"", path=path,
+                            line=line)
+    return Chunking(raw["max_tokens"], overlap)
+
+
+# -- chunking ---------------------------------------------------------------------------------------------
+def chunk_spans(text: str, encoding, max_tokens: int, overlap: int) -> list[tuple[int, int, str]]:
+    """Split ``text`` into pieces of at most ``max_tokens`` tokens (re-encoded), ``overlap`` tokens shared
+    between neighbours, cut only at character boundaries. Returns (start_byte, end_byte, piece) in order;
+    the pieces without their overlaps concatenate back to ``text``."""
+    data = text.encode("utf-8")
+    tokens = encoding.encode_ordinary(text)
+    offsets = [0]
+    for token in tokens:
+        offsets.append(offsets[-1] + len(encoding.decode_single_token_bytes(token)))
+
+    def clean(i: int) -> bool:  # a token boundary that is also a character boundary
+        return offsets[i] >= len(data) or (data[offsets[i]] & 0xC0) != 0x80
+
+    spans = []
+    start, n = 0, len(tokens)
+    while start < n:
+        end = min(start + max_tokens, n)
+        while True:
+            while end > start + 1 and not clean(end):
+                end -= 1
+            piece = data[offsets[start]:offsets[end]].decode("utf-8")
+            if len(encoding.encode_ordinary(piece)) <= max_tokens or end <= start + 1:
+                break
+            end -= 1
+        spans.append((offsets[start], offsets[end], piece))
+        if end >= n:
+            break
+        nxt = max(end - overlap, start + 1)
+        while nxt < end and not clean(nxt):
+            nxt += 1
+        start = nxt
+    return spans
+
+
+# -- records -> plan lines ------------------------------------------------------------------------------
+def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None = None) -> Iterator[PlanLine]:
+    """Render every record of ``dataset`` into plan lines (several per record when chunking)."""
+    from batchcost.estimator.encodings import get_encoding
+    from batchcost.estimator.models import resolve_model
+
+    encoding = get_encoding(resolve_model(template.model).encoding) if template.chunk else None
+    seen: dict[str, str] = {}
+    line = 0
+    for record in read_dataset(dataset):
+        custom_id, body = template.render(record)
+        if template.chunk:
+            spans = chunk_spans(body["input"], encoding, template.chunk.max_tokens, template.chunk.overlap)
+            if not spans and skipped is not None:
+                skipped.append(record.where)
+            items = [(f"{custom_id}-{k}", {**body, "input": piece}) for k, (_, _, piece) in enumerate(spans, 1)]
+        else:
+            items = [(custom_id, body)]
+        for cid, item_body in items:
+            if cid in seen:
+                raise TemplateError(f"custom_id {cid!r} of the record at {record.where} repeats the one of "
+                                    f"{seen[cid]}; make the custom_id pattern unique", path=template.path)
+            seen[cid] = record.where
+            line += 1
+            obj = {"custom_id": cid, "method": "POST", "url": template.endpoint, "body": item_body}
+            raw = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            yield PlanLine(line, cid, "POST", template.endpoint, item_body, len(raw) + 1, raw)
+
+
+def hash_lines(lines: Iterator[PlanLine], digest: "hashlib._Hash") -> Iterator[PlanLine]:
+    """Pass lines through, hashing the bytes the plan file would hold."""
+    for item in lines:
+        digest.update(item.raw + b"\n")
+        yield item
