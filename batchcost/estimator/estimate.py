@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from batchcost.errors import BudgetExceeded, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
@@ -159,8 +159,12 @@ def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
 
 
 def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, counter: PlanCounter,
-                     forecast: OutputForecast = OutputForecast(), plan: dict | None = None) -> Estimate:
-    """Aggregate counted requests into an estimate. Prices are looked up once per model (missing -> error)."""
+                     forecast: OutputForecast = OutputForecast(), plan: dict | None = None,
+                     on_request: Callable | None = None) -> Estimate:
+    """Aggregate counted requests into an estimate. Prices are looked up once per model (missing -> error).
+
+    ``on_request(record, price, (low, expected, high), long_context)`` sees every request as it is added (reports
+    use it for per-request rows)."""
     buckets: dict[str, _Bucket] = {}
     model_price = {}
     notes: dict[str, int] = {}
@@ -173,6 +177,9 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
         bound = record.max_output_tokens if record.max_output_tokens is not None else info.max_output_tokens
         lc = model_price[record.model].long_context
         _add(buckets[record.model], record, bound, forecast, lc.above_input_tokens if lc else None)
+        if on_request is not None:
+            on_request(record, model_price[record.model], forecast.forecast(bound),
+                       lc is not None and record.input_tokens > lc.above_input_tokens)
         if record.endpoint not in endpoints:
             endpoints.append(record.endpoint)
         for note in record.notes:
@@ -227,28 +234,34 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
 
 def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Path, plan: dict,
                    forecast: OutputForecast = OutputForecast(), encoding: str | None = None,
-                   assume_image_size: tuple[int, int] | None = None, progress=None) -> Estimate:
-    """Count, forecast and price plan lines from any source (a plan file, or a dataset rendered by a template)."""
+                   assume_image_size: tuple[int, int] | None = None, progress=None, model: str | None = None,
+                   on_request: Callable | None = None) -> Estimate:
+    """Count, forecast and price plan lines from any source (a plan file, or a dataset rendered by a template).
+
+    ``model`` prices the same requests on another model (what-if), counted with that model's own encoding."""
     counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=source.parent)
 
     def records() -> Iterator[CountedRequest]:
         for item in lines:
             if progress is not None:
                 progress(item.nbytes)
+            if model is not None:
+                item = replace(item, body={**item.body, "model": model})
             yield counter.count_line(item, source)
 
-    return estimate_records(records(), prices, counter, forecast, plan=plan)
+    return estimate_records(records(), prices, counter, forecast, plan=plan, on_request=on_request)
 
 
 def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForecast = OutputForecast(),
                   encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
-                  progress=None) -> Estimate:
+                  progress=None, model: str | None = None, on_request: Callable | None = None) -> Estimate:
     """Stream ``path`` once: count, forecast output and price every request; hash the bytes on the way."""
     path = Path(path)
     digest = hashlib.sha256()
     plan = {"path": str(path)}
     estimate = estimate_lines(read_plan(path, digest=digest), prices, source=path, plan=plan, forecast=forecast,
-                              encoding=encoding, assume_image_size=assume_image_size, progress=progress)
+                              encoding=encoding, assume_image_size=assume_image_size, progress=progress,
+                              model=model, on_request=on_request)
     estimate.plan = {"path": str(path), "sha256": digest.hexdigest(),
                      **{k: v for k, v in estimate.plan.items() if k != "path"}}
     return estimate
@@ -256,7 +269,7 @@ def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForec
 
 def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: PriceTable, *, model: str | None = None,
                      forecast: OutputForecast = OutputForecast(), assume_image_size: tuple[int, int] | None = None,
-                     progress=None) -> Estimate:
+                     progress=None, on_request: Callable | None = None) -> Estimate:
     """Estimate the plan ``batchcost plan`` would write, without writing it. sha256 is that plan's."""
     from batchcost.plans.templates import hash_lines, load_template, plan_lines
 
@@ -265,7 +278,7 @@ def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: Pri
     digest = hashlib.sha256()
     lines = hash_lines(plan_lines(dataset, template), digest)
     estimate = estimate_lines(lines, prices, source=dataset, plan={}, forecast=forecast,
-                              assume_image_size=assume_image_size, progress=progress)
+                              assume_image_size=assume_image_size, progress=progress, on_request=on_request)
     estimate.plan = {"path": str(dataset), "template": str(template_path), "sha256": digest.hexdigest(),
                      **estimate.plan}
     return estimate

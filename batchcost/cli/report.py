@@ -1,0 +1,44 @@
+"""`batchcost report PLAN --out DIR`: a report the person who approves the money would forward."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from batchcost.cli.app import app
+from batchcost.cli.estimate import PRICES_HELP, parse_budget
+from batchcost.cli.options import parse_image_size
+from batchcost.cli.progress import byte_progress
+
+
+@app.command()
+def report(
+    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file, or a dataset with --template."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for report.html, report.md, estimate.json, "
+                             "requests.csv and charts/."),
+    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    compare_models: Optional[str] = typer.Option(None, "--compare-models", metavar="M1,M2",
+                                                 help="Also price the same plan on these models (each counted with "
+                                                 "its own encoding)."),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="USD", help="Add a budget section."),
+    output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N", help="Output forecast basis."),
+    template: Optional[Path] = typer.Option(None, "--template", "-t", help="Treat PLAN as a dataset."),
+    model: Optional[str] = typer.Option(None, "--model", help="With --template: override the template's model."),
+    image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
+                                             help="Assume this size for remote images (default: the maximum)."),
+) -> None:
+    """Write a self-contained HTML report (charts inline, nothing fetched), the same as Markdown, the estimate as
+    JSON, every request's tokens and cost as CSV, and the charts as PNG and SVG."""
+    from batchcost.reports.api import estimate
+    from batchcost.reports.writers import write_report
+
+    limit = parse_budget(budget)
+    others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
+    with byte_progress(plan, "Counting") as progress:
+        result = estimate(plan, prices=prices or [], output_tokens=output_tokens, template=template, model=model,
+                          compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress)
+    for path in write_report(result, out, budget=limit):
+        print(path)
+    print(repr(result), file=sys.stderr)

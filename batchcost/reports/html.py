@@ -1,0 +1,178 @@
+"""The budget report as one self-contained HTML page and as Markdown. Same content, same numbers."""
+from __future__ import annotations
+
+import html
+import re
+from decimal import Decimal
+
+from batchcost import __version__
+from batchcost.pricing.cost import display_money, money
+
+CSS = """
+body{font:15px/1.5 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1d2329;max-width:960px;margin:2em auto;
+padding:0 1em}h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
+.headline{font-size:1.2em;background:#f2f6fa;border-left:4px solid #2f6f9f;padding:.6em 1em}
+table{border-collapse:collapse;margin:.6em 0}td,th{padding:.25em .8em;border-bottom:1px solid #e5e5e5;text-align:right}
+th:first-child,td:first-child{text-align:left}.fits{color:#1e7b34;font-weight:bold}.over{color:#b3261e;font-weight:bold}
+.charts{display:grid;grid-template-columns:1fr;gap:1em;max-width:760px}.charts svg{width:100%;height:auto}
+.muted{color:#5f6b76;font-size:.9em}code{background:#f4f4f4;padding:0 .3em}
+"""
+
+TIERS = (("realtime", "Real-time cost"), ("batch", "Batch cost"))
+
+
+def _usd_cell(value: Decimal | None) -> str:
+    exact = money(value)
+    return (f'<td data-exact="{exact}" title="exact: {exact} USD">{display_money(value)}</td>'
+            if value is not None else '<td data-exact="">—</td>')
+
+
+def _int(value) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def headline(e) -> str:
+    b, r = e.cost["batch"], e.cost["realtime"]
+    return (f"Batch API: {display_money(b['expected'])} expected (range {display_money(b['low'])} – "
+            f"{display_money(b['high'])}) vs real time {display_money(r['expected'])}: batch saves "
+            f"{display_money(e.savings)}.")
+
+
+def budget_lines(e, budget: Decimal | None) -> list[tuple[str, str]]:
+    """(css class, sentence) per figure, for the budget section."""
+    if budget is None:
+        return []
+    lines = []
+    for key in ("expected", "high"):
+        cost = e.cost["batch"][key]
+        if cost is None:
+            lines.append(("over", f"At {key}: unknown (some requests have no output bound)."))
+        elif cost <= budget:
+            lines.append(("fits", f"At {key}: fits — {display_money(cost)} of {display_money(budget)}, "
+                                  f"{display_money(budget - cost)} to spare."))
+        else:
+            lines.append(("over", f"At {key}: over — {display_money(cost)} exceeds {display_money(budget)} by "
+                                  f"{display_money(cost - budget)}."))
+    return lines
+
+
+def assumptions(result) -> list[str]:
+    e = result.estimate
+    out = e.output_tokens
+    items = [f"Plan: {e.plan.get('path')} — sha256 {e.plan['sha256']}, {e.plan['requests']:,} requests, "
+             f"endpoint {e.plan['endpoint']}."]
+    if e.plan.get("template"):
+        items.append(f"Made from the dataset with template {e.plan['template']} (the plan was not written).")
+    for source in e.prices:
+        items.append(f"Prices: {source['path']} — {source['source']}, checked on {source['checked_on']}.")
+    if out["basis"] == "max":
+        items.append("Output tokens: each request's own bound (else the model's maximum output), a safe ceiling; "
+                     "low is 0, expected equals high.")
+    else:
+        items.append(f"Output tokens: {out['per_request']:,} per request expected, capped by each request's bound; "
+                     "high is the bound; low is 0.")
+    items.append("Input tokens are counted exactly as the API bills them; no prompt-cache discount is assumed.")
+    items += [f"Warning: {w}" for w in e.warnings]
+    items.append(f"Made {result.made_at.isoformat()} by batchcost {__version__}. Money is exact in estimate.json "
+                 "and requests.csv; this page rounds for display.")
+    return items
+
+
+def _summary_rows(e) -> list[tuple[str, list]]:
+    keys = ("low", "expected", "high")
+    return [("Input tokens", [e.input_tokens] * 3), ("Output tokens", [e.output_tokens[k] for k in keys])] + [
+        (label, [e.cost[tier][k] for k in keys]) for tier, label in TIERS]
+
+
+def summary_table_html(result) -> str:
+    e = result.estimate
+    rows = []
+    for label, values in _summary_rows(e):
+        cells = "".join(_usd_cell(v) if "cost" in label else f"<td>{_int(v)}</td>" for v in values)
+        rows.append(f"<tr><th>{label}</th>{cells}</tr>")
+    return ('<table class="summary"><tr><th></th><th>low</th><th>expected</th><th>high</th></tr>'
+            + "".join(rows) + "</table>")
+
+
+def _by_model_html(e) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(m.model)}</td><td>{m.requests:,}</td><td>{m.input_tokens:,}</td>"
+        f"<td>{_int(m.output_tokens['expected'])}</td>{_usd_cell(m.cost['realtime']['expected'])}"
+        f"{_usd_cell(m.cost['batch']['expected'])}{_usd_cell(m.cost['batch']['high'])}</tr>"
+        for m in e.by_model)
+    return ('<table class="by-model"><tr><th>model</th><th>requests</th><th>input tokens</th><th>output expected</th>'
+            "<th>real time (expected)</th><th>batch (expected)</th><th>batch (high)</th></tr>" + rows + "</table>")
+
+
+def _comparison_html(result) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{e.input_tokens:,}</td>{_usd_cell(e.cost['realtime']['expected'])}"
+        f"{_usd_cell(e.cost['batch']['expected'])}{_usd_cell(e.cost['batch']['high'])}</tr>"
+        for name, e in result.all_models().items())
+    return ('<table class="compare"><tr><th>model</th><th>input tokens (own encoding)</th><th>real time (expected)'
+            "</th><th>batch (expected)</th><th>batch (high)</th></tr>" + rows + "</table>")
+
+
+def inline_svg(svg_text: str) -> str:
+    """An SVG file's text made fit to sit inside HTML: no XML declaration or DOCTYPE (which name a URL)."""
+    svg_text = re.sub(r"<\?xml[^>]*\?>", "", svg_text)
+    svg_text = re.sub(r"<!DOCTYPE[^>]*>", "", svg_text, flags=re.S)
+    return svg_text.strip()
+
+
+def render_html(result, charts: dict[str, str], budget: Decimal | None = None) -> str:
+    """``charts`` maps a caption to the chart's SVG text; everything is inline, nothing is fetched."""
+    e = result.estimate
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Batch cost estimate — "
+             f"{html.escape(str(e.plan.get('path')))}</title><style>{CSS}</style></head><body>",
+             f"<h1>Batch cost estimate</h1><p class=\"muted\">{html.escape(str(e.plan.get('path')))} · "
+             f"{e.plan['requests']:,} requests · {html.escape(', '.join(e.plan['models']))}</p>",
+             f'<p class="headline">{html.escape(headline(e))}</p>']
+    if budget is not None:
+        parts.append(f"<h2>Budget: {display_money(budget)}</h2><ul>")
+        parts += [f'<li class="{cls}">{html.escape(text)}</li>' for cls, text in budget_lines(e, budget)]
+        parts.append("</ul>")
+    parts += ["<h2>Summary</h2>", summary_table_html(result), "<h2>By model</h2>", _by_model_html(e)]
+    if result.compared:
+        parts += ["<h2>What if: the same plan on other models</h2>", _comparison_html(result)]
+    parts.append('<h2>Charts</h2><div class="charts">')
+    parts += [f"<figure>{inline_svg(svg)}<figcaption class=\"muted\">{html.escape(caption)}</figcaption></figure>"
+              for caption, svg in charts.items()]
+    parts.append("</div><h2>Assumptions</h2><ul>")
+    parts += [f"<li>{html.escape(item)}</li>" for item in assumptions(result)]
+    parts.append("</ul></body></html>\n")
+    return "".join(parts)
+
+
+def _md_money(value: Decimal | None) -> str:
+    return "—" if value is None else f"{display_money(value)} (`{money(value)}`)"
+
+
+def render_markdown(result, chart_files: dict[str, str], budget: Decimal | None = None) -> str:
+    """The same content for a pull request or a wiki; charts linked as PNG files beside it."""
+    e = result.estimate
+    lines = [f"# Batch cost estimate", "", f"{e.plan.get('path')} · {e.plan['requests']:,} requests · "
+             f"{', '.join(e.plan['models'])}", "", f"**{headline(e)}**", ""]
+    if budget is not None:
+        lines += [f"## Budget: {display_money(budget)}", ""]
+        lines += [f"- {text}" for _, text in budget_lines(e, budget)] + [""]
+    lines += ["## Summary", "", "| | low | expected | high |", "|---|---:|---:|---:|"]
+    for label, values in _summary_rows(e):
+        cells = [_md_money(v) if "cost" in label else _int(v) for v in values]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "## By model", "", "| model | requests | input tokens | output expected | real time (expected) | "
+              "batch (expected) | batch (high) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for m in e.by_model:
+        lines.append(f"| {m.model} | {m.requests:,} | {m.input_tokens:,} | {_int(m.output_tokens['expected'])} | "
+                     f"{_md_money(m.cost['realtime']['expected'])} | {_md_money(m.cost['batch']['expected'])} | "
+                     f"{_md_money(m.cost['batch']['high'])} |")
+    if result.compared:
+        lines += ["", "## What if: the same plan on other models", "",
+                  "| model | input tokens (own encoding) | real time (expected) | batch (expected) | batch (high) |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, other in result.all_models().items():
+            lines.append(f"| {name} | {other.input_tokens:,} | {_md_money(other.cost['realtime']['expected'])} | "
+                         f"{_md_money(other.cost['batch']['expected'])} | {_md_money(other.cost['batch']['high'])} |")
+    lines += ["", "## Charts", ""] + [f"![{caption}]({path})" for caption, path in chart_files.items()]
+    lines += ["", "## Assumptions", ""] + [f"- {item}" for item in assumptions(result)] + [""]
+    return "\n".join(lines)

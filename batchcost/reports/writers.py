@@ -1,0 +1,93 @@
+"""Write the report folder: HTML, Markdown, estimate.json, requests.csv and charts (PNG + SVG).
+
+Everything is written into a staging folder first and moved into place file by file only when all of it is
+complete, so a crash never leaves a half-written report.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from batchcost.reports.api import REQUEST_COLUMNS, EstimateResult
+from batchcost.reports.html import render_html, render_markdown
+
+CHARTS = {
+    "cost": ("Real time vs batch: expected, with the low-high range", "plot_costs"),
+    "breakdown": ("Where the money goes: input, cached input, output", "plot_breakdown"),
+    "input_tokens": ("Input tokens per request", "plot_input_tokens"),
+    "models": ("The same plan on each model", "plot_models"),
+}
+
+
+def _chart_files(result: EstimateResult, staging: Path) -> tuple[dict[str, str], dict[str, str]]:
+    (staging / "charts").mkdir()
+    svgs, pngs = {}, {}
+    for name, (caption, method) in CHARTS.items():
+        if name == "models" and not result.compared:
+            continue
+        if name == "input_tokens" and not result.rows:
+            continue
+        fig = getattr(result, method)()
+        try:
+            fig.savefig(staging / "charts" / f"{name}.png", dpi=150)
+            buffer = io.StringIO()
+            fig.savefig(buffer, format="svg", metadata={"Date": None})
+            svg = buffer.getvalue()
+        finally:
+            plt.close(fig)
+        (staging / "charts" / f"{name}.svg").write_text(svg, encoding="utf-8")
+        svgs[caption] = svg
+        pngs[caption] = f"charts/{name}.png"
+    return svgs, pngs
+
+
+def _requests_csv(result: EstimateResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(REQUEST_COLUMNS)
+    for row in result.rows:
+        writer.writerow(row.csv_row())
+    return buffer.getvalue()
+
+
+def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal | None = None) -> list[Path]:
+    """Write the report into ``out_dir``; return the files written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".batchcost-report-", dir=out_dir))
+    try:
+        svgs, pngs = _chart_files(result, staging)
+        estimate_json = result.as_dict()
+        if budget is not None:
+            estimate_json["budget"] = {"amount": str(budget), "fits_expected": _fits(result, "expected", budget),
+                                       "fits_high": _fits(result, "high", budget)}
+        files = {
+            "report.html": render_html(result, svgs, budget),
+            "report.md": render_markdown(result, pngs, budget),
+            "estimate.json": json.dumps(estimate_json, indent=2) + "\n",
+            "requests.csv": _requests_csv(result),
+        }
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        written = []
+        (out_dir / "charts").mkdir(exist_ok=True)
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out_dir / path.relative_to(staging)
+                path.replace(target)
+                written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fits(result: EstimateResult, key: str, budget: Decimal) -> bool | None:
+    cost = result.estimate.cost["batch"][key]
+    return None if cost is None else cost <= budget
