@@ -42,3 +42,91 @@ def write_plan(tmp_path):
         return path
 
     return write
+
+
+# --- a real local Batch API server (aimock), driven through the real openai SDK ------------------------------
+import json as _json
+import socket
+import time
+import urllib.request
+
+AIMOCK_BIN = ROOT / "tests" / "aimock" / "node_modules" / ".bin" / "llmock"
+PLANTED_KEY = "sk-batchcost-PLANTED-key-0123456789abcdefXYZ"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Aimock:
+    def __init__(self, url: str):
+        self.url = url
+        self.base_url = f"{url}/v1"
+
+    def _request(self, method: str, path: str, body: dict | None = None):
+        data = None if body is None else _json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+        return _json.loads(text) if text else None
+
+    def reset(self) -> None:
+        self._request("POST", "/__aimock/reset")
+        self._request("DELETE", "/__aimock/chaos")
+
+    def chaos(self, **rates) -> None:
+        self._request("POST", "/__aimock/chaos", rates)
+
+    def calm(self) -> None:
+        self._request("DELETE", "/__aimock/chaos")
+
+    def journal(self) -> list[dict]:
+        return self._request("GET", "/__aimock/journal")
+
+    def calls(self, method: str, path: str) -> list[dict]:
+        return [e for e in self.journal() if e["method"] == method and e["path"] == path]
+
+    def env(self) -> dict:
+        return {"OPENAI_API_KEY": PLANTED_KEY, "OPENAI_BASE_URL": self.base_url}
+
+
+@pytest.fixture(scope="session")
+def aimock_server(tmp_path_factory):
+    if not AIMOCK_BIN.exists():
+        pytest.fail(f"aimock is not installed: run `npm ci --prefix tests/aimock` ({AIMOCK_BIN} missing)")
+    fixtures = tmp_path_factory.mktemp("aimock-fixtures")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("aimock-log") / "aimock.log").open("w")
+    proc = subprocess.Popen([str(AIMOCK_BIN), "--host", "127.0.0.1", "--port", str(port), "--fixtures",
+                             str(fixtures), "--log-level", "warn", "--journal-max", "0"], stdout=log, stderr=log)
+    server = Aimock(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            server._request("GET", "/__aimock/health")
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"aimock did not start (exit {proc.poll()})")
+            time.sleep(0.1)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def aimock(aimock_server, monkeypatch):
+    """A clean aimock for this test, with OPENAI_* pointing at it and a recognisable key planted."""
+    aimock_server.reset()
+    for key, value in aimock_server.env().items():
+        monkeypatch.setenv(key, value)
+    yield aimock_server
+    aimock_server.calm()

@@ -27,3 +27,32 @@ def byte_progress(path: Path, label: str) -> Iterator[Callable[[int], None] | No
                   transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def batch_progress(batch_id: str) -> Iterator[Callable[[dict], None]]:
+    """Yield a callback taking a retrieved batch: a bar from request_counts on a terminal, status lines otherwise."""
+    if not sys.stderr.isatty():
+        last = {}
+
+        def report(batch: dict) -> None:
+            if batch["status"] != last.get("status"):
+                print(f"{batch_id}: {batch['status']}", file=sys.stderr)
+                last["status"] = batch["status"]
+
+        yield report
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(batch_id, total=None)
+
+        def update(batch: dict) -> None:
+            counts = batch.get("request_counts") or {}
+            total = counts.get("total") or None
+            done = (counts.get("completed") or 0) + (counts.get("failed") or 0)
+            bar.update(task, total=total, completed=done, description=f"{batch_id} {batch['status']}")
+
+        yield update

@@ -1,0 +1,70 @@
+"""Approvals: the plan's sha256, its estimate, the budget, who approved and when. Submit checks all of it."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from batchcost.atomic import write_text_atomic
+from batchcost.errors import BudgetExceeded
+from batchcost.estimator.estimate import Estimate
+from batchcost.plans.reader import plan_sha256
+from batchcost.pricing.cost import display_money, money
+
+FORMAT = 1
+
+
+def make_approval(estimate: Estimate, *, budget: Decimal, by: str, budget_on: str = "high") -> dict:
+    """The approval record; raises ``BudgetExceeded`` (exit 3) when the estimate is over the budget."""
+    if not by.strip():
+        raise BudgetExceeded("an approval needs the approver's name (--by)")
+    estimate.check_budget(budget, budget_on)
+    return {
+        "batchcost_approval": FORMAT,
+        "plan": estimate.plan,
+        "budget": money(budget),
+        "budget_on": budget_on,
+        "approved_by": by.strip(),
+        "approved_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "estimate": estimate.as_dict(),
+    }
+
+
+def write_approval(approval: dict, path: str | Path) -> None:
+    write_text_atomic(path, json.dumps(approval, indent=2) + "\n")
+
+
+def load_approval(path: str | Path | None, plan: str | Path) -> dict:
+    """Read and check an approval against ``plan``. Every refusal is ``BudgetExceeded`` (exit 3) with the reason."""
+    if path is None:
+        raise BudgetExceeded("no approval: run `batchcost approve PLAN --budget USD --by NAME -o APPROVAL.json` "
+                             "and pass --approval APPROVAL.json")
+    path = Path(path)
+    try:
+        approval = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BudgetExceeded(f"approval {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BudgetExceeded(f"approval {path} is not a readable approval file: {exc}") from None
+    if not isinstance(approval, dict) or approval.get("batchcost_approval") != FORMAT:
+        raise BudgetExceeded(f"approval {path} is not a batchcost approval")
+    try:
+        approved_sha = approval["plan"]["sha256"]
+        budget = Decimal(approval["budget"])
+        on = approval.get("budget_on", "high")
+        cost = approval["estimate"]["cost"]["batch"][on]
+        who = approval["approved_by"]
+    except (KeyError, TypeError, InvalidOperation):
+        raise BudgetExceeded(f"approval {path} is malformed (plan.sha256, budget, estimate or approved_by missing)") \
+            from None
+    actual = plan_sha256(plan)
+    if actual != approved_sha:
+        raise BudgetExceeded(f"{plan} has changed since it was approved (sha256 {actual[:12]}…, approved "
+                             f"{approved_sha[:12]}…); approve it again")
+    if cost is None or Decimal(cost) > budget:
+        raise BudgetExceeded(f"approval {path} is over its own budget ({cost} > {display_money(budget)}); "
+                             "it was not made by batchcost approve")
+    if not isinstance(who, str) or not who:
+        raise BudgetExceeded(f"approval {path} names no approver")
+    return approval

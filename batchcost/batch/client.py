@@ -1,0 +1,113 @@
+"""The batch client: the only module that imports ``openai``.
+
+It uses the SDK's own configuration (OPENAI_API_KEY, OPENAI_BASE_URL; ``base_url`` overrides) and the SDK's own
+retries with backoff for 408/409/429/5xx and dropped connections. Failures that survive the retries become
+``RemoteError`` (exit 4) with the key scrubbed from every message.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import openai
+
+from batchcost.atomic import atomic_writer
+from batchcost.errors import RemoteError, UsageError
+
+_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
+
+
+def scrub(text: str, key: str | None) -> str:
+    """Remove the API key (and anything shaped like one) from a message."""
+    if key:
+        text = text.replace(key, "***")
+    text = re.sub(r"(?i)(bearer\s+)\S+", r"\1***", text)
+    return _KEYLIKE.sub(r"\1***", text)
+
+
+class BatchClient:
+    def __init__(self, *, base_url: str | None = None, api_key: str | None = None, max_retries: int = 5,
+                 timeout: float = 120.0):
+        self._key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not self._key:
+            raise UsageError("OPENAI_API_KEY is not set (the key is read from the environment, never from a file "
+                             "batchcost writes)")
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self._client = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=max_retries,
+                                     timeout=timeout)
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            error = RemoteError(f"{what} failed: HTTP {exc.status_code}: {scrub(message, self._key)}")
+            error.transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+            raise error from None
+        except openai.APIConnectionError as exc:
+            error = RemoteError(f"{what} failed: cannot reach {self.base_url}: "
+                                f"{scrub(str(exc.__cause__ or exc), self._key)}")
+            error.transient = True
+            raise error from None
+        except openai.OpenAIError as exc:
+            raise RemoteError(f"{what} failed: {scrub(str(exc), self._key)}") from None
+
+    # -- files ----------------------------------------------------------------------------------------------
+    def upload(self, path: Path, filename: str) -> str:
+        with self._call(f"uploading {path}"), path.open("rb") as fh:
+            return self._client.files.create(file=(filename, fh), purpose="batch").id
+
+    def find_file(self, filename: str, size: int) -> str | None:
+        """An already uploaded batch file of this name and size (after a crash between upload and ledger)."""
+        with self._call("listing files"):
+            for item in self._client.files.list(purpose="batch"):
+                if item.filename == filename and item.bytes == size:
+                    return item.id
+        return None
+
+    def download(self, file_id: str, dest: Path) -> tuple[str, int]:
+        """Stream a file to ``dest`` whole-or-nothing; return (sha256, bytes)."""
+        digest, size = hashlib.sha256(), 0
+        with self._call(f"downloading {file_id}"):
+            with self._client.files.with_streaming_response.content(file_id) as response, \
+                    atomic_writer(dest) as fh:
+                for chunk in response.iter_bytes():
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        return digest.hexdigest(), size
+
+    # -- batches ----------------------------------------------------------------------------------------------
+    def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> dict:
+        """One attempt, no SDK retry: a create whose answer was lost may have happened, so the caller looks for
+        the batch (find_batch) before trying again. That is what keeps a batch from being created twice."""
+        with self._call("creating the batch"):
+            return self._client.with_options(max_retries=0).batches.create(
+                input_file_id=file_id, endpoint=endpoint, completion_window="24h", metadata=metadata).model_dump()
+
+    def find_batch(self, key: str, value: str, limit: int = 500) -> dict | None:
+        """A batch whose metadata[key] == value (after a crash between create and ledger)."""
+        with self._call("listing batches"):
+            for n, batch in enumerate(self._client.batches.list(limit=100)):
+                if (batch.metadata or {}).get(key) == value:
+                    return batch.model_dump()
+                if n >= limit:
+                    break
+        return None
+
+    def retrieve(self, batch_id: str) -> dict:
+        with self._call(f"retrieving batch {batch_id}"):
+            return self._client.batches.retrieve(batch_id).model_dump()
+
+    def cancel(self, batch_id: str) -> dict:
+        with self._call(f"cancelling batch {batch_id}"):
+            return self._client.batches.cancel(batch_id).model_dump()
+
+    def list(self, limit: int = 20) -> list[dict]:
+        with self._call("listing batches"):
+            return [b.model_dump() for b in self._client.batches.list(limit=limit).data]

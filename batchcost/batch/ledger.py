@@ -1,0 +1,210 @@
+"""The durable ledger: every step of every submission, in SQLite under BATCHCOST_HOME.
+
+Each step is committed before the next remote call, so a process killed at any point can be resumed from the
+ledger: nothing is uploaded or created twice, nothing is lost. WAL journal with synchronous=FULL survives a kill
+mid-write. The API key is never stored.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from batchcost.home import home
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    plan_sha256 TEXT NOT NULL,
+    plan_path TEXT NOT NULL,
+    wave INTEGER NOT NULL,
+    waves INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    wave_path TEXT NOT NULL,
+    wave_sha256 TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    base_url TEXT,
+    approval TEXT,
+    state TEXT NOT NULL,          -- new -> uploaded -> created
+    file_id TEXT,
+    batch_id TEXT,
+    status TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (plan_sha256, wave, attempt)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER, completed INTEGER, failed INTEGER,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS downloads (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_batch ON submissions (batch_id);
+CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
+"""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Submission:
+    id: int
+    plan_sha256: str
+    plan_path: str
+    wave: int
+    waves: int
+    attempt: int
+    wave_path: str
+    wave_sha256: str
+    endpoint: str
+    requests: int
+    base_url: str | None
+    approval: str | None
+    state: str
+    file_id: str | None
+    batch_id: str | None
+    status: str | None
+    created_at: str
+    updated_at: str
+
+    @property
+    def tag(self) -> str:
+        """What the batch's metadata carries, to find it again after a crash."""
+        return f"{self.plan_sha256[:32]}:{self.wave}:{self.attempt}"
+
+    @property
+    def upload_name(self) -> str:
+        return f"batchcost-{self.plan_sha256[:12]}-w{self.wave}-a{self.attempt}.jsonl"
+
+
+class Ledger:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else home() / "ledger.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @contextmanager
+    def plan_lock(self, plan_sha256: str) -> Iterator[None]:
+        """One submitter per plan at a time, across processes; released by the OS if the process dies."""
+        locks = self.path.parent / "locks"
+        locks.mkdir(exist_ok=True)
+        fd = os.open(locks / f"{plan_sha256}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- submissions --------------------------------------------------------------------------------------
+    def submissions(self, plan_sha256: str, attempt: int | None = None) -> list[Submission]:
+        query = "SELECT * FROM submissions WHERE plan_sha256 = ?"
+        args: list = [plan_sha256]
+        if attempt is not None:
+            query += " AND attempt = ?"
+            args.append(attempt)
+        return [Submission(**dict(r)) for r in self.db.execute(query + " ORDER BY attempt, wave", args)]
+
+    def latest_attempt(self, plan_sha256: str) -> int:
+        row = self.db.execute("SELECT MAX(attempt) FROM submissions WHERE plan_sha256 = ?", (plan_sha256,)).fetchone()
+        return row[0] or 0
+
+    def add_submission(self, **fields) -> tuple[Submission, bool]:
+        """The submission row for (plan, wave, attempt), inserted if new; True when this call inserted it."""
+        stamp = now()
+        fields = {**fields, "state": "new", "created_at": stamp, "updated_at": stamp}
+        with self.transaction() as db:
+            existing = db.execute("SELECT * FROM submissions WHERE plan_sha256 = ? AND wave = ? AND attempt = ?",
+                                  (fields["plan_sha256"], fields["wave"], fields["attempt"])).fetchone()
+            if existing is None:
+                names = ", ".join(fields)
+                db.execute(f"INSERT INTO submissions ({names}) VALUES ({', '.join('?' * len(fields))})",
+                           list(fields.values()))
+        sub = self.submissions(fields["plan_sha256"], fields["attempt"])[fields["wave"] - 1]
+        return sub, existing is None
+
+    def update(self, submission: Submission, **fields) -> Submission:
+        fields["updated_at"] = now()
+        with self.transaction() as db:
+            db.execute(f"UPDATE submissions SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                       [*fields.values(), submission.id])
+        for key, value in fields.items():
+            setattr(submission, key, value)
+        return submission
+
+    def by_batch(self, batch_id: str) -> Submission | None:
+        row = self.db.execute("SELECT * FROM submissions WHERE batch_id = ?", (batch_id,)).fetchone()
+        return Submission(**dict(row)) if row else None
+
+    def all_submissions(self, limit: int = 50) -> list[Submission]:
+        rows = self.db.execute("SELECT * FROM submissions ORDER BY id DESC LIMIT ?", (limit,))
+        return [Submission(**dict(r)) for r in rows]
+
+    # -- events and downloads -------------------------------------------------------------------------------
+    def record_status(self, batch: dict) -> bool:
+        """Record a status seen for a batch; True when it changed since the last one recorded."""
+        counts = batch.get("request_counts") or {}
+        last = self.db.execute("SELECT status, completed, failed FROM events WHERE batch_id = ? ORDER BY id DESC "
+                               "LIMIT 1", (batch["id"],)).fetchone()
+        current = (batch["status"], counts.get("completed"), counts.get("failed"))
+        if last is not None and tuple(last) == current:
+            return False
+        with self.transaction() as db:
+            db.execute("INSERT INTO events (batch_id, at, status, total, completed, failed, detail) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (batch["id"], now(), batch["status"], counts.get("total"), counts.get("completed"),
+                        counts.get("failed"), json.dumps(batch.get("errors")) if batch.get("errors") else None))
+            db.execute("UPDATE submissions SET status = ?, updated_at = ? WHERE batch_id = ?",
+                       (batch["status"], now(), batch["id"]))
+        return True
+
+    def history(self, batch_id: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT at, status, total, completed, failed FROM events "
+                                                 "WHERE batch_id = ? ORDER BY id", (batch_id,))]
+
+    def record_download(self, batch_id: str, kind: str, file_id: str, path: Path, sha256: str, size: int) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO downloads (batch_id, kind, file_id, path, sha256, bytes, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (batch_id, kind, file_id, str(path), sha256, size, now()))
+
+    def downloads(self, batch_id: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT kind, file_id, path, sha256, bytes, at FROM downloads "
+                                                 "WHERE batch_id = ? ORDER BY id", (batch_id,))]
