@@ -53,10 +53,11 @@ def estimate(
                                             "make, without writing it."),
     model: Optional[str] = typer.Option(None, "--model", help="With --template: override the template's model."),
     prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
-    output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N",
+    output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N|calibrated",
                                       help="Output forecast: 'max' (each request's bound, else the model's max "
-                                      "output: a safe ceiling) or N tokens expected per request (capped by the "
-                                      "bound)."),
+                                      "output: a safe ceiling), N tokens expected per request (capped by the "
+                                      "bound), or 'calibrated' (P50 of what earlier reconciles of the same template "
+                                      "observed; P90 reported; the bound where there is no history)."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="USD",
                                          help="Exit 3 when the batch cost is over this amount."),
     budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on",

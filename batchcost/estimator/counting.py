@@ -8,6 +8,7 @@ counted the best known way and the request is marked ``approximate`` with a note
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,6 +36,8 @@ class RequestCount:
     max_output_tokens: int | None
     approximate: bool = False
     notes: list[str] = field(default_factory=list)
+    prefix_tokens: int = 0  # tokens of the shared prefix (tools, leading system/developer messages): cacheable
+    fingerprint: str = ""  # the request's template: model + shared prefix + response format, hashed (no text kept)
 
 
 @lru_cache(maxsize=64)
@@ -95,6 +98,7 @@ class Counter:
             result.max_output_tokens = _times_n(body, "max_tokens", n_keys=("n", "best_of"))
         else:
             raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
+        result.fingerprint = fingerprint(self.model.name, endpoint, body)
         return result
 
     # -- chat completions -------------------------------------------------------------------------
@@ -106,21 +110,26 @@ class Counter:
         if not messages:
             raise PlanError("body.messages is empty")
         total = self._messages(messages, result, "body.messages")
-        total += self._tools(body, result)
-        total += self._schema(_response_schema(body.get("response_format")), result)
-        return total
+        shared = self._tools(body, result) + self._schema(_response_schema(body.get("response_format")), result)
+        result.prefix_tokens += shared
+        return total + shared
 
     def _messages(self, messages: list, result: RequestCount, where: str) -> int:
         rules = self.model.chat_rules
         total = 0
+        leading = True  # system/developer messages before the first other message form the shared prefix
         for i, message in enumerate(messages):
             at = f"{where}[{i}]"
             _expect(message, dict, at)
             if "role" not in message:
                 raise PlanError(f"{at}.role is missing")
-            total += rules.tokens_per_message
+            tokens = rules.tokens_per_message
             for key, value in message.items():
-                total += self._message_field(key, value, result, f"{at}.{key}")
+                tokens += self._message_field(key, value, result, f"{at}.{key}")
+            leading = leading and message.get("role") in ("system", "developer")
+            if leading:
+                result.prefix_tokens += tokens
+            total += tokens
         return total + rules.reply_primer
 
     def _message_field(self, key: str, value: Any, result: RequestCount, at: str) -> int:
@@ -298,6 +307,24 @@ class Counter:
             else:
                 raise PlanError(f"{at}[{i}] must be a string or a list of token ids, not {_json_type(item)}")
         return lengths
+
+
+def fingerprint(family: str, endpoint: str, body: dict) -> str:
+    """A short hash of what requests made from one template share: the model family, the leading system or
+    developer messages, instructions, tools and response format. Calibration is keyed by it; no text is kept."""
+    shared: dict[str, Any] = {"model": family, "endpoint": endpoint}
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    lead = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in ("system", "developer"):
+            break
+        lead.append(message)
+    shared["lead"] = lead
+    for key in ("instructions", "tools", "functions", "response_format", "text"):
+        if key in body:
+            shared[key] = body[key]
+    text = json.dumps(shared, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _note(result: RequestCount, note: str) -> None:

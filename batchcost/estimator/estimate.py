@@ -28,6 +28,8 @@ class OutputForecast:
     def parse(cls, value: str | int | None) -> "OutputForecast":
         if value is None or value == "max":
             return cls()
+        if value == "calibrated":
+            return CalibratedForecast()
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -42,6 +44,49 @@ class OutputForecast:
             expected = self.per_request if bound is None else min(self.per_request, bound)
             return 0, expected, bound
         return 0, bound, bound
+
+    def forecast_request(self, record: CountedRequest, bound: int | None) -> tuple[int, int | None, int | None]:
+        return self.forecast(bound)
+
+    def describe(self) -> dict:
+        return {"per_request": self.per_request} if self.per_request is not None else {}
+
+
+class CalibratedForecast(OutputForecast):
+    """Expected output = P50 of what reconciles observed for the same model and template fingerprint (capped by
+    the bound); P90 is reported as a high-confidence figure; high stays the bound. No history: the bound."""
+
+    def __init__(self, calibration=None):
+        object.__setattr__(self, "basis", "calibrated")
+        object.__setattr__(self, "per_request", None)
+        object.__setattr__(self, "_calibration", calibration)
+        object.__setattr__(self, "_tally", {"calibrated": 0, "fallback": 0, "p90": 0, "keys": {}})
+
+    @property
+    def calibration(self):
+        if self._calibration is None:
+            from batchcost.calibration import Calibration
+
+            object.__setattr__(self, "_calibration", Calibration())
+        return self._calibration
+
+    def forecast_request(self, record: CountedRequest, bound: int | None) -> tuple[int, int | None, int | None]:
+        stats = self.calibration.stats(record.family, record.fingerprint)
+        tally = self._tally
+        if stats is None:
+            tally["fallback"] += 1
+            tally["p90"] += bound or 0
+            return 0, bound, bound
+        tally["calibrated"] += 1
+        tally["keys"][(record.family, record.fingerprint)] = stats.n
+        cap = (lambda v: v) if bound is None else (lambda v: min(v, bound))
+        tally["p90"] += cap(stats.p90)
+        return 0, cap(stats.p50), bound
+
+    def describe(self) -> dict:
+        t = self._tally
+        return {"observations": sum(t["keys"].values()), "requests_calibrated": t["calibrated"],
+                "requests_without_history": t["fallback"], "p90": t["p90"]}
 
 
 @dataclass
@@ -87,6 +132,7 @@ class Estimate:
     prices: list[dict]
     warnings: list[str]
     forecast: OutputForecast
+    cache: dict = field(default_factory=dict)
 
     @property
     def savings(self) -> Decimal:
@@ -104,6 +150,7 @@ class Estimate:
             "by_model": [m.as_dict() for m in self.by_model],
             "prices": self.prices,
             "warnings": self.warnings,
+            "cache": self.cache,
         }
 
     def check_budget(self, budget: Decimal, on: str = "high") -> None:
@@ -118,9 +165,8 @@ class Estimate:
                                  f"{display_money(budget)} by {display_money(cost - budget)}")
 
 
-def _add(bucket: _Bucket, record: CountedRequest, bound: int | None, forecast: OutputForecast,
-         long_threshold: int | None) -> None:
-    low, expected, high = forecast.forecast(bound)
+def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: int | None) -> None:
+    low, expected, high = out
     bucket.requests += 1
     is_long = long_threshold is not None and record.input_tokens > long_threshold
     if is_long:
@@ -149,6 +195,53 @@ def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None
     return result
 
 
+MIN_CACHEABLE, CACHE_STEP = 1024, 128  # the API caches prompts of 1,024 tokens or more, in 128-token steps
+
+
+def cacheable_tokens(prefix_tokens: int) -> int:
+    if prefix_tokens < MIN_CACHEABLE:
+        return 0
+    return MIN_CACHEABLE + (prefix_tokens - MIN_CACHEABLE) // CACHE_STEP * CACHE_STEP
+
+
+class CacheForecast:
+    """Prompt-cache range: none cached (the safe figure every cost above uses) to every shared prefix cached after
+    its first use; plus the rate reconciles observed for the same template, where there is history."""
+
+    def __init__(self, forecast: OutputForecast):
+        self.forecast = forecast
+        self.seen: set[tuple[str, str]] = set()
+        self.high = 0
+        self.observed = 0.0
+        self.has_observed = False
+        self.saving = {"realtime": Decimal(0), "batch": Decimal(0)}
+
+    def add(self, record: CountedRequest, price) -> None:
+        key = (record.family, record.fingerprint)
+        if key in self.seen:
+            cached = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
+            if cached:
+                self.high += cached
+                for tier in ("realtime", "batch"):
+                    self.saving[tier] += (price_tokens(price, tier, input_tokens=cached)
+                                          - price_tokens(price, tier, input_tokens=cached, cached_input_tokens=cached))
+        else:
+            self.seen.add(key)
+        calibration = getattr(self.forecast, "_calibration", None)
+        if calibration is not None:
+            stats = calibration.stats(*key)
+            if stats is not None:
+                self.has_observed = True
+                self.observed += stats.cache_rate * record.input_tokens
+
+    def summary(self) -> dict:
+        return {"cached_input_tokens": {"low": 0, "high": self.high,
+                                        "observed": round(self.observed) if self.has_observed else None},
+                "savings_if_cached": {tier: money(v) for tier, v in self.saving.items()},
+                "note": "costs assume no cache hits; high = every shared prefix of 1,024+ tokens cached after its "
+                        "first use"}
+
+
 def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
     total = Decimal(0)
     for value in values:
@@ -167,6 +260,7 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
     use it for per-request rows)."""
     buckets: dict[str, _Bucket] = {}
     model_price = {}
+    cache = CacheForecast(forecast)
     notes: dict[str, int] = {}
     endpoints: list[str] = []
     for record in records:
@@ -176,9 +270,11 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
         info = counter.model_info(record.model)
         bound = record.max_output_tokens if record.max_output_tokens is not None else info.max_output_tokens
         lc = model_price[record.model].long_context
-        _add(buckets[record.model], record, bound, forecast, lc.above_input_tokens if lc else None)
+        out = forecast.forecast_request(record, bound)
+        _add(buckets[record.model], record, out, lc.above_input_tokens if lc else None)
+        cache.add(record, model_price[record.model])
         if on_request is not None:
-            on_request(record, model_price[record.model], forecast.forecast(bound),
+            on_request(record, model_price[record.model], out,
                        lc is not None and record.input_tokens > lc.above_input_tokens)
         if record.endpoint not in endpoints:
             endpoints.append(record.endpoint)
@@ -197,20 +293,24 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
     output = {"low": sum(m.output_tokens["low"] for m in by_model),
               "expected": sum(m.output_tokens["expected"] for m in by_model),
               "high": _sum(m.output_tokens["high"] for m in by_model), "basis": forecast.basis}
-    if forecast.per_request is not None:
-        output["per_request"] = forecast.per_request
+    output.update(forecast.describe())
     if output["high"] is not None:
         output["high"] = int(output["high"])
     cost = {tier: {k: _sum(m.cost[tier][k] for m in by_model) for k in ("low", "expected", "high")}
             for tier in TIERS}
     warnings = _warnings(prices, model_price.values(), notes, by_model)
+    if forecast.basis == "calibrated":
+        missing = output.get("requests_without_history", 0)
+        if missing:
+            warnings.append(f"no calibration history for {missing:,} request(s): their expected output is the bound "
+                            "(reconcile a batch made from the same template to calibrate)")
     plan = dict(plan or {})
     plan.update({"requests": sum(m.requests for m in by_model), "endpoint": ",".join(endpoints),
                  "models": list(buckets)})
     used_paths = {p.path for p in model_price.values()}
     sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
-                    by_model=by_model, prices=sources, warnings=warnings, forecast=forecast)
+                    by_model=by_model, prices=sources, warnings=warnings, forecast=forecast, cache=cache.summary())
 
 
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:

@@ -25,6 +25,8 @@ class CountedRequest:
     notes: list[str] = field(default_factory=list)
     family: str = ""
     nbytes: int = 0
+    prefix_tokens: int = 0
+    fingerprint: str = ""
 
     def contract(self) -> dict:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
@@ -73,6 +75,7 @@ class PlanCounter:
             line=item.line, custom_id=item.custom_id, model=item.model, endpoint=item.url,
             input_tokens=result.input_tokens, max_output_tokens=result.max_output_tokens,
             approximate=result.approximate, notes=result.notes, family=counter.model.name, nbytes=item.nbytes,
+            prefix_tokens=result.prefix_tokens, fingerprint=result.fingerprint,
         )
 
 

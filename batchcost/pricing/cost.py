@@ -46,6 +46,8 @@ def display_money(value: Decimal | None) -> str:
     """Rounded for people: cents above $1, four significant digits below."""
     if value is None:
         return "—"
+    if value < 0:
+        return "-" + display_money(-value)
     if abs(value) >= 1:
         return f"${value:,.2f}"
     if value == 0:

@@ -186,9 +186,10 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
     compared = {}
     for other in compare_models:
         if template is not None:
-            compared[other] = estimate_dataset(plan, template, table, model=other, forecast=forecast,
+            compared[other] = estimate_dataset(plan, template, table, model=other,
+                                               forecast=OutputForecast.parse(output_tokens),
                                                assume_image_size=assume_image_size)
         else:
-            compared[other] = estimate_plan(plan, table, forecast=forecast, assume_image_size=assume_image_size,
-                                            model=other)
+            compared[other] = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens),
+                                            assume_image_size=assume_image_size, model=other)
     return EstimateResult(main, rows, compared)

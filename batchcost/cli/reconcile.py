@@ -1,0 +1,121 @@
+"""`batchcost reconcile`: actual usage and cost against the estimate, a retry plan, and calibration."""
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from batchcost.cli.app import app
+from batchcost.cli.estimate import PRICES_HELP
+from batchcost.errors import BadInput, UsageError
+
+
+class Fmt(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def reconcile(
+    plan: Optional[Path] = typer.Argument(None, metavar="PLAN", help="The plan that was submitted."),
+    results: Optional[Path] = typer.Option(None, "--results", metavar="OUTPUT.jsonl", help="The batch output file."),
+    errors: Optional[Path] = typer.Option(None, "--errors", metavar="ERRORS.jsonl", help="The batch error file."),
+    estimate: Optional[Path] = typer.Option(None, "--estimate", metavar="ESTIMATE.json",
+                                            help="The estimate made before (its output basis is reused; it must be "
+                                            "for this plan)."),
+    batch: Optional[str] = typer.Option(None, "--batch", metavar="BATCH_ID",
+                                        help="Reconcile a batch from the ledger: downloads its files first."),
+    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    retry_file: Optional[Path] = typer.Option(None, "--retry-file", metavar="RETRY.jsonl",
+                                              help="Write the plan lines of failed, expired and missing requests."),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Write reconcile.html/.md/.json "
+                                          "with charts."),
+    no_calibrate: bool = typer.Option(False, "--no-calibrate", help="Do not record output lengths for calibration."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL", help="With --batch: the API base URL."),
+    fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table or json."),
+) -> None:
+    """What the batch really cost and why it differed from the estimate.
+
+    Joins plan, output and error lines on custom_id; actual cost is the succeeded lines at the batch prices
+    (uncached input, cached input and output each at its own rate); the estimate is recomputed for the same lines.
+    Malformed, unknown or duplicate result lines are listed (exit 1) while the rest is still reconciled. Every run
+    records output lengths and cache hits, so `estimate --output-tokens calibrated` improves."""
+    from batchcost.pricing.tables import load_prices
+    from batchcost.reconcile import reconcile as run
+
+    if batch is not None:
+        plan, results, errors = _from_ledger(batch, base_url, plan)
+    if plan is None or (results is None and errors is None):
+        raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
+    r = run(plan, results, load_prices(prices or []), errors=errors, estimate_json=estimate, retry_file=retry_file,
+            calibrate=not no_calibrate)
+    if report is not None:
+        from batchcost.reports.reconcile_report import write_reconcile_report
+
+        write_reconcile_report(r, report)
+    if fmt is Fmt.json:
+        sys.stdout.write(json.dumps(r.as_dict(), indent=2) + "\n")
+    else:
+        _print(r)
+    if r.issues:
+        for issue in r.issues[:20]:
+            print(issue.one_line(), file=sys.stderr)
+        raise BadInput(f"{len(r.issues)} result line(s) could not be reconciled (listed above); the rest was")
+
+
+def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
+    from batchcost.batch.client import BatchClient
+    from batchcost.batch.ledger import Ledger
+    from batchcost.batch.lifecycle import download_batch
+    from batchcost.home import home
+
+    ledger = Ledger()
+    sub = ledger.by_batch(batch_id)
+    if sub is None:
+        raise BadInput(f"batch {batch_id} is not in the ledger; pass PLAN --results FILE instead")
+    files = download_batch(batch_id, home() / "results" / batch_id, BatchClient(base_url=base_url or sub.base_url),
+                           ledger)
+    kinds = {f["kind"]: Path(f["path"]) for f in files}
+    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error")
+
+
+def _print(r) -> None:
+    from decimal import Decimal
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from batchcost.pricing.cost import display_money
+
+    def usd(v):
+        return display_money(None if v is None else Decimal(v))
+
+    console = Console(highlight=False)
+    c = r.counts
+    console.print(f"[bold]Reconciliation[/bold] {r.plan['path']}: {c['planned']:,} planned · {c['succeeded']:,} "
+                  f"succeeded · {c['failed']:,} failed · {c['expired']:,} expired · {c['missing']:,} missing")
+    t = Table(title_justify="left")
+    for name in ("", "estimated (expected)", "actual", "difference"):
+        t.add_column(name, justify="right" if name else "left")
+    t.add_row("input tokens", f"{r.estimated['input_tokens']:,}", f"{r.actual['input_tokens']:,}",
+              f"{r.delta['input_tokens']:+,}")
+    t.add_row("output tokens", f"{r.estimated['output_tokens']['expected']:,}", f"{r.actual['output_tokens']:,}",
+              f"{r.delta['output_tokens']:+,}")
+    t.add_row("batch cost", usd(r.estimated["cost"]["expected"]), usd(r.actual["cost"]),
+              f"{usd(r.delta['cost'])} ({r.delta['cost_percent']}%)", style="bold")
+    console.print(t)
+    console.print(f"cached input tokens {r.actual['cached_input_tokens']:,} · reasoning tokens "
+                  f"{r.actual['reasoning_tokens']:,} · estimated range {usd(r.estimated['cost']['low'])} – "
+                  f"{usd(r.estimated['cost']['high'])}")
+    for line in r.explanations:
+        style = "bold red" if line.startswith("INPUT COUNT MISMATCH") else ""
+        console.print(f"• {line}", style=style)
+    if r.retry:
+        est = r.retry.get("estimate")
+        console.print(f"retry plan: {r.retry['path']} ({r.retry['requests']:,} requests"
+                      + (f", batch {usd(est['batch']['expected'])} expected, up to {usd(est['batch']['high'])})"
+                         if est else ")"))

@@ -1,0 +1,320 @@
+"""Reconcile: what the batch really cost, why it differed from the estimate, and what to retry.
+
+Plan, output and error lines are joined on custom_id (results arrive in any order). Actual cost covers the
+succeeded lines at the batch tier through the one cost function: uncached input, cached input and output each at
+its own rate. ``prompt_tokens`` already includes the cached tokens and ``completion_tokens`` the reasoning tokens:
+nothing is counted twice. The estimate is recomputed for the same succeeded lines, so the two compare like for like.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+from batchcost.atomic import atomic_writer
+from batchcost.calibration import Calibration, Observation
+from batchcost.errors import BadInput
+from batchcost.estimator.estimate import OutputForecast
+from batchcost.estimator.plan_counts import PlanCounter
+from batchcost.plans.reader import read_plan
+from batchcost.pricing.cost import display_money, money, price_tokens
+from batchcost.pricing.tables import PriceTable
+
+
+@dataclass
+class Planned:
+    line: int
+    model: str
+    family: str
+    fingerprint: str
+    input_tokens: int
+    out: tuple[int, int | None, int | None]  # forecast low, expected, high
+    status: str = "missing"  # succeeded, failed, expired, missing
+    usage: dict | None = None
+    error: str | None = None
+
+
+@dataclass
+class Issue:
+    path: str
+    line: int
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "message": self.message}
+
+    def one_line(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass
+class Reconciliation:
+    plan: dict
+    counts: dict
+    actual: dict
+    estimated: dict
+    delta: dict
+    by_model: list[dict]
+    explanations: list[str]
+    issues: list[Issue]
+    retry: dict | None
+    rows: list[dict] = field(default_factory=list, repr=False)
+    input_mismatches: int = 0
+
+    def as_dict(self) -> dict:
+        return {"plan": self.plan, "requests": self.counts, "actual": self.actual, "estimated": self.estimated,
+                "delta": self.delta, "by_model": self.by_model, "explanations": self.explanations,
+                "issues": [i.as_dict() for i in self.issues], "retry": self.retry}
+
+
+def _usage(endpoint: str, body: dict) -> dict | None:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    if endpoint == "/v1/responses":
+        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens", 0)
+        cached = (usage.get("input_tokens_details") or {}).get("cached_tokens", 0)
+        reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens", 0)
+    else:
+        input_tokens, output_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
+    values = [input_tokens, output_tokens, cached or 0, reasoning or 0]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        return None
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached or 0,
+            "reasoning_tokens": reasoning or 0}
+
+
+def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise BadInput("no such results file", path=path) from None
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            text = raw.strip()
+            if number == 1 and text.startswith(b"\xef\xbb\xbf"):
+                text = text[3:]
+            if not text:
+                continue
+            try:
+                obj = json.loads(text.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                issues.append(Issue(str(path), number, f"not a JSON line ({type(exc).__name__})"))
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("custom_id"), str):
+                issues.append(Issue(str(path), number, "a result line must be an object with a custom_id"))
+                continue
+            yield number, obj
+
+
+def _forecast_from(estimate_json: dict | None, default: OutputForecast) -> OutputForecast:
+    if not estimate_json:
+        return default
+    out = estimate_json.get("output_tokens") or {}
+    if out.get("basis") == "fixed":
+        return OutputForecast.parse(out.get("per_request"))
+    return OutputForecast.parse(out.get("basis", "max"))
+
+
+def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, *, errors: str | Path | None = None,
+              estimate_json: str | Path | None = None, retry_file: str | Path | None = None,
+              forecast: OutputForecast = OutputForecast(), calibrate: bool = True) -> Reconciliation:
+    plan = Path(plan)
+    estimate_doc = None
+    if estimate_json is not None:
+        try:
+            estimate_doc = json.loads(Path(estimate_json).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"cannot read the estimate: {exc}", path=estimate_json) from None
+    forecast = _forecast_from(estimate_doc, forecast)
+
+    # 1. the plan: what was asked, and what we estimated for each request
+    digest = hashlib.sha256()
+    counter = PlanCounter(base_dir=plan.parent)
+    planned: dict[str, Planned] = {}
+    endpoint = None
+    for item in read_plan(plan, digest=digest):
+        record = counter.count_line(item, plan)
+        endpoint = endpoint or item.url
+        bound = record.max_output_tokens
+        if bound is None:
+            bound = counter.model_info(record.model).max_output_tokens
+        planned[item.custom_id] = Planned(item.line, record.model, record.family, record.fingerprint,
+                                          record.input_tokens, forecast.forecast_request(record, bound))
+    sha = digest.hexdigest()
+    if estimate_doc is not None and (estimate_doc.get("plan") or {}).get("sha256") not in (None, sha):
+        raise BadInput(f"the estimate is for another plan (sha256 {estimate_doc['plan']['sha256'][:12]}…, this plan "
+                       f"{sha[:12]}…)", path=estimate_json)
+
+    # 2. outputs and errors, joined on custom_id
+    issues: list[Issue] = []
+    seen: dict[str, str] = {}
+    matched = lines = 0
+    for source, path in (("results", results), ("errors", errors)):
+        if path is None:
+            continue
+        for number, obj in _result_lines(Path(path), issues):
+            lines += 1
+            cid = obj["custom_id"]
+            where = f"{path}:{number}"
+            if cid not in planned:
+                issues.append(Issue(str(path), number, f"custom_id {cid!r} is not in the plan"))
+                continue
+            matched += 1
+            if cid in seen:
+                issues.append(Issue(str(path), number, f"custom_id {cid!r} already appeared at {seen[cid]}"))
+                continue
+            seen[cid] = where
+            _classify(planned[cid], obj, endpoint, issues, str(path), number)
+    if lines and not matched:
+        raise BadInput("no custom_id of the results is in the plan: the results belong to another plan",
+                       path=results or errors)
+
+    # 3. totals, like for like over the succeeded lines
+    result = _totals(planned, prices, {"path": str(plan), "sha256": sha}, issues)
+    if calibrate:
+        _calibrate(planned, sha)
+    if retry_file is not None:
+        result.retry = _write_retry(plan, planned, Path(retry_file), prices)
+    return result
+
+
+def _classify(p: Planned, obj: dict, endpoint: str, issues: list[Issue], path: str, number: int) -> None:
+    response, error = obj.get("response"), obj.get("error")
+    if isinstance(response, dict) and response.get("status_code") == 200:
+        usage = _usage(endpoint, response.get("body"))
+        if usage is None:
+            issues.append(Issue(path, number, "a succeeded line without a usable usage block"))
+            p.status, p.error = "failed", "no usage"
+            return
+        p.status, p.usage = "succeeded", usage
+        return
+    code = (error or {}).get("code") if isinstance(error, dict) else None
+    if code is None and isinstance(response, dict):
+        body_error = (response.get("body") or {}).get("error") if isinstance(response.get("body"), dict) else None
+        code = (body_error or {}).get("code") or f"HTTP {response.get('status_code')}"
+    p.status = "expired" if code and "expired" in str(code) else "failed"
+    p.error = str(code)
+
+
+def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues: list[Issue]) -> Reconciliation:
+    counts = {"planned": len(planned), "succeeded": 0, "failed": 0, "expired": 0, "missing": 0}
+    actual = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0, "reasoning_tokens": 0}
+    est = {"input_tokens": 0, "out": [0, 0, 0], "cost": [Decimal(0)] * 3, "high_known": True}
+    actual_cost = Decimal(0)
+    per_model: dict[str, dict] = {}
+    rows, mismatches, first_mismatch = [], 0, None
+    for cid, p in planned.items():
+        counts[p.status] += 1
+        if p.status != "succeeded":
+            continue
+        u = p.usage
+        price = prices.lookup(p.model)
+        lc = price.long_context
+        long_actual = lc is not None and u["input_tokens"] > lc.above_input_tokens
+        long_est = lc is not None and p.input_tokens > lc.above_input_tokens
+        cost = price_tokens(price, "batch", input_tokens=u["input_tokens"], cached_input_tokens=u["cached_tokens"],
+                            output_tokens=u["output_tokens"], long_context=long_actual)
+        estimated = [None if o is None else price_tokens(price, "batch", input_tokens=p.input_tokens,
+                                                         output_tokens=o, long_context=long_est) for o in p.out]
+        actual_cost += cost
+        for key, value in (("input_tokens", u["input_tokens"]), ("cached_input_tokens", u["cached_tokens"]),
+                           ("output_tokens", u["output_tokens"]), ("reasoning_tokens", u["reasoning_tokens"])):
+            actual[key] += value
+        est["input_tokens"] += p.input_tokens
+        for i in range(3):
+            if p.out[i] is None or estimated[i] is None:
+                est["high_known"] = est["high_known"] and i != 2
+                continue
+            est["out"][i] += p.out[i]
+            est["cost"][i] += estimated[i]
+        m = per_model.setdefault(p.model, {"model": p.model, "succeeded": 0, "actual_cost": Decimal(0),
+                                           "estimated_cost": Decimal(0), "input_tokens": 0, "output_tokens": 0})
+        m["succeeded"] += 1
+        m["actual_cost"] += cost
+        m["estimated_cost"] += estimated[1] or Decimal(0)
+        m["input_tokens"] += u["input_tokens"]
+        m["output_tokens"] += u["output_tokens"]
+        if u["input_tokens"] != p.input_tokens:
+            mismatches += 1
+            first_mismatch = first_mismatch or (cid, p.input_tokens, u["input_tokens"])
+        rows.append({"custom_id": cid, "model": p.model, "estimated_input": p.input_tokens,
+                     "actual_input": u["input_tokens"], "cached": u["cached_tokens"], "forecast_expected": p.out[1],
+                     "forecast_high": p.out[2], "actual_output": u["output_tokens"], "cost": cost})
+    estimated = {"input_tokens": est["input_tokens"],
+                 "output_tokens": {"low": est["out"][0], "expected": est["out"][1],
+                                   "high": est["out"][2] if est["high_known"] else None},
+                 "cost": {"low": money(est["cost"][0]), "expected": money(est["cost"][1]),
+                          "high": money(est["cost"][2]) if est["high_known"] else None}}
+    delta_cost = actual_cost - est["cost"][1]
+    percent = None if est["cost"][1] == 0 else (delta_cost / est["cost"][1] * 100).quantize(Decimal("0.1"))
+    delta = {"input_tokens": actual["input_tokens"] - est["input_tokens"],
+             "output_tokens": actual["output_tokens"] - est["out"][1], "cost": money(delta_cost),
+             "cost_percent": None if percent is None else format(percent, "f")}
+    actual["cost"] = money(actual_cost)
+    result = Reconciliation(plan=plan, counts=counts, actual=actual, estimated=estimated, delta=delta,
+                            by_model=[{**m, "actual_cost": money(m["actual_cost"]),
+                                       "estimated_cost": money(m["estimated_cost"])} for m in per_model.values()],
+                            explanations=[], issues=issues, retry=None, rows=rows, input_mismatches=mismatches)
+    result.explanations = _explain(result, est, actual_cost, first_mismatch, planned, prices)
+    return result
+
+
+def _explain(r: Reconciliation, est: dict, actual_cost: Decimal, first_mismatch, planned, prices) -> list[str]:
+    out = []
+    expected_out = est["out"][1]
+    if r.counts["succeeded"]:
+        share = "" if not expected_out else f" ({r.actual['output_tokens'] / expected_out:.0%} of the forecast)"
+        out.append(f"output: {r.actual['output_tokens']:,} tokens billed vs {expected_out:,} expected{share}"
+                   + (f", {r.actual['reasoning_tokens']:,} of them reasoning" if r.actual["reasoning_tokens"] else ""))
+    if r.actual["cached_input_tokens"]:
+        saved = sum((price_tokens(prices.lookup(row["model"]), "batch", input_tokens=row["cached"])
+                     - price_tokens(prices.lookup(row["model"]), "batch", input_tokens=row["cached"],
+                                    cached_input_tokens=row["cached"])) for row in r.rows if row["cached"])
+        out.append(f"cache: {r.actual['cached_input_tokens']:,} input tokens were cache hits, saving "
+                   f"{display_money(saved)} against the estimate (which assumes none)")
+    not_done = r.counts["failed"] + r.counts["expired"] + r.counts["missing"]
+    if not_done:
+        out.append(f"unfinished: {r.counts['failed']:,} failed, {r.counts['expired']:,} expired and "
+                   f"{r.counts['missing']:,} missing requests were not billed; they are in the retry plan")
+    if r.input_mismatches:
+        cid, estimated, billed = first_mismatch
+        out.append(f"INPUT COUNT MISMATCH on {r.input_mismatches:,} request(s) (first: {cid}, estimated {estimated:,},"
+                   f" billed {billed:,}): the counting rules for this model need attention")
+    elif r.counts["succeeded"]:
+        out.append(f"input: every succeeded request was billed exactly the {r.estimated['input_tokens']:,} input "
+                   "tokens estimated")
+    return out
+
+
+def _calibrate(planned: dict[str, Planned], sha: str) -> None:
+    observations = [Observation(p.family, p.fingerprint, cid, p.usage["input_tokens"], p.usage["cached_tokens"],
+                                p.usage["output_tokens"], p.usage["reasoning_tokens"])
+                    for cid, p in planned.items() if p.status == "succeeded"]
+    if observations:
+        Calibration().record(sha, observations, dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+
+
+def _write_retry(plan: Path, planned: dict[str, Planned], path: Path, prices: PriceTable) -> dict:
+    """The plan lines of failed, expired and missing requests, byte for byte, and their own estimate."""
+    wanted = {cid for cid, p in planned.items() if p.status != "succeeded"}
+    count = 0
+    with atomic_writer(path) as fh:
+        for item in read_plan(plan):
+            if item.custom_id in wanted:
+                fh.write(item.raw + b"\n")
+                count += 1
+    retry: dict[str, Any] = {"path": str(path), "requests": count}
+    if count:
+        from batchcost.estimator.estimate import estimate_plan
+
+        e = estimate_plan(path, prices)
+        retry["estimate"] = {"batch": {k: money(v) for k, v in e.cost["batch"].items()},
+                             "sha256": e.plan["sha256"]}
+    return retry
