@@ -23,6 +23,31 @@ class EstimateFormat(str, enum.Enum):
     json = "json"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    dask = "dask"
+
+
+def _estimate_plan_file(plan: Path, table, forecast, jobs, engine, scheduler, encoding, size):
+    from batchcost.estimator import parallel
+
+    if engine is Engine.dask:
+        runner = parallel.dask_map(scheduler, n_workers=jobs or 2)
+        return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=jobs or 2, map_parts=runner,
+                                          encoding=encoding, assume_image_size=size)
+    try:
+        big = plan.stat().st_size >= parallel.MIN_PARALLEL_BYTES
+    except OSError:
+        big = False
+    workers = jobs if jobs is not None else (parallel.default_jobs() if big else 1)
+    if workers > 1:
+        return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=workers, encoding=encoding,
+                                          assume_image_size=size)
+    with byte_progress(plan, "Counting") as progress:
+        return estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
+                             progress=progress)
+
+
 class BudgetOn(str, enum.Enum):
     high = "high"
     expected = "expected"
@@ -66,6 +91,15 @@ def estimate(
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Force an encoding for a private model."),
     image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
                                              help="Assume this size for remote images (default: the maximum)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+                                       help="Worker processes (default: all cores for plans over 32 MB, else 1)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local (processes on this machine) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                            help="With --engine dask: the scheduler (default: a local cluster)."),
+    sample: Optional[str] = typer.Option(None, "--sample", metavar="N|P%",
+                                         help="Estimate from a random sample of N requests (or P% of them), "
+                                         "extrapolated with a 95% confidence interval: seconds on any plan size."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="With --sample: the random seed (repeatable runs)."),
 ) -> None:
     """Estimate what PLAN will cost in real time and through the Batch API.
 
@@ -76,12 +110,22 @@ def estimate(
     limit = parse_budget(budget)
     table = load_prices(prices or [])
     size = parse_image_size(image_size)
-    with byte_progress(plan, "Counting") as progress:
-        if template is not None:
-            result = estimate_dataset(plan, template, table, model=model, forecast=forecast, assume_image_size=size)
-        else:
-            result = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
-                                   progress=progress)
+    if sample is not None:
+        from batchcost.estimator.sampling import estimate_sample
+
+        result = estimate_sample(plan, table, sample, forecast=forecast, seed=seed, encoding=encoding,
+                                 assume_image_size=size)
+    elif template is not None and (engine is Engine.dask or (jobs or 1) > 1):
+        from batchcost.estimator import parallel
+        from batchcost.plans.distributed import estimate_dataset_in_parts
+
+        runner = parallel.dask_map(scheduler, n_workers=jobs or 2) if engine is Engine.dask else None
+        result = estimate_dataset_in_parts(plan, template, table, forecast=forecast, model=model, jobs=jobs or 2,
+                                           map_parts=runner)
+    elif template is not None:
+        result = estimate_dataset(plan, template, table, model=model, forecast=forecast, assume_image_size=size)
+    else:
+        result = _estimate_plan_file(plan, table, forecast, jobs, engine, scheduler, encoding, size)
     if fmt is EstimateFormat.json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
     else:

@@ -1,6 +1,7 @@
 """`batchcost plan DATASET --template T -o PLAN`: a dataset and a prompt template become a batch plan."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -21,6 +22,10 @@ def plan(
     model: Optional[str] = typer.Option(None, "--model", help="Override the template's model."),
     split: bool = typer.Option(False, "--split", help="Write waves within the batch limits beside PLAN instead of "
                                                       "one file (PLAN.<model>.wave-001.jsonl, ...)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", help="Render partitions in N processes."),
+    engine: str = typer.Option("local", "--engine", metavar="local|dask", help="dask: render partitions on a Dask "
+                               "cluster (the dataset and the output folder must be visible to every worker)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="With --engine dask."),
 ) -> None:
     """Render every record of DATASET through TEMPLATE into a Batch API plan, written whole or not at all.
 
@@ -30,6 +35,35 @@ def plan(
     """
     from batchcost.plans.build import build_plan
 
+    if engine not in ("local", "dask"):
+        from batchcost.errors import UsageError
+
+        raise UsageError("--engine must be local or dask")
+    if engine == "dask" or (jobs or 1) > 1:
+        from batchcost.estimator import parallel
+        from batchcost.plans.distributed import build_plan_in_parts
+
+        runner = parallel.dask_map(scheduler, n_workers=jobs or 2) if engine == "dask" else None
+        target = out if not split else out.with_name(f".{out.name}.whole")
+        build_plan_in_parts(dataset, template, target, model=model, jobs=jobs or 2, map_parts=runner)
+        if split:
+            from batchcost.plans.split import split_plan
+
+            try:
+                holder = out.parent / f".batchcost-plan-{os.getpid()}"
+                holder.mkdir(exist_ok=True)
+                staged = holder / out.name
+                target.replace(staged)
+                waves = split_plan(staged, out.parent)
+            finally:
+                import shutil
+
+                shutil.rmtree(holder, ignore_errors=True)
+            for wave in waves:
+                print(wave.path)
+        else:
+            print(out)
+        return
     built = build_plan(dataset, template, out, model=model, split=split)
     for path in built.paths:
         print(path)

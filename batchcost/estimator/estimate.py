@@ -48,8 +48,17 @@ class OutputForecast:
     def forecast_request(self, record: CountedRequest, bound: int | None) -> tuple[int, int | None, int | None]:
         return self.forecast(bound)
 
-    def describe(self) -> dict:
+    def tally(self) -> dict:
+        """What this forecast counted while forecasting (mergeable across workers)."""
+        return {}
+
+    def describe(self, tally: dict) -> dict:
         return {"per_request": self.per_request} if self.per_request is not None else {}
+
+    @property
+    def spec(self) -> str:
+        """How to rebuild this forecast in another process (``OutputForecast.parse(spec)``)."""
+        return str(self.per_request) if self.basis == "fixed" else self.basis
 
 
 class CalibratedForecast(OutputForecast):
@@ -83,10 +92,13 @@ class CalibratedForecast(OutputForecast):
         tally["p90"] += cap(stats.p90)
         return 0, cap(stats.p50), bound
 
-    def describe(self) -> dict:
+    def tally(self) -> dict:
         t = self._tally
-        return {"observations": sum(t["keys"].values()), "requests_calibrated": t["calibrated"],
-                "requests_without_history": t["fallback"], "p90": t["p90"]}
+        return {"calibrated": t["calibrated"], "fallback": t["fallback"], "p90": t["p90"], "keys": dict(t["keys"])}
+
+    def describe(self, tally: dict) -> dict:
+        return {"observations": sum(tally.get("keys", {}).values()), "requests_calibrated": tally.get("calibrated", 0),
+                "requests_without_history": tally.get("fallback", 0), "p90": tally.get("p90", 0)}
 
 
 @dataclass
@@ -133,6 +145,7 @@ class Estimate:
     warnings: list[str]
     forecast: OutputForecast
     cache: dict = field(default_factory=dict)
+    sample: dict | None = None  # set when estimated from a sample: the confidence intervals
 
     @property
     def savings(self) -> Decimal:
@@ -151,6 +164,7 @@ class Estimate:
             "prices": self.prices,
             "warnings": self.warnings,
             "cache": self.cache,
+            **({"sample": self.sample} if self.sample else {}),
         }
 
     def check_budget(self, budget: Decimal, on: str = "high") -> None:
@@ -204,42 +218,103 @@ def cacheable_tokens(prefix_tokens: int) -> int:
     return MIN_CACHEABLE + (prefix_tokens - MIN_CACHEABLE) // CACHE_STEP * CACHE_STEP
 
 
-class CacheForecast:
-    """Prompt-cache range: none cached (the safe figure every cost above uses) to every shared prefix cached after
-    its first use; plus the rate reconciles observed for the same template, where there is history."""
+@dataclass
+class Tally:
+    """Integer sums over a run of requests, mergeable in plan order: what a worker (a process, a Dask task)
+    returns for its part of a plan. ``finish`` turns a whole plan's tally into an Estimate."""
 
-    def __init__(self, forecast: OutputForecast):
-        self.forecast = forecast
-        self.seen: set[tuple[str, str]] = set()
-        self.high = 0
-        self.observed = 0.0
-        self.has_observed = False
-        self.saving = {"realtime": Decimal(0), "batch": Decimal(0)}
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+    endpoints: list[str] = field(default_factory=list)
+    cache_first: dict[tuple[str, str], int] = field(default_factory=dict)  # cacheable tokens of the first use
+    cache_total: dict[tuple[str, str], int] = field(default_factory=dict)  # cacheable tokens of every use
+    cache_observed: float = 0.0
+    has_observed: bool = False
+    forecast: dict = field(default_factory=dict)  # the forecast's own tally (calibrated basis)
 
-    def add(self, record: CountedRequest, price) -> None:
-        key = (record.family, record.fingerprint)
-        if key in self.seen:
-            cached = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
-            if cached:
-                self.high += cached
-                for tier in ("realtime", "batch"):
-                    self.saving[tier] += (price_tokens(price, tier, input_tokens=cached)
-                                          - price_tokens(price, tier, input_tokens=cached, cached_input_tokens=cached))
-        else:
-            self.seen.add(key)
-        calibration = getattr(self.forecast, "_calibration", None)
+    def add(self, record: CountedRequest, out: tuple, long_threshold: int | None, calibration=None) -> None:
+        if record.model not in self.buckets:
+            self.buckets[record.model] = _Bucket()
+        _add(self.buckets[record.model], record, out, long_threshold)
+        if record.endpoint not in self.endpoints:
+            self.endpoints.append(record.endpoint)
+        for note in record.notes:
+            self.notes[note] = self.notes.get(note, 0) + 1
+        key = (record.model, record.fingerprint)
+        cacheable = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
+        if key not in self.cache_first:
+            self.cache_first[key] = cacheable
+        self.cache_total[key] = self.cache_total.get(key, 0) + cacheable
         if calibration is not None:
-            stats = calibration.stats(*key)
+            stats = calibration.stats(record.family, record.fingerprint)
             if stats is not None:
                 self.has_observed = True
-                self.observed += stats.cache_rate * record.input_tokens
+                self.cache_observed += stats.cache_rate * record.input_tokens
 
-    def summary(self) -> dict:
-        return {"cached_input_tokens": {"low": 0, "high": self.high,
-                                        "observed": round(self.observed) if self.has_observed else None},
-                "savings_if_cached": {tier: money(v) for tier, v in self.saving.items()},
+    def merge(self, later: "Tally") -> "Tally":
+        """Add the tally of the part of the plan that comes after this one."""
+        for model, b in later.buckets.items():
+            mine = self.buckets.setdefault(model, _Bucket())
+            mine.requests += b.requests
+            mine.input_tokens += b.input_tokens
+            mine.long_input_tokens += b.long_input_tokens
+            mine.long_requests += b.long_requests
+            mine.unbounded += b.unbounded
+            for i in range(3):
+                mine.out[i] += b.out[i]
+                mine.long_out[i] += b.long_out[i]
+        for note, n in later.notes.items():
+            self.notes[note] = self.notes.get(note, 0) + n
+        self.endpoints += [e for e in later.endpoints if e not in self.endpoints]
+        for key, first in later.cache_first.items():
+            self.cache_first.setdefault(key, first)
+        for key, total in later.cache_total.items():
+            self.cache_total[key] = self.cache_total.get(key, 0) + total
+        self.cache_observed += later.cache_observed
+        self.has_observed = self.has_observed or later.has_observed
+        for key, value in later.forecast.items():
+            if isinstance(value, dict):
+                self.forecast.setdefault(key, {}).update(value)
+            else:
+                self.forecast[key] = self.forecast.get(key, 0) + value
+        return self
+
+    def cache_summary(self, prices: PriceTable) -> dict:
+        cached_by_model: dict[str, int] = {}
+        for key, total in self.cache_total.items():
+            cached_by_model[key[0]] = cached_by_model.get(key[0], 0) + total - self.cache_first[key]
+        saving = {tier: sum((price_tokens(prices.lookup(m), tier, input_tokens=c)
+                             - price_tokens(prices.lookup(m), tier, input_tokens=c, cached_input_tokens=c))
+                            for m, c in cached_by_model.items()) or Decimal(0) for tier in TIERS}
+        return {"cached_input_tokens": {"low": 0, "high": sum(cached_by_model.values()),
+                                        "observed": round(self.cache_observed) if self.has_observed else None},
+                "savings_if_cached": {tier: money(v) for tier, v in saving.items()},
                 "note": "costs assume no cache hits; high = every shared prefix of 1,024+ tokens cached after its "
                         "first use"}
+
+
+def tally_records(records: Iterable[CountedRequest], prices: PriceTable, counter: PlanCounter,
+                  forecast: OutputForecast, on_request: Callable | None = None) -> Tally:
+    """Count, forecast and sum requests. Prices are looked up once per model: no price is an error, never $0."""
+    tally = Tally()
+    model_price: dict = {}
+    calibration = getattr(forecast, "_calibration", None) if forecast.basis == "calibrated" else None
+    for record in records:
+        price = model_price.get(record.model)
+        if price is None:
+            price = model_price[record.model] = prices.lookup(record.model)
+        bound = record.max_output_tokens
+        if bound is None:
+            bound = counter.model_info(record.model).max_output_tokens
+        lc = price.long_context
+        out = forecast.forecast_request(record, bound)
+        if calibration is None and forecast.basis == "calibrated":
+            calibration = forecast.calibration
+        tally.add(record, out, lc.above_input_tokens if lc else None, calibration)
+        if on_request is not None:
+            on_request(record, price, out, lc is not None and record.input_tokens > lc.above_input_tokens)
+    tally.forecast = forecast.tally()
+    return tally
 
 
 def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
@@ -254,35 +329,19 @@ def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
 def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, counter: PlanCounter,
                      forecast: OutputForecast = OutputForecast(), plan: dict | None = None,
                      on_request: Callable | None = None) -> Estimate:
-    """Aggregate counted requests into an estimate. Prices are looked up once per model (missing -> error).
+    """Aggregate counted requests into an estimate.
 
     ``on_request(record, price, (low, expected, high), long_context)`` sees every request as it is added (reports
     use it for per-request rows)."""
-    buckets: dict[str, _Bucket] = {}
-    model_price = {}
-    cache = CacheForecast(forecast)
-    notes: dict[str, int] = {}
-    endpoints: list[str] = []
-    for record in records:
-        if record.model not in buckets:
-            model_price[record.model] = prices.lookup(record.model)  # fail early: no price is never $0
-            buckets[record.model] = _Bucket()
-        info = counter.model_info(record.model)
-        bound = record.max_output_tokens if record.max_output_tokens is not None else info.max_output_tokens
-        lc = model_price[record.model].long_context
-        out = forecast.forecast_request(record, bound)
-        _add(buckets[record.model], record, out, lc.above_input_tokens if lc else None)
-        cache.add(record, model_price[record.model])
-        if on_request is not None:
-            on_request(record, model_price[record.model], out,
-                       lc is not None and record.input_tokens > lc.above_input_tokens)
-        if record.endpoint not in endpoints:
-            endpoints.append(record.endpoint)
-        for note in record.notes:
-            notes[note] = notes.get(note, 0) + 1
+    return finish(tally_records(records, prices, counter, forecast, on_request), prices, forecast, plan)
+
+
+def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dict | None = None) -> Estimate:
+    """Price a whole plan's tally: by model, real time and batch, low / expected / high."""
     by_model = []
-    for model, b in buckets.items():
-        price = model_price[model]
+    model_price = {}
+    for model, b in tally.buckets.items():
+        price = model_price[model] = prices.lookup(model)
         by_model.append(ModelEstimate(
             model=model, requests=b.requests, input_tokens=b.input_tokens + b.long_input_tokens,
             output_tokens={"low": b.out[0] + b.long_out[0], "expected": b.out[1] + b.long_out[1],
@@ -293,24 +352,25 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
     output = {"low": sum(m.output_tokens["low"] for m in by_model),
               "expected": sum(m.output_tokens["expected"] for m in by_model),
               "high": _sum(m.output_tokens["high"] for m in by_model), "basis": forecast.basis}
-    output.update(forecast.describe())
+    output.update(forecast.describe(tally.forecast))
     if output["high"] is not None:
         output["high"] = int(output["high"])
     cost = {tier: {k: _sum(m.cost[tier][k] for m in by_model) for k in ("low", "expected", "high")}
             for tier in TIERS}
-    warnings = _warnings(prices, model_price.values(), notes, by_model)
+    warnings = _warnings(prices, model_price.values(), tally.notes, by_model)
     if forecast.basis == "calibrated":
         missing = output.get("requests_without_history", 0)
         if missing:
             warnings.append(f"no calibration history for {missing:,} request(s): their expected output is the bound "
                             "(reconcile a batch made from the same template to calibrate)")
     plan = dict(plan or {})
-    plan.update({"requests": sum(m.requests for m in by_model), "endpoint": ",".join(endpoints),
-                 "models": list(buckets)})
+    plan.update({"requests": sum(m.requests for m in by_model), "endpoint": ",".join(tally.endpoints),
+                 "models": list(tally.buckets)})
     used_paths = {p.path for p in model_price.values()}
     sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
-                    by_model=by_model, prices=sources, warnings=warnings, forecast=forecast, cache=cache.summary())
+                    by_model=by_model, prices=sources, warnings=warnings, forecast=forecast,
+                    cache=tally.cache_summary(prices))
 
 
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:

@@ -155,3 +155,66 @@ def _documents(path: Path) -> Iterator[Record]:
             raise DatasetError(f"not valid UTF-8 (byte {exc.start + 1})", path=file) from None
         relative = file.relative_to(path).as_posix()
         yield Record(number, str(file), {"path": relative, "name": file.stem, "text": text})
+
+
+# -- partitions: a dataset cut into parts that workers (processes, Dask tasks) render independently ----------
+@dataclass
+class Partition:
+    path: str  # the dataset (file or folder)
+    kind: str
+    items: list  # files (folders) or row-group indexes (one Parquet file); empty: the whole dataset
+    first_number: int  # the record number before this partition's first record
+
+
+def dataset_partitions(path: str | Path, target: int = 8) -> list[Partition]:
+    """Independent parts of a dataset, in order, with the record numbering each starts from. Folders split by
+    file, a Parquet file by row group; a CSV/TSV/JSON(L) file is one part (it cannot be cut without a scan)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError("no such dataset", path=path)
+    kind = dataset_kind(path)
+    if kind == "parquet-dir":
+        parts, number = [], 0
+        for file in sorted(path.glob("*.parquet")):
+            parts.append(Partition(str(path), kind, [str(file)], number))
+            number += pq.ParquetFile(file).metadata.num_rows
+        return parts
+    if kind == "parquet":
+        meta = pq.ParquetFile(path).metadata
+        parts, number = [], 0
+        for group in range(meta.num_row_groups):
+            parts.append(Partition(str(path), kind, [group], number))
+            number += meta.row_group(group).num_rows
+        return parts or [Partition(str(path), kind, [], 0)]
+    if kind == "documents":
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        size = max(1, -(-len(files) // target))
+        return [Partition(str(path), kind, files[i:i + size], i) for i in range(0, len(files), size)] or \
+            [Partition(str(path), kind, [], 0)]
+    return [Partition(str(path), kind, [], 0)]
+
+
+def read_partition(part: Partition) -> Iterator[Record]:
+    """The records of one partition, numbered as in the whole dataset."""
+    import pyarrow.parquet as pq
+
+    if not part.items:
+        yield from read_dataset(part.path)
+        return
+    if part.kind == "parquet-dir":
+        yield from _parquet(Path(part.items[0]), start=part.first_number)
+    elif part.kind == "parquet":
+        table = pq.ParquetFile(part.path).read_row_group(part.items[0])
+        for i, row in enumerate(table.to_pylist(), start=part.first_number + 1):
+            yield Record(i, f"{part.path} (row {i})", {str(k): _text(v) for k, v in row.items()})
+    else:
+        root = Path(part.path)
+        for i, name in enumerate(part.items, start=part.first_number + 1):
+            file = Path(name)
+            try:
+                text = file.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"not valid UTF-8 (byte {exc.start + 1})", path=file) from None
+            yield Record(i, str(file), {"path": file.relative_to(root).as_posix(), "name": file.stem, "text": text})

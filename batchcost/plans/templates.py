@@ -243,15 +243,17 @@ def chunk_spans(text: str, encoding, max_tokens: int, overlap: int) -> list[tupl
 
 
 # -- records -> plan lines ------------------------------------------------------------------------------
-def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None = None) -> Iterator[PlanLine]:
-    """Render every record of ``dataset`` into plan lines (several per record when chunking)."""
+def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None = None,
+               records: Iterator[Record] | None = None, check_ids: bool = True) -> Iterator[PlanLine]:
+    """Render every record of ``dataset`` (or the given ``records``) into plan lines, several per record when
+    chunking. ``check_ids`` refuses a custom_id used twice (a partition cannot see the others: its caller checks)."""
     from batchcost.estimator.encodings import get_encoding
     from batchcost.estimator.models import resolve_model
 
     encoding = get_encoding(resolve_model(template.model).encoding) if template.chunk else None
     seen: dict[str, str] = {}
     line = 0
-    for record in read_dataset(dataset):
+    for record in (records if records is not None else read_dataset(dataset)):
         custom_id, body = template.render(record)
         if template.chunk:
             spans = chunk_spans(body["input"], encoding, template.chunk.max_tokens, template.chunk.overlap)
@@ -261,10 +263,11 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
         else:
             items = [(custom_id, body)]
         for cid, item_body in items:
-            if cid in seen:
-                raise TemplateError(f"custom_id {cid!r} of the record at {record.where} repeats the one of "
-                                    f"{seen[cid]}; make the custom_id pattern unique", path=template.path)
-            seen[cid] = record.where
+            if check_ids:
+                if cid in seen:
+                    raise TemplateError(f"custom_id {cid!r} of the record at {record.where} repeats the one of "
+                                        f"{seen[cid]}; make the custom_id pattern unique", path=template.path)
+                seen[cid] = record.where
             line += 1
             obj = {"custom_id": cid, "method": "POST", "url": template.endpoint, "body": item_body}
             raw = json.dumps(obj, ensure_ascii=False).encode("utf-8")
