@@ -136,7 +136,7 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
 
     # 1. the plan: what was asked, and what we estimated for each request
     digest = hashlib.sha256()
-    counter = PlanCounter(base_dir=plan.parent)
+    counter = PlanCounter(base_dir=plan.parent, fingerprints=True)
     planned: dict[str, Planned] = {}
     endpoint = None
     for item in read_plan(plan, digest=digest):

@@ -38,16 +38,33 @@ class RequestCount:
     notes: list[str] = field(default_factory=list)
     prefix_tokens: int = 0  # tokens of the shared prefix (tools, leading system/developer messages): cacheable
     fingerprint: str = ""  # the request's template: model + shared prefix + response format, hashed (no text kept)
+    tools_key: bytes = b""  # digest of the tools block (reused by the fingerprint)
+
+
+MEMO_ENTRIES = 8192
+SHORT_TEXT = 128  # shorter strings are their own cache key; longer ones are keyed by a 128-bit digest
 
 
 @lru_cache(maxsize=64)
 def _length_function(encoding: str) -> Callable[[str], int]:
-    enc = get_encoding(encoding)
+    """len(encode_ordinary(text)), memoised: a shared system prompt or tools block is tokenized once per process.
 
-    @lru_cache(maxsize=16384)
+    Long texts are keyed by their BLAKE2 digest, so the memo holds at most MEMO_ENTRIES small keys whatever the
+    texts' size (memory stays flat on plans of unique long documents)."""
+    enc = get_encoding(encoding)
+    encode = enc.encode_ordinary  # text is billed as ordinary text: "<|endoftext|>" typed by a user is not special
+    digest = hashlib.blake2b
+    memo: dict = {}
+
     def length(text: str) -> int:
-        # Text is billed as ordinary text: "<|endoftext|>" typed by a user is not a special token.
-        return len(enc.encode_ordinary(text))
+        key = text if len(text) <= SHORT_TEXT else digest(text.encode("utf-8", "surrogatepass"),
+                                                           digest_size=16).digest()
+        n = memo.get(key)
+        if n is None:
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()  # bounded: repeated texts come back at once, unique ones never pile up
+            n = memo[key] = len(encode(text))
+        return n
 
     return length
 
@@ -74,15 +91,23 @@ class Counter:
     """Counts requests for one model. Reuse one Counter per model: string lengths are memoised."""
 
     def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
-                 base_dir: Path | None = None):
+                 base_dir: Path | None = None, fingerprints: bool = False):
         self.model = model
         self.assume_image_size = assume_image_size
         self.base_dir = base_dir
-        self._len = _length_function(model.encoding)
+        self.fingerprints = fingerprints  # always fingerprint (calibration); else only cacheable prefixes
+        self._len = _length_function(model.encoding)  # memoised: for text that repeats (prompts, tools, roles)
+        encode = get_encoding(model.encoding).encode_ordinary
+        self._count = lambda text: len(encode(text))  # direct: for each request's own text, which rarely repeats
+        self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
         _expect(body, dict, "body")
+        if endpoint == CHAT:
+            fast = self._plain_chat(body)
+            if fast is not None:
+                return fast
         result = RequestCount(0, None)
         if endpoint == CHAT:
             result.input_tokens = self._chat(body, result)
@@ -98,10 +123,55 @@ class Counter:
             result.max_output_tokens = _times_n(body, "max_tokens", n_keys=("n", "best_of"))
         else:
             raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
-        result.fingerprint = fingerprint(self.model.name, endpoint, body)
+        if self.fingerprints or result.prefix_tokens >= 1024:
+            result.fingerprint = fingerprint(self.model.name, endpoint, body, result.tools_key)
         return result
 
     # -- chat completions -------------------------------------------------------------------------
+    _PLAIN_KEYS = frozenset(("role", "content", "name"))
+    _PLAIN_BODY = frozenset(("model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                             "seed", "stop", "user", "metadata", "store", "logprobs", "top_logprobs",
+                             "presence_penalty", "frequency_penalty", "reasoning_effort", "service_tier"))
+
+    def _plain_chat(self, body: dict) -> RequestCount | None:
+        """The common case, counted in one tight loop: text messages (role, content, name as strings), no tools,
+        no schema, no n. Anything else returns None and takes the general path, which gives the same numbers
+        (and the precise errors)."""
+        messages = body.get("messages")
+        if type(messages) is not list or not messages or not self._PLAIN_BODY.issuperset(body):
+            return None
+        rules = self.model.chat_rules
+        per_message, per_name = rules.tokens_per_message, rules.tokens_per_name
+        memo, direct, plain = self._len, self._count, self._PLAIN_KEYS
+        total = prefix = 0
+        leading = True
+        for message in messages:
+            if type(message) is not dict or not plain.issuperset(message):
+                return None
+            role = message.get("role")
+            content = message.get("content")
+            if type(role) is not str or type(content) is not str:
+                return None
+            leading = leading and role in ("system", "developer")
+            tokens = per_message + memo(role) + (memo(content) if leading else direct(content))
+            name = message.get("name")
+            if name is not None:
+                if type(name) is not str:
+                    return None
+                tokens += memo(name) + per_name
+            total += tokens
+            if leading:
+                prefix += tokens
+        bound = body.get("max_completion_tokens")
+        if bound is None:
+            bound = body.get("max_tokens")
+        if bound is not None and (type(bound) is not int or bound < 0):
+            return None
+        result = RequestCount(total + rules.reply_primer, bound, prefix_tokens=prefix)
+        if self.fingerprints or prefix >= 1024:
+            result.fingerprint = fingerprint(self.model.name, CHAT, body)
+        return result
+
     def _chat(self, body: dict, result: RequestCount) -> int:
         messages = body.get("messages")
         if messages is None:
@@ -124,17 +194,17 @@ class Counter:
             if "role" not in message:
                 raise PlanError(f"{at}.role is missing")
             tokens = rules.tokens_per_message
-            for key, value in message.items():
-                tokens += self._message_field(key, value, result, f"{at}.{key}")
             leading = leading and message.get("role") in ("system", "developer")
+            for key, value in message.items():
+                tokens += self._message_field(key, value, result, f"{at}.{key}", leading)
             if leading:
                 result.prefix_tokens += tokens
             total += tokens
         return total + rules.reply_primer
 
-    def _message_field(self, key: str, value: Any, result: RequestCount, at: str) -> int:
+    def _message_field(self, key: str, value: Any, result: RequestCount, at: str, shared: bool = False) -> int:
         if key == "content":
-            return self._content(value, result, at)
+            return self._content(value, result, at, shared)
         if key in ("role", "name"):
             tokens = self._len(_expect(value, str, at))
             return tokens + (self.model.chat_rules.tokens_per_name if key == "name" else 0)
@@ -155,20 +225,21 @@ class Counter:
         _expect(function, dict, f"{at}.function")
         return sum(self._len(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
 
-    def _content(self, content: Any, result: RequestCount, at: str) -> int:
+    def _content(self, content: Any, result: RequestCount, at: str, shared: bool = False) -> int:
+        count = self._len if shared else self._count
         if content is None:
             return 0
         if isinstance(content, str):
-            return self._len(content)
+            return count(content)
         _expect(content, (str, list), at)
-        return sum(self._part(part, result, f"{at}[{i}]") for i, part in enumerate(content))
+        return sum(self._part(part, result, f"{at}[{i}]", count) for i, part in enumerate(content))
 
-    def _part(self, part: Any, result: RequestCount, at: str) -> int:
+    def _part(self, part: Any, result: RequestCount, at: str, count: Callable[[str], int]) -> int:
         _expect(part, dict, at)
         kind = part.get("type")
         if kind in ("text", "input_text", "output_text", "refusal"):
             text = part.get("text", part.get("refusal"))
-            return self._len(_expect(text, str, f"{at}.text"))
+            return count(_expect(text, str, f"{at}.text"))
         if kind in ("image_url", "input_image"):
             return self._image(part, result, at)
         if kind in ("input_audio", "input_file", "file"):
@@ -204,8 +275,25 @@ class Counter:
     def _tools(self, body: dict, result: RequestCount) -> int:
         tools = body.get("tools") or []
         functions = body.get("functions") or []
+        if not tools and not functions:
+            return 0
         _expect(tools, list, "body.tools")
         _expect(functions, list, "body.functions")
+        # Requests made from one template repeat the same tools block: count it once per distinct block.
+        key = _digest(json.dumps([tools, functions], separators=(",", ":"), ensure_ascii=False, default=str))
+        result.tools_key = key
+        cached = self._tool_memo.get(key)
+        if cached is None:
+            scratch = RequestCount(0, None)
+            cached = (self._count_tools(tools, functions, scratch), tuple(scratch.notes))
+            if len(self._tool_memo) >= 1024:
+                self._tool_memo.clear()
+            self._tool_memo[key] = cached
+        for note in cached[1]:
+            _note(result, note)
+        return cached[0]
+
+    def _count_tools(self, tools: list, functions: list, result: RequestCount) -> int:
         defs = []
         for i, tool in enumerate(tools):
             _expect(tool, dict, f"body.tools[{i}]")
@@ -294,14 +382,14 @@ class Counter:
         if value is None:
             raise PlanError(f"{at} is missing")
         if isinstance(value, str):
-            return [self._len(value)]
+            return [self._count(value)]
         _expect(value, list, at)
         if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return [len(value)]  # one token array
         lengths = []
         for i, item in enumerate(value):
             if isinstance(item, str):
-                lengths.append(self._len(item))
+                lengths.append(self._count(item))
             elif isinstance(item, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in item):
                 lengths.append(len(item))
             else:
@@ -309,22 +397,32 @@ class Counter:
         return lengths
 
 
-def fingerprint(family: str, endpoint: str, body: dict) -> str:
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _part_key(value: Any) -> bytes:
+    if isinstance(value, str):
+        return _digest(value)
+    return _digest(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def fingerprint(family: str, endpoint: str, body: dict, tools_key: bytes = b"") -> str:
     """A short hash of what requests made from one template share: the model family, the leading system or
     developer messages, instructions, tools and response format. Calibration is keyed by it; no text is kept."""
-    shared: dict[str, Any] = {"model": family, "endpoint": endpoint}
+    parts = [family.encode(), endpoint.encode(), tools_key]
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    lead = []
     for message in messages:
         if not isinstance(message, dict) or message.get("role") not in ("system", "developer"):
             break
-        lead.append(message)
-    shared["lead"] = lead
-    for key in ("instructions", "tools", "functions", "response_format", "text"):
+        parts += [str(message.get("role")).encode(), _part_key(message.get("content")),
+                  str(message.get("name", "")).encode()]
+    for key in ("instructions", "response_format", "text"):
         if key in body:
-            shared[key] = body[key]
-    text = json.dumps(shared, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+            parts += [key.encode(), _part_key(body[key])]
+    if not tools_key and ("tools" in body or "functions" in body):
+        parts.append(_part_key([body.get("tools"), body.get("functions")]))
+    return hashlib.blake2b(b"\x1f".join(parts), digest_size=8).hexdigest()
 
 
 def _note(result: RequestCount, note: str) -> None:

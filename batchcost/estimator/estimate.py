@@ -240,11 +240,12 @@ class Tally:
             self.endpoints.append(record.endpoint)
         for note in record.notes:
             self.notes[note] = self.notes.get(note, 0) + 1
-        key = (record.model, record.fingerprint)
-        cacheable = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
-        if key not in self.cache_first:
-            self.cache_first[key] = cacheable
-        self.cache_total[key] = self.cache_total.get(key, 0) + cacheable
+        if record.prefix_tokens >= MIN_CACHEABLE:  # shorter prefixes are never cached: nothing to track
+            key = (record.model, record.fingerprint)
+            cacheable = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
+            if key not in self.cache_first:
+                self.cache_first[key] = cacheable
+            self.cache_total[key] = self.cache_total.get(key, 0) + cacheable
         if calibration is not None:
             stats = calibration.stats(record.family, record.fingerprint)
             if stats is not None:
@@ -298,14 +299,16 @@ def tally_records(records: Iterable[CountedRequest], prices: PriceTable, counter
     """Count, forecast and sum requests. Prices are looked up once per model: no price is an error, never $0."""
     tally = Tally()
     model_price: dict = {}
+    model_bound: dict = {}
     calibration = getattr(forecast, "_calibration", None) if forecast.basis == "calibrated" else None
     for record in records:
         price = model_price.get(record.model)
         if price is None:
             price = model_price[record.model] = prices.lookup(record.model)
+            model_bound[record.model] = counter.model_info(record.model).max_output_tokens
         bound = record.max_output_tokens
         if bound is None:
-            bound = counter.model_info(record.model).max_output_tokens
+            bound = model_bound[record.model]
         lc = price.long_context
         out = forecast.forecast_request(record, bound)
         if calibration is None and forecast.basis == "calibrated":
@@ -399,7 +402,8 @@ def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Pat
     """Count, forecast and price plan lines from any source (a plan file, or a dataset rendered by a template).
 
     ``model`` prices the same requests on another model (what-if), counted with that model's own encoding."""
-    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=source.parent)
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=source.parent,
+                          fingerprints=forecast.basis == "calibrated")
 
     def records() -> Iterator[CountedRequest]:
         for item in lines:

@@ -39,8 +39,9 @@ def tally_range(path: str, start: int, end: int, prices: PriceTable, forecast_sp
                 assume_image_size: tuple[int, int] | None = None) -> RangeResult:
     """Count and tally the lines of ``path`` that begin in [start, end). Runs in a worker process or Dask task."""
     plan = Path(path)
-    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=plan.parent)
     forecast = OutputForecast.parse(forecast_spec)
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=plan.parent,
+                          fingerprints=forecast.basis == "calibrated")
     with plan.open("rb") as fh:
         if start > 0:
             fh.seek(start - 1)
@@ -110,6 +111,8 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     default, a Dask client for the dask engine) and returns their results in order."""
     path = Path(path)
     size = path.stat().st_size
+    if map_parts is None:
+        _preload_encoding(path, encoding)  # forked workers then share the loaded tokenizer instead of loading it
     ranges = byte_ranges(size, jobs * 4)
     args = [(str(path), start, end, prices, forecast.spec, encoding, assume_image_size) for start, end in ranges]
     hashed: dict = {}
@@ -120,6 +123,21 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     finally:
         hasher.join()
     return merge_results(path, results, prices, forecast, hashed["sha256"])
+
+
+def _preload_encoding(path: Path, encoding: str | None) -> None:
+    from batchcost.estimator.encodings import get_encoding
+    from batchcost.estimator.models import resolve_model
+
+    try:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                item = parse_line(raw, path, number)
+                if item is not None:
+                    get_encoding(encoding or resolve_model(item.model).encoding)
+                    return
+    except BatchcostError:
+        return  # the workers report it, with its line
 
 
 def _process_map(jobs: int) -> Callable:

@@ -48,7 +48,8 @@ class PlanCounter:
     """Counts plan lines; keeps one memoising Counter per model name."""
 
     def __init__(self, *, encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
-                 base_dir: Path | None = None):
+                 base_dir: Path | None = None, fingerprints: bool = False):
+        self.fingerprints = fingerprints
         self.encoding = encoding
         self.assume_image_size = assume_image_size
         self.base_dir = base_dir
@@ -60,7 +61,7 @@ class PlanCounter:
     def counter(self, name: str) -> Counter:
         if name not in self._counters:
             self._counters[name] = Counter(self.model_info(name), assume_image_size=self.assume_image_size,
-                                           base_dir=self.base_dir)
+                                           base_dir=self.base_dir, fingerprints=self.fingerprints)
         return self._counters[name]
 
     def count_line(self, item: PlanLine, path: Path) -> CountedRequest:

@@ -72,7 +72,8 @@ def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast
     draws = int(value) if kind == "n" else math.ceil(value / 100 * size / _mean_line_bytes(path))
     draws = max(MIN_DRAWS, draws)
     rng = random.Random(seed)
-    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent)
+    counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent,
+                          fingerprints=forecast.basis == "calibrated")
     seen: dict[int, tuple] = {}
     samples = []  # per draw: (bytes, model or None, input, out(l, e, h), costs{tier: (l, e, h)})
     with path.open("rb") as fh:

@@ -24,7 +24,7 @@ from batchcost.pricing.tables import PriceTable
 def tally_partition(part: Partition, template_path: str, model: str | None, prices: PriceTable,
                     forecast_spec: str) -> Tally:
     template = load_template(template_path, model=model)
-    counter = PlanCounter(base_dir=Path(part.path).parent)
+    counter = PlanCounter(base_dir=Path(part.path).parent, fingerprints=forecast_spec == "calibrated")
     lines = plan_lines(part.path, template, records=read_partition(part), check_ids=False)
     return tally_records((counter.count_line(i, Path(part.path)) for i in lines), prices, counter,
                          OutputForecast.parse(forecast_spec))
