@@ -14,6 +14,18 @@ from batchcost.cli.options import parse_image_size
 from batchcost.estimator.plan_counts import count_plan
 
 
+def _non_empty(plan: Path, records):
+    """Pass records through; an empty plan is an error (exit 1), not a silent zero."""
+    from batchcost.errors import BadInput
+
+    seen = False
+    for record in records:
+        seen = True
+        yield record
+    if not seen:
+        raise BadInput("the plan has no requests", path=plan)
+
+
 class CountFormat(str, enum.Enum):
     table = "table"
     jsonl = "jsonl"
@@ -36,7 +48,7 @@ def count(
     input_tokens equals usage.prompt_tokens (usage.input_tokens for /v1/responses) as the API reports it;
     max_output_tokens is the request's own bound times n, or null when it sets none.
     """
-    records = count_plan(plan, encoding=encoding, assume_image_size=parse_image_size(image_size))
+    records = _non_empty(plan, count_plan(plan, encoding=encoding, assume_image_size=parse_image_size(image_size)))
     if fmt is CountFormat.jsonl:
         for record in records:
             sys.stdout.write(json.dumps(record.contract(), ensure_ascii=False) + "\n")

@@ -62,9 +62,9 @@ def reconcile(
     else:
         _print(r)
     if r.issues:
-        for issue in r.issues[:20]:
-            print(issue.one_line(), file=sys.stderr)
-        raise BadInput(f"{len(r.issues)} result line(s) could not be reconciled (listed above); the rest was")
+        first = r.issues[0]
+        more = f" (and {len(r.issues) - 1} more line(s), listed in the output)" if len(r.issues) > 1 else ""
+        raise BadInput(f"{first.message}{more}; the other lines were reconciled", path=first.path, line=first.line)
 
 
 def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
@@ -114,6 +114,8 @@ def _print(r) -> None:
     for line in r.explanations:
         style = "bold red" if line.startswith("INPUT COUNT MISMATCH") else ""
         console.print(f"• {line}", style=style)
+    for issue in r.issues:
+        console.print(f"not reconciled: {issue.one_line()}", style="yellow")
     if r.retry:
         est = r.retry.get("estimate")
         console.print(f"retry plan: {r.retry['path']} ({r.retry['requests']:,} requests"

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from batchcost.errors import BudgetExceeded, UsageError
+from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.plans.reader import PlanLine, read_plan
 from batchcost.pricing.cost import display_money, money, price_tokens
@@ -304,7 +304,10 @@ def tally_records(records: Iterable[CountedRequest], prices: PriceTable, counter
     for record in records:
         price = model_price.get(record.model)
         if price is None:
-            price = model_price[record.model] = prices.lookup(record.model)
+            try:
+                price = model_price[record.model] = prices.lookup(record.model)
+            except BatchcostError as exc:  # name the first line that needs the missing price
+                raise type(exc)(exc.message, path=counter.source, line=record.line) from None
             model_bound[record.model] = counter.model_info(record.model).max_output_tokens
         bound = record.max_output_tokens
         if bound is None:
@@ -341,6 +344,9 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
 
 def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dict | None = None) -> Estimate:
     """Price a whole plan's tally: by model, real time and batch, low / expected / high."""
+    if not tally.buckets:
+        raise BadInput("the plan has no requests: nothing to estimate (an empty plan is never priced at $0)",
+                       path=(plan or {}).get("path"))
     by_model = []
     model_price = {}
     for model, b in tally.buckets.items():

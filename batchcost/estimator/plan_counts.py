@@ -50,6 +50,7 @@ class PlanCounter:
     def __init__(self, *, encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
                  base_dir: Path | None = None, fingerprints: bool = False):
         self.fingerprints = fingerprints
+        self.source: Path | None = None  # the file being counted, for error messages
         self.encoding = encoding
         self.assume_image_size = assume_image_size
         self.base_dir = base_dir
@@ -65,6 +66,7 @@ class PlanCounter:
         return self._counters[name]
 
     def count_line(self, item: PlanLine, path: Path) -> CountedRequest:
+        self.source = path
         try:
             counter = self.counter(item.model)
             result = counter.count(item.url, item.body)
