@@ -117,9 +117,11 @@ def _interval(samples, size, value, integer=True) -> dict:
     lo, hi = max(0.0, est - Z95 * se), est + Z95 * se
     if integer:
         return {"estimate": round(est), "low": math.floor(lo), "high": math.ceil(hi)}
+    # money: the point estimate in Decimal (sum of c_i / b_i, times B / n); the interval's width is statistical
     q = Decimal("0.0000000001")
-    return {"estimate": Decimal(repr(est)).quantize(q), "low": Decimal(repr(lo)).quantize(q),
-            "high": Decimal(repr(hi)).quantize(q)}
+    exact = (sum((Decimal(value(s)) / s[0] for s in samples), Decimal(0)) * size / len(samples)).quantize(q)
+    half = Decimal(repr(Z95 * se)).quantize(q)
+    return {"estimate": exact, "low": max(Decimal(0), exact - half), "high": exact + half}
 
 
 def _extrapolate(path: Path, samples, size: int, draws: int, distinct: int, prices: PriceTable,

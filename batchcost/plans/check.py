@@ -97,13 +97,15 @@ def _is_token_array(value: list) -> bool:
 def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Iterator[Finding]:
     try:
         info = counter.model_info(item.model)
-        counted = counter.count_line(item, path)
+        if item.url == EMBEDDINGS:  # the per-input lengths are all the checks need: tokenize each input once
+            lengths = counter.counter(item.model).input_lengths(item.body.get("input"), "body.input")
+        else:
+            counted = counter.count_line(item, path)
     except BatchcostError as exc:
         yield Finding("unknown-model" if "unknown model" in exc.message else "invalid-body", exc.message, number)
         return
     context, max_out = info.context_window, info.max_output_tokens
     if item.url == EMBEDDINGS:
-        lengths = counter.counter(item.model).input_lengths(item.body.get("input"), "body.input")
         longest = max(lengths, default=0)
         if context and longest > context:
             yield Finding("input-too-long", f"an embedding input has {longest:,} tokens; {info.name} accepts at "

@@ -28,6 +28,7 @@ import yaml
 
 from batchcost.errors import BadInput
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
+from batchcost.inputs import read_input_text, yaml_error
 from batchcost.plans.datasets import Record, read_dataset
 from batchcost.plans.reader import PlanLine
 
@@ -145,18 +146,11 @@ class Template:
 
 def load_template(path: str | Path, *, model: str | None = None) -> Template:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise TemplateError("no such template", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read template: {exc}", path=path) from None
+    text = read_input_text(path, TemplateError, "template")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise TemplateError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=path,
-                            line=mark.line + 1 if mark else None) from None
+        raise yaml_error(exc, path, TemplateError) from None
     if root is None:
         raise TemplateError("the template is empty", path=path)
     if not isinstance(root, yaml.MappingNode):

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import yaml
 
 from batchcost.errors import BadInput
+from batchcost.inputs import read_input_text, yaml_error
 
 STALE_AFTER_DAYS = 90
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
@@ -175,10 +176,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PriceFileError(f"invalid YAML: {problem}", path=path,
-                             line=mark.line + 1 if mark else None) from None
+        raise yaml_error(exc, path, PriceFileError) from None
     if not isinstance(doc, dict):
         raise PriceFileError("a price file must be a YAML mapping with currency, source, checked_on and models",
                              path=path, line=1)
@@ -224,14 +222,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
 
 def load_price_file(path: str | Path, label: str | None = None) -> tuple[PriceSource, dict[str, ModelPrice]]:
     """Parse a price file; ``label`` names it in messages and output (bundled files: ``bundled:NAME``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PriceFileError("no such price file", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PriceFileError(f"cannot read price file: {exc}", path=path) from None
-    return parse_price_text(text, label or str(path))
+    return parse_price_text(read_input_text(path, PriceFileError, "price file"), label or str(path))
 
 
 # -- the stacked table -----------------------------------------------------------------------------------
