@@ -28,7 +28,7 @@ MODERATIONS = "/v1/moderations"
 ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestCount:
     """Input tokens of one request and its own output bound (None when it sets none)."""
 
@@ -90,6 +90,9 @@ def _json_type(value: Any) -> str:
 class Counter:
     """Counts requests for one model. Reuse one Counter per model: string lengths are memoised."""
 
+    def _count(self, text: str) -> int:
+        return len(self._encode(text))
+
     def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
                  base_dir: Path | None = None, fingerprints: bool = False):
         self.model = model
@@ -97,8 +100,7 @@ class Counter:
         self.base_dir = base_dir
         self.fingerprints = fingerprints  # always fingerprint (calibration); else only cacheable prefixes
         self._len = _length_function(model.encoding)  # memoised: for text that repeats (prompts, tools, roles)
-        encode = get_encoding(model.encoding).encode_ordinary
-        self._count = lambda text: len(encode(text))  # direct: for each request's own text, which rarely repeats
+        self._encode = get_encoding(model.encoding).encode_ordinary  # for each request's own text (rarely repeats)
         self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ class Counter:
             return None
         rules = self.model.chat_rules
         per_message, per_name = rules.tokens_per_message, rules.tokens_per_name
-        memo, direct, plain = self._len, self._count, self._PLAIN_KEYS
+        memo, encode, plain = self._len, self._encode, self._PLAIN_KEYS
         total = prefix = 0
         leading = True
         for message in messages:
@@ -153,7 +155,7 @@ class Counter:
             if type(role) is not str or type(content) is not str:
                 return None
             leading = leading and role in ("system", "developer")
-            tokens = per_message + memo(role) + (memo(content) if leading else direct(content))
+            tokens = per_message + memo(role) + (memo(content) if leading else len(encode(content)))
             name = message.get("name")
             if name is not None:
                 if type(name) is not str:
@@ -167,10 +169,8 @@ class Counter:
             bound = body.get("max_tokens")
         if bound is not None and (type(bound) is not int or bound < 0):
             return None
-        result = RequestCount(total + rules.reply_primer, bound, prefix_tokens=prefix)
-        if self.fingerprints or prefix >= 1024:
-            result.fingerprint = fingerprint(self.model.name, CHAT, body)
-        return result
+        fp = fingerprint(self.model.name, CHAT, body) if self.fingerprints or prefix >= 1024 else ""
+        return RequestCount(total + rules.reply_primer, bound, False, [], prefix, fp)
 
     def _chat(self, body: dict, result: RequestCount) -> int:
         messages = body.get("messages")

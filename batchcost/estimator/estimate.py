@@ -300,6 +300,7 @@ def tally_records(records: Iterable[CountedRequest], prices: PriceTable, counter
     tally = Tally()
     model_price: dict = {}
     model_bound: dict = {}
+    plain_max = type(forecast) is OutputForecast and forecast.basis == "max"  # the default, inlined
     calibration = getattr(forecast, "_calibration", None) if forecast.basis == "calibrated" else None
     for record in records:
         price = model_price.get(record.model)
@@ -313,7 +314,7 @@ def tally_records(records: Iterable[CountedRequest], prices: PriceTable, counter
         if bound is None:
             bound = model_bound[record.model]
         lc = price.long_context
-        out = forecast.forecast_request(record, bound)
+        out = (0, bound, bound) if plain_max else forecast.forecast_request(record, bound)
         if calibration is None and forecast.basis == "calibrated":
             calibration = forecast.calibration
         tally.add(record, out, lc.above_input_tokens if lc else None, calibration)

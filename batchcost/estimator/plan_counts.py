@@ -11,7 +11,7 @@ from batchcost.estimator.models import ModelInfo, custom_model, resolve_model
 from batchcost.plans.reader import PlanLine, read_plan
 
 
-@dataclass
+@dataclass(slots=True)
 class CountedRequest:
     """One plan line with its counts: the record ``count --format jsonl`` prints."""
 
@@ -60,26 +60,24 @@ class PlanCounter:
         return custom_model(name, self.encoding) if self.encoding else resolve_model(name)
 
     def counter(self, name: str) -> Counter:
-        if name not in self._counters:
-            self._counters[name] = Counter(self.model_info(name), assume_image_size=self.assume_image_size,
-                                           base_dir=self.base_dir, fingerprints=self.fingerprints)
-        return self._counters[name]
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Counter(self.model_info(name), assume_image_size=self.assume_image_size,
+                                                     base_dir=self.base_dir, fingerprints=self.fingerprints)
+        return counter
 
     def count_line(self, item: PlanLine, path: Path) -> CountedRequest:
         self.source = path
         try:
-            counter = self.counter(item.model)
+            counter = self._counters.get(item.model) or self.counter(item.model)
             result = counter.count(item.url, item.body)
         except BatchcostError as exc:  # errors from the body or the model name get this file and line
             if exc.path is None:
                 raise type(exc)(exc.message, path=path, line=item.line) from None
             raise
-        return CountedRequest(
-            line=item.line, custom_id=item.custom_id, model=item.model, endpoint=item.url,
-            input_tokens=result.input_tokens, max_output_tokens=result.max_output_tokens,
-            approximate=result.approximate, notes=result.notes, family=counter.model.name, nbytes=item.nbytes,
-            prefix_tokens=result.prefix_tokens, fingerprint=result.fingerprint,
-        )
+        return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
+                              result.max_output_tokens, result.approximate, result.notes, counter.model.name,
+                              item.nbytes, result.prefix_tokens, result.fingerprint)
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,

@@ -16,7 +16,7 @@ from batchcost.errors import BadInput, PlanError
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlanLine:
     line: int  # 1-based line number in the file
     custom_id: str
