@@ -317,3 +317,41 @@ def test_plan_over_the_limits_is_submitted_in_waves(aimock, cli, tmp_path, monke
     for r in rows:
         ids += [json.loads(x)["custom_id"] for x in Path(r["wave_path"]).read_text().splitlines()]
     assert ids == [json.loads(x)["custom_id"] for x in CHAT.read_text().splitlines()]
+
+
+def _run_on_a_terminal(args: list[str], answer: str, env: dict) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, answer its question, return (exit code, everything it showed)."""
+    import os
+    import pty
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the real command line, on a terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "batchcost", *args], {**os.environ, **env})
+    seen, answered = b"", False
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Type yes to submit" in seen:
+            os.write(fd, answer.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen.decode("utf-8", "replace")
+
+
+def test_yes_without_approval_needs_budget_and_a_typed_confirmation(aimock, tmp_path):
+    env = {"BATCHCOST_HOME": str(tmp_path / "home"), **aimock.env()}
+    code, shown = _run_on_a_terminal(["submit", str(CHAT), "--yes", "--budget", "1"], "no", env)
+    assert code == 3 and "not confirmed" in shown and aimock.journal() == []
+    code, shown = _run_on_a_terminal(["submit", str(CHAT), "--yes"], "yes", env)
+    assert code == 3 and "needs --budget" in shown and aimock.journal() == []
+    code, shown = _run_on_a_terminal(["submit", str(CHAT), "--yes", "--budget", "0.00001"], "yes", env)
+    assert code == 3 and "exceeds the budget" in shown
+    code, shown = _run_on_a_terminal(["submit", str(CHAT), "--yes", "--budget", "1"], "yes", env)
+    assert code == 0, shown
+    assert len(aimock.calls("POST", "/v1/batches")) == 1

@@ -40,10 +40,10 @@ def _estimate_plan_file(plan: Path, table, forecast, jobs, engine, scheduler, en
     except OSError:
         big = False
     workers = jobs if jobs is not None else (parallel.default_jobs() if big else 1)
-    if workers > 1:
-        return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=workers, encoding=encoding,
-                                          assume_image_size=size)
-    with byte_progress(plan, "Counting") as progress:
+    with byte_progress(plan, f"Counting ({workers} processes)" if workers > 1 else "Counting") as progress:
+        if workers > 1:
+            return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=workers, encoding=encoding,
+                                              assume_image_size=size, progress=progress)
         return estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
                              progress=progress)
 

@@ -106,7 +106,7 @@ def merge_results(path: Path, results: Sequence[RangeResult], prices: PriceTable
 
 def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputForecast, jobs: int,
                       map_parts: Callable | None = None, encoding: str | None = None,
-                      assume_image_size: tuple[int, int] | None = None) -> Estimate:
+                      assume_image_size: tuple[int, int] | None = None, progress=None) -> Estimate:
     """Estimate ``path`` split into parts. ``map_parts(function, args_list)`` runs the parts (processes by
     default, a Dask client for the dask engine) and returns their results in order."""
     path = Path(path)
@@ -119,7 +119,7 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     hasher = threading.Thread(target=_hash_file, args=(path, hashed))
     hasher.start()
     try:
-        results = (map_parts or _process_map(jobs))(tally_range, args)
+        results = (map_parts or _process_map(jobs, progress))(tally_range, args)
     finally:
         hasher.join()
     return merge_results(path, results, prices, forecast, hashed["sha256"])
@@ -140,14 +140,20 @@ def _preload_encoding(path: Path, encoding: str | None) -> None:
         return  # the workers report it, with its line
 
 
-def _process_map(jobs: int) -> Callable:
+def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Callable:
+    """Run parts in forked worker processes; ``progress(bytes)`` hears of each part as it finishes."""
     def run(function, args_list):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(function, *args) for args in args_list]
+            futures = {pool.submit(function, *args): args for args in args_list}
+            if progress is not None:
+                for done in as_completed(futures):
+                    args = futures[done]
+                    if len(args) > 2 and isinstance(args[1], int):
+                        progress(args[2] - args[1])
             return [f.result() for f in futures]
 
     return run
