@@ -73,9 +73,14 @@ class Aimock:
             text = resp.read().decode()
         return _json.loads(text) if text else None
 
+    CHAT_FIXTURES = {"fixtures": [{"match": {}, "response": {"content": "positive, confidence 0.9"}}]}
+
     def reset(self) -> None:
+        """Forget every file, batch and journal entry; keep one catch-all real-time chat answer (for the pilot;
+        its usage is aimock's own estimate, about 4 characters a token)."""
         self._request("POST", "/__aimock/reset")
         self._request("DELETE", "/__aimock/chaos")
+        self._request("POST", "/__aimock/fixtures", self.CHAT_FIXTURES)
 
     def chaos(self, **rates) -> None:
         self._request("POST", "/__aimock/chaos", rates)

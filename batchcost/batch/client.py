@@ -82,6 +82,16 @@ class BatchClient:
                     size += len(chunk)
         return digest.hexdigest(), size
 
+    # -- real time (the pilot) ----------------------------------------------------------------------------------
+    def send(self, endpoint: str, body: dict) -> dict:
+        """One real-time request with a plan line's body, as-is; the response as a plain dict."""
+        path = endpoint.removeprefix("/v1")
+        with self._call(f"sending a pilot request to {endpoint}"):
+            response = self._client.post(path, body=body, cast_to=object)
+        if not isinstance(response, dict):
+            raise RemoteError(f"{endpoint} answered with something that is not a JSON object")
+        return response
+
     # -- batches ----------------------------------------------------------------------------------------------
     def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> dict:
         """One attempt, no SDK retry: a create whose answer was lost may have happened, so the caller looks for
