@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PLANTED_KEY, ROOT
-from tests.test_lifecycle import CHAT, _clear_chaos_after_first, approve, ledger_rows
+from tests.test_lifecycle import CHAT, _clear_chaos_after_first, approve
 
 
 def start(*args, env=None) -> subprocess.Popen:

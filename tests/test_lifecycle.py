@@ -224,7 +224,6 @@ def test_transient_fault_on_create_is_retried_once(aimock, cli, tmp_path, monkey
     """429 on the create itself: batchcost looks for the batch, then creates it once."""
     approval = approve(cli, CHAT, tmp_path)
     from batchcost.batch import client as client_module
-    from batchcost.batch import lifecycle
 
     real_upload = client_module.BatchClient.upload
     stop = threading.Event()
@@ -250,7 +249,6 @@ def test_create_whose_answer_was_lost_is_not_repeated(aimock, cli, tmp_path, mon
     """The server created the batch but the answer never arrived: it is found, not created a second time."""
     approval = approve(cli, CHAT, tmp_path)
     from batchcost.batch import client as client_module
-    from batchcost.batch import lifecycle
     from batchcost.errors import RemoteError
 
     real_create = client_module.BatchClient.create_batch

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from batchcost.errors import BadInput
 from batchcost.estimator.encodings import get_encoding
 from batchcost.plans.build import build_plan
-from batchcost.plans.templates import TemplateError, chunk_spans, load_template
+from batchcost.plans.templates import TemplateError, chunk_spans
 
 TRICKY = [
     'comma, "quoted", and \\backslash',

@@ -1,7 +1,6 @@
 """Submit, track, download and cancel, step by step through the ledger so any step can be resumed."""
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +11,10 @@ from batchcost.batch.ledger import Ledger, Submission
 from batchcost.errors import BatchcostError, RemoteError
 from batchcost.home import home
 from batchcost.plans import limits
-from batchcost.plans.reader import read_plan
+from batchcost.plans.reader import plan_sha256, read_plan
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 METADATA_KEY = "batchcost_submission"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -76,7 +67,7 @@ def submit_plan(plan: Path, plan_sha: str, client: BatchClient, ledger: Ledger, 
         for index, wave in enumerate(waves, start=1):
             sub, fresh = ledger.add_submission(
                 plan_sha256=plan_sha, plan_path=str(plan), wave=index, waves=len(waves), attempt=attempt,
-                wave_path=str(wave.path), wave_sha256=_sha256(wave.path), endpoint=wave.endpoint,
+                wave_path=str(wave.path), wave_sha256=plan_sha256(wave.path), endpoint=wave.endpoint,
                 requests=wave.requests, base_url=client.base_url, approval=approval)
             subs.append(_advance(sub, client, ledger, on_step, resumed=not fresh))
         return subs, True
@@ -87,7 +78,7 @@ def _advance(sub: Submission, client: BatchClient, ledger: Ledger, on_step, *, r
     interrupted run left) asks the API whether the upload or the batch already happened."""
     wave_path = Path(sub.wave_path)
     if sub.state == "new":
-        if _sha256(wave_path) != sub.wave_sha256:
+        if plan_sha256(wave_path) != sub.wave_sha256:
             raise BatchcostError(f"wave {sub.wave} changed on disk since it was recorded", path=wave_path)
         file_id = client.find_file(sub.upload_name, wave_path.stat().st_size) if resumed else None
         if file_id is None:

@@ -102,7 +102,6 @@ def submit(
     existing batch; an interrupted submit resumes from the ledger with no duplicate upload or batch."""
     from batchcost.batch.approval import load_approval
     from batchcost.batch.lifecycle import submit_plan
-    from batchcost.plans.reader import plan_sha256
 
     if approval is None and yes:
         record = _confirm_without_approval(plan, budget, prices)
@@ -110,7 +109,7 @@ def submit(
         if yes:
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
-    sha = plan_sha256(plan)
+    sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
     client, ledger = _client(base_url, max_retries), _ledger()
     subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
                                 on_step=_say)

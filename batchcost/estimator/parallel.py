@@ -6,7 +6,6 @@ serial engine's (tests compare them).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Callable, Sequence
 from batchcost.errors import BatchcostError
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_records
 from batchcost.estimator.plan_counts import PlanCounter
-from batchcost.plans.reader import parse_line
+from batchcost.plans.reader import parse_line, plan_sha256
 from batchcost.pricing.tables import PriceTable
 
 MIN_PARALLEL_BYTES = 32 << 20  # below this, starting processes costs more than it saves
@@ -70,11 +69,7 @@ def tally_range(path: str, start: int, end: int, prices: PriceTable, forecast_sp
 
 
 def _hash_file(path: Path, out: dict) -> None:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    out["sha256"] = digest.hexdigest()
+    out["sha256"] = plan_sha256(path)
 
 
 def _lines_before(path: Path, offset: int) -> int:

@@ -43,7 +43,6 @@ def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, 
         if split:
             from batchcost.plans.split import split_plan
 
-            staged = tmp.with_name(out.name)
             with tempfile.TemporaryDirectory(dir=out.parent, prefix=".batchcost-plan-") as holder:
                 staged = Path(holder) / out.name
                 tmp.replace(staged)

@@ -151,7 +151,7 @@ def _md_money(value: Decimal | None) -> str:
 def render_markdown(result, chart_files: dict[str, str], budget: Decimal | None = None) -> str:
     """The same content for a pull request or a wiki; charts linked as PNG files beside it."""
     e = result.estimate
-    lines = [f"# Batch cost estimate", "", f"{e.plan.get('path')} · {e.plan['requests']:,} requests · "
+    lines = ["# Batch cost estimate", "", f"{e.plan.get('path')} · {e.plan['requests']:,} requests · "
              f"{', '.join(e.plan['models'])}", "", f"**{headline(e)}**", ""]
     if budget is not None:
         lines += [f"## Budget: {display_money(budget)}", ""]
