@@ -105,3 +105,22 @@ def model_comparison(estimates: dict) -> Figure:
     ax.set_title("The same plan on each model", fontsize=10)
     fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=9)
     return fig
+
+
+def save_chart(fig: Figure, folder, name: str) -> str:
+    """Write ``fig`` as NAME.png and NAME.svg in ``folder``, each whole then renamed; close it; return the SVG text
+    (for inlining in an HTML page)."""
+    import io
+
+    from batchcost.atomic import atomic_writer, write_text_atomic
+
+    try:
+        png, svg = io.BytesIO(), io.StringIO()
+        fig.savefig(png, format="png", dpi=150)
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+    finally:
+        plt.close(fig)
+    with atomic_writer(f"{folder}/{name}.png") as fh:
+        fh.write(png.getvalue())
+    write_text_atomic(f"{folder}/{name}.svg", svg.getvalue())
+    return svg.getvalue()

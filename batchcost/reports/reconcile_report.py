@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import html
-import io
 import json
 from decimal import Decimal
 from pathlib import Path
 
 from batchcost.atomic import write_text_atomic
 from batchcost.pricing.cost import display_money
-from batchcost.reports.charts import BATCH, REALTIME, _usd, plt
+from batchcost.reports.charts import BATCH, REALTIME, _usd, plt, save_chart
 from batchcost.reports.html import CSS, inline_svg
 
 
@@ -72,15 +71,7 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
     (out_dir / "charts").mkdir(parents=True, exist_ok=True)
     svgs, written = {}, []
     for name, make in CHARTS.items():
-        fig = make(r)
-        try:
-            fig.savefig(out_dir / "charts" / f"reconcile_{name}.png", dpi=150)
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
-        finally:
-            plt.close(fig)
-        svgs[name] = buffer.getvalue()
-        write_text_atomic(out_dir / "charts" / f"reconcile_{name}.svg", svgs[name])
+        svgs[name] = save_chart(make(r), out_dir / "charts", f"reconcile_{name}")
         written += [out_dir / "charts" / f"reconcile_{name}.png", out_dir / "charts" / f"reconcile_{name}.svg"]
     c, a, e, d = r.counts, r.actual, r.estimated, r.delta
     rows = [("Requests", f"{c['planned']:,} planned · {c['succeeded']:,} succeeded · {c['failed']:,} failed · "

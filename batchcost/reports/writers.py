@@ -13,9 +13,8 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from batchcost.reports.api import REQUEST_COLUMNS, EstimateResult
+from batchcost.reports.charts import save_chart
 from batchcost.reports.html import render_html, render_markdown
 
 CHARTS = {
@@ -34,16 +33,7 @@ def _chart_files(result: EstimateResult, staging: Path) -> tuple[dict[str, str],
             continue
         if name == "input_tokens" and not result.rows:
             continue
-        fig = getattr(result, method)()
-        try:
-            fig.savefig(staging / "charts" / f"{name}.png", dpi=150)
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
-            svg = buffer.getvalue()
-        finally:
-            plt.close(fig)
-        (staging / "charts" / f"{name}.svg").write_text(svg, encoding="utf-8")
-        svgs[caption] = svg
+        svgs[caption] = save_chart(getattr(result, method)(), staging / "charts", name)
         pngs[caption] = f"charts/{name}.png"
     return svgs, pngs
 
