@@ -353,3 +353,11 @@ def test_yes_without_approval_needs_budget_and_a_typed_confirmation(aimock, tmp_
     code, shown = _run_on_a_terminal(["submit", str(CHAT), "--yes", "--budget", "1"], "yes", env)
     assert code == 0, shown
     assert len(aimock.calls("POST", "/v1/batches")) == 1
+
+
+def test_credentials_in_the_base_url_are_never_shown(monkeypatch):
+    from batchcost.batch.client import BatchClient
+
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
+    client = BatchClient(base_url=f"http://user:{PLANTED_KEY}@127.0.0.1:1/v1")
+    assert client.base_url == "http://127.0.0.1:1/v1"

@@ -36,9 +36,10 @@ class BatchClient:
         if not self._key:
             raise UsageError("OPENAI_API_KEY is not set (the key is read from the environment, never from a file "
                              "batchcost writes)")
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        self._client = openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=max_retries,
-                                     timeout=timeout)
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self._client = openai.OpenAI(api_key=self._key, base_url=url, max_retries=max_retries, timeout=timeout)
+        # what messages and the ledger show: never credentials written into the URL (https://user:key@host)
+        self.base_url = re.sub(r"//[^/@]*@", "//", url)
 
     @contextmanager
     def _call(self, what: str) -> Iterator[None]:
