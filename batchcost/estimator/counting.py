@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from batchcost.errors import PlanError
-from batchcost.estimator.encodings import get_encoding
+from batchcost.estimator.encodings import token_counter
 from batchcost.estimator.images import image_bytes, image_size, image_tokens, max_image_tokens
 from batchcost.estimator.models import ModelInfo
 
@@ -51,8 +51,7 @@ def _length_function(encoding: str) -> Callable[[str], int]:
 
     Long texts are keyed by their BLAKE2 digest, so the memo holds at most MEMO_ENTRIES small keys whatever the
     texts' size (memory stays flat on plans of unique long documents)."""
-    enc = get_encoding(encoding)
-    encode = enc.encode_ordinary  # text is billed as ordinary text: "<|endoftext|>" typed by a user is not special
+    count = token_counter(encoding)  # ordinary text: "<|endoftext|>" typed by a user is not special
     digest = hashlib.blake2b
     memo: dict = {}
 
@@ -63,7 +62,7 @@ def _length_function(encoding: str) -> Callable[[str], int]:
         if n is None:
             if len(memo) >= MEMO_ENTRIES:
                 memo.clear()  # bounded: repeated texts come back at once, unique ones never pile up
-            n = memo[key] = len(encode(text))
+            n = memo[key] = count(text)
         return n
 
     return length
@@ -90,9 +89,6 @@ def _json_type(value: Any) -> str:
 class Counter:
     """Counts requests for one model. Reuse one Counter per model: string lengths are memoised."""
 
-    def _count(self, text: str) -> int:
-        return len(self._encode(text))
-
     def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
                  base_dir: Path | None = None, fingerprints: bool = False):
         self.model = model
@@ -100,7 +96,9 @@ class Counter:
         self.base_dir = base_dir
         self.fingerprints = fingerprints  # always fingerprint (calibration); else only cacheable prefixes
         self._len = _length_function(model.encoding)  # memoised: for text that repeats (prompts, tools, roles)
-        self._encode = get_encoding(model.encoding).encode_ordinary  # for each request's own text (rarely repeats)
+        self._count = token_counter(model.encoding)  # for each request's own text (rarely repeats)
+        rules = model.chat_rules
+        self._chat_constants = (rules.tokens_per_message, rules.tokens_per_name, rules.reply_primer)
         self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
 
     # -- entry point ------------------------------------------------------------------------------
@@ -136,15 +134,22 @@ class Counter:
                              "presence_penalty", "frequency_penalty", "reasoning_effort", "service_tier"))
 
     def _plain_chat(self, body: dict) -> RequestCount | None:
+        counts = self.plain_chat(body)
+        if counts is None:
+            return None
+        total, prefix, bound = counts
+        fp = fingerprint(self.model.name, CHAT, body) if self.fingerprints or prefix >= 1024 else ""
+        return RequestCount(total, bound, False, [], prefix, fp)
+
+    def plain_chat(self, body: dict) -> tuple[int, int, int | None] | None:
         """The common case, counted in one tight loop: text messages (role, content, name as strings), no tools,
-        no schema, no n. Anything else returns None and takes the general path, which gives the same numbers
-        (and the precise errors)."""
+        no schema, no n. Gives (input tokens, shared-prefix tokens, max output tokens or None). Anything else
+        returns None and takes the general path, which gives the same numbers (and the precise errors)."""
         messages = body.get("messages")
         if type(messages) is not list or not messages or not self._PLAIN_BODY.issuperset(body):
             return None
-        rules = self.model.chat_rules
-        per_message, per_name = rules.tokens_per_message, rules.tokens_per_name
-        memo, encode, plain = self._len, self._encode, self._PLAIN_KEYS
+        per_message, per_name, primer = self._chat_constants
+        memo, count, plain = self._len, self._count, self._PLAIN_KEYS
         total = prefix = 0
         leading = True
         for message in messages:
@@ -155,7 +160,7 @@ class Counter:
             if type(role) is not str or type(content) is not str:
                 return None
             leading = leading and role in ("system", "developer")
-            tokens = per_message + memo(role) + (memo(content) if leading else len(encode(content)))
+            tokens = per_message + memo(role) + (memo(content) if leading else count(content))
             name = message.get("name")
             if name is not None:
                 if type(name) is not str:
@@ -169,8 +174,7 @@ class Counter:
             bound = body.get("max_tokens")
         if bound is not None and (type(bound) is not int or bound < 0):
             return None
-        fp = fingerprint(self.model.name, CHAT, body) if self.fingerprints or prefix >= 1024 else ""
-        return RequestCount(total + rules.reply_primer, bound, False, [], prefix, fp)
+        return total + primer, prefix, bound
 
     def _chat(self, body: dict, result: RequestCount) -> int:
         messages = body.get("messages")

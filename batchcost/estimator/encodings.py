@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import tiktoken
 
@@ -89,3 +89,33 @@ def get_encoding(name: str) -> tiktoken.Encoding:
             return tiktoken.get_encoding(name)
         except Exception as exc:  # tiktoken would try the network only on a hash mismatch
             raise EncodingError(f"could not load encoding {name}: {exc}") from exc
+
+
+BUFFER_FROM_CHARS = 200  # from about this length, counting from tiktoken's token buffer beats building a list
+
+
+@cache
+def token_counter(name: str) -> Callable[[str], int]:
+    """A function giving ``len(encoding.encode_ordinary(text))``, faster.
+
+    ``encode_ordinary`` turns every token into a Python int in a new list only for us to take its length. For
+    texts longer than ``BUFFER_FROM_CHARS`` the same Rust encoder is asked for its raw token buffer instead (what
+    tiktoken's ``encode_to_numpy`` uses), whose byte length is 4 x the token count: 5-10% faster on long texts, the
+    same tokens. Special-token text is ordinary here as in ``encode_ordinary`` (no special tokens are allowed);
+    text the encoder cannot take as UTF-8 (lone surrogates) goes through ``encode_ordinary``, which repairs it."""
+    enc = get_encoding(name)
+    ordinary = enc.encode_ordinary
+    to_buffer = getattr(getattr(enc, "_core_bpe", None), "encode_to_tiktoken_buffer", None)
+    if to_buffer is None:  # another tiktoken: the public function is always right
+        return lambda text: len(ordinary(text))
+    no_special: frozenset[str] = frozenset()
+
+    def count(text: str) -> int:
+        if len(text) < BUFFER_FROM_CHARS:
+            return len(ordinary(text))
+        try:
+            return memoryview(to_buffer(text, no_special)).nbytes >> 2
+        except UnicodeEncodeError:
+            return len(ordinary(text))
+
+    return count
