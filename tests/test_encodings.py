@@ -106,3 +106,33 @@ def test_invalid_user_cache_dir_falls_back_to_shipped(tmp_path, monkeypatch):
 def test_unknown_encoding():
     with pytest.raises(EncodingError, match="unknown encoding"):
         encodings.verified_cache_dir.__wrapped__("p99k_base")
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_fast_rank_loader_gives_tiktokens_own_ranks(name, monkeypatch):
+    from tiktoken.load import load_tiktoken_bpe
+
+    url, expected = _tiktoken_expected(name)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(encodings.SHIPPED_DIR))
+    theirs = load_tiktoken_bpe(url, expected)  # tiktoken's own parser, reading the shipped (cached) file
+    ours = encodings.rank_file_loader(encodings.SHIPPED_DIR)(url, expected)
+    assert ours == theirs and len(ours) > 100_000
+    assert list(ours.items())[:1000] == list(theirs.items())[:1000]  # same order too
+
+
+def test_fast_rank_loader_refuses_a_corrupted_file(tmp_path):
+    url, expected = _tiktoken_expected("cl100k_base")
+    entry = load_data("encodings.yaml")["encodings"]["cl100k_base"]
+    data = bytearray((encodings.SHIPPED_DIR / entry["cache_file"]).read_bytes())
+    data[100] ^= 1
+    (tmp_path / entry["cache_file"]).write_bytes(bytes(data))
+    with pytest.raises(EncodingError, match="expected sha256"):
+        encodings.rank_file_loader(tmp_path)(url, expected)
+    with pytest.raises(EncodingError, match="unreadable"):
+        encodings.rank_file_loader(tmp_path / "nowhere")(url, expected)
+
+
+def test_loading_leaves_tiktoken_as_it_was():
+    before = openai_public.load_tiktoken_bpe
+    encodings.get_encoding.__wrapped__("cl100k_base")
+    assert openai_public.load_tiktoken_bpe is before

@@ -7,6 +7,7 @@ the same hash again as it loads. A ``TIKTOKEN_CACHE_DIR`` that already holds a v
 """
 from __future__ import annotations
 
+import binascii
 import hashlib
 import os
 import threading
@@ -80,13 +81,58 @@ def _tiktoken_cache(directory: Path) -> Iterator[None]:
             os.environ["TIKTOKEN_CACHE_DIR"] = saved
 
 
+def rank_file_loader(directory: Path) -> Callable[..., dict[bytes, int]]:
+    """tiktoken's ``load_tiktoken_bpe`` for the files in ``directory``, twice as fast.
+
+    The bytes are checked against the ``expected_hash`` tiktoken passes (its own constant), then parsed with C
+    loops (``split``, ``a2b_base64``, ``int``) instead of a Python loop per rank: 60 ms instead of 120 ms for
+    o200k_base, on every start of the CLI and of every worker. The dict is the same (a test compares them)."""
+    def load(blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        path = directory / hashlib.sha1(blobpath.encode()).hexdigest()  # tiktoken's cache name for the url
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise EncodingError(f"tokenizer file is unreadable: {exc.strerror}", path=path) from None
+        if expected_hash and hashlib.sha256(data).hexdigest() != expected_hash:
+            raise EncodingError(f"tokenizer file does not have tiktoken's expected sha256 {expected_hash}",
+                                path=path)
+        fields = data.split()
+        if len(fields) % 2:
+            raise EncodingError("tokenizer file is not 'token rank' pairs", path=path)
+        return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+
+    return load
+
+
+@contextmanager
+def _fast_rank_loading(directory: Path) -> Iterator[None]:
+    """tiktoken's OpenAI encodings load their ranks through ``tiktoken_ext.openai_public.load_tiktoken_bpe``; while
+    loading (under ``_lock``) that name points at ``rank_file_loader``. Another tiktoken layout: left alone."""
+    try:
+        import tiktoken_ext.openai_public as public
+    except ImportError:  # pragma: no cover - tiktoken always ships it
+        yield
+        return
+    saved = getattr(public, "load_tiktoken_bpe", None)
+    if saved is None:  # pragma: no cover
+        yield
+        return
+    public.load_tiktoken_bpe = rank_file_loader(directory)
+    try:
+        yield
+    finally:
+        public.load_tiktoken_bpe = saved
+
+
 @cache
 def get_encoding(name: str) -> tiktoken.Encoding:
     """Load a tiktoken encoding with no network access. Raises ``EncodingError``."""
     directory = verified_cache_dir(name)
-    with _lock, _tiktoken_cache(directory):
+    with _lock, _tiktoken_cache(directory), _fast_rank_loading(directory):
         try:
             return tiktoken.get_encoding(name)
+        except EncodingError:
+            raise
         except Exception as exc:  # tiktoken would try the network only on a hash mismatch
             raise EncodingError(f"could not load encoding {name}: {exc}") from exc
 
