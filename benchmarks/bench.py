@@ -1,7 +1,7 @@
 """Benchmarks: ours against a baseline, measured in the same run, printed as ratios. Not a test.
 
     python benchmarks/bench.py            # realistic + unique-text speed, memory at 100 MB
-    python benchmarks/bench.py --big      # also memory at 1 GB (writes a 1 GB plan to --dir)
+    python benchmarks/bench.py --big      # also memory at 1 GB, and --sample on 10 GB (needs 11 GB in --dir)
 
 1. Realistic plan (every request shares a long system prompt and tools, plus its own user text): batchcost's
    counting vs the cookbook's num_tokens_from_messages/num_tokens_for_tools loop over the same plan.
@@ -9,6 +9,8 @@
    texts (the texts already in memory: the baseline does no I/O or JSON at all). Target: >= 0.85 x cores.
 3. Memory: peak memory of `batchcost estimate` (the process and its workers: PSS summed, RSS summed shown too) on
    plans of 100 MB (and 1 GB).
+4. Sampling (--big): `estimate --sample` on a 10 GB plan whose true totals are known (the 1 GB plan ten times over):
+   the seconds it takes, and whether the truth lies inside the stated 95% interval.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,11 +123,11 @@ def baseline_cookbook(path: Path) -> tuple[int, float]:
 peak_mb: dict = {}
 
 
-def ours(path: Path, jobs: int) -> tuple[int, float, float]:
+def ours(path: Path, jobs: int, *extra: str) -> tuple[int, float, float]:
     """(input tokens, seconds, peak RSS MB of the process tree) of `batchcost estimate` in a subprocess."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "batchcost", "estimate", str(path), "-f", "json", "--jobs",
-                             str(jobs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(jobs), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = {"rss": 0}
     stop = threading.Event()
     threading.Thread(target=_watch_rss, args=(proc.pid, peak, stop), daemon=True).start()
@@ -134,7 +137,11 @@ def ours(path: Path, jobs: int) -> tuple[int, float, float]:
     if proc.returncode != 0:
         raise SystemExit(err)
     peak_mb[path.name, jobs] = (peak["rss"] / 1024, peak.get("rss_sum", 0) / 1024)
-    return json.loads(out)["input_tokens"], seconds, peak["rss"] / 1024
+    last_output[path.name] = json.loads(out)
+    return last_output[path.name]["input_tokens"], seconds, peak["rss"] / 1024
+
+
+last_output: dict = {}
 
 
 def ours_in_process(path: Path, jobs: int) -> float:
@@ -289,7 +296,34 @@ def main() -> None:
             rss = peak_mb[plan.name, jobs][1]
             print(f"   {size:5d} MB plan, {jobs} process(es): {pss:6.0f} MB peak PSS ({rss:.0f} MB RSS summed), "
                   f"{seconds:6.1f} s  (target < 300 MB)")
+    if args.big:
+        sampling(folder / "memory-1024mb.jsonl", folder / "sample-10gb.jsonl", cores)
     print(f"\nplans in {folder}")
+
+
+def sampling(one_gb: Path, ten_gb: Path, cores: int) -> None:
+    """--sample on a 10 GB plan whose true totals are known: the 1 GB plan ten times over, counted in full once."""
+    ours(one_gb, cores)
+    truth = last_output[one_gb.name]
+    tokens, requests = 10 * truth["input_tokens"], 10 * truth["plan"]["requests"]
+    if not ten_gb.exists() or ten_gb.stat().st_size != 10 * one_gb.stat().st_size:
+        with ten_gb.open("wb") as out, one_gb.open("rb") as src:
+            for _ in range(10):
+                src.seek(0)
+                shutil.copyfileobj(src, out, 1 << 24)
+    print(f"\n4. --sample on a {ten_gb.stat().st_size / 1e9:.1f} GB plan (the 1 GB plan x10: true input tokens "
+          f"{tokens:,}, requests {requests:,})")
+    try:
+        for spec in ("10000", "1%"):
+            _, seconds, _ = ours(ten_gb, cores, "--sample", spec, "--seed", "7")
+            sample = last_output[ten_gb.name]["sample"]
+            t, r = sample["input_tokens"], sample["requests"]
+            inside = t["low"] <= tokens <= t["high"] and r["low"] <= requests <= r["high"]
+            print(f"   --sample {spec:>6}: {seconds:5.1f} s, {sample['draws']:,} draws, input tokens {t['estimate']:,} "
+                  f"[{t['low']:,}, {t['high']:,}] -> truth {'inside' if inside else 'OUTSIDE'} the 95% interval "
+                  f"({(t['estimate'] - tokens) / tokens:+.3%})")
+    finally:
+        ten_gb.unlink()  # 10 GB of temp space back
 
 
 if __name__ == "__main__":
