@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from batchcost.data import SAFE_LOADER
 from batchcost.errors import BadInput
 from batchcost.inputs import read_input_text, yaml_error
 
@@ -39,7 +40,7 @@ class _Mapping(dict):
     lines: dict[str, int]
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(SAFE_LOADER):  # libyaml's safe loader when installed: same nodes and line marks, ~8x faster
     pass
 
 
