@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import pandas as pd
 import pytest
 
 from batchcost.estimator.estimate import OutputForecast, estimate_plan
-from batchcost.estimator.parallel import byte_ranges, estimate_in_parts
+from batchcost.estimator.parallel import _process_map, byte_ranges, estimate_in_parts
 from batchcost.pricing import load_prices
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "ünïcode", "日本", "🙂", "quote\"s", "new\nline"]
@@ -43,6 +44,42 @@ def test_processes_match_the_serial_engine(write_plan, jobs):
     parallel = estimate_in_parts(plan, prices, forecast=OutputForecast(), jobs=jobs).as_dict()
     assert parallel == serial
     assert serial["cache"]["cached_input_tokens"]["high"] > 0
+
+
+def _pid_and_square(x):
+    return os.getpid(), x * x
+
+
+def _fail_at(i, bad):
+    if i == bad:
+        raise ValueError(f"part {i} failed")
+    return i
+
+
+def test_process_map_works_here_too_and_keeps_order():
+    seen = []
+    results = _process_map(2, progress=seen.append)(_pid_and_square, [(i,) for i in range(12)])
+    assert [square for _, square in results] == [i * i for i in range(12)]
+    pids = {pid for pid, _ in results}
+    assert os.getpid() in pids and len(pids) <= 2  # this process and (at most) one forked worker
+    assert seen == []  # only byte-range parts are reported as progress
+
+
+def _span(path, start, end):
+    return end - start
+
+
+def test_process_map_reports_every_part_once():
+    seen = []
+    ranges = byte_ranges(10_000, 9)
+    _process_map(2, progress=seen.append)(_span, [("plan", a, b) for a, b in ranges])
+    assert sorted(seen) == sorted(b - a for a, b in ranges) and sum(seen) == 10_000
+
+
+@pytest.mark.parametrize("bad", [0, 11])
+def test_process_map_raises_the_first_failure(bad):
+    with pytest.raises(ValueError, match=f"part {bad} failed"):
+        _process_map(2)(_fail_at, [(i, bad) for i in range(12)])
 
 
 def test_parallel_errors_name_the_right_line(write_plan, cli):

@@ -92,7 +92,8 @@ def estimate(
     image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
                                              help="Assume this size for remote images (default: the maximum)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
-                                       help="Worker processes (default: all cores for plans over 32 MB, else 1)."),
+                                       help="Processes counting at once, this one included (default: all cores "
+                                            "for plans over 32 MB, else 1)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (processes on this machine) or dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                             help="With --engine dask: the scheduler (default: a local cluster)."),

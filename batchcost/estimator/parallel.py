@@ -7,8 +7,6 @@ serial engine's (tests compare them).
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -66,15 +64,16 @@ def tally_range(path: str, start: int, end: int, prices: PriceTable, forecast_sp
     return RangeResult(tally, first)
 
 
-def _hash_file(path: Path, out: dict) -> None:
-    """Runs in a thread beside the workers. On Linux the thread alone is niced, so the workers keep their cores and
-    the hash fills the gaps (start-up, the tail): measured 2-3% off the wall time on 2 cores."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
-        except OSError:
-            pass
-    out["sha256"] = plan_sha256(path)
+HASH_PART = (-1, -1)  # the byte range that stands for "hash the whole plan" in a list of parts
+
+
+def run_part(path: str, start: int, end: int, prices: PriceTable, forecast_spec: str, encoding: str | None = None,
+             assume_image_size: tuple[int, int] | None = None) -> RangeResult | str:
+    """One task of a worker: the sha256 of the whole plan for ``HASH_PART``, else the tally of [start, end).
+    The hash is a task like the others, so it is balanced with them instead of competing with them."""
+    if (start, end) == HASH_PART:
+        return plan_sha256(path)
+    return tally_range(path, start, end, prices, forecast_spec, encoding, assume_image_size)
 
 
 def _lines_before(path: Path, offset: int) -> int:
@@ -113,21 +112,10 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     size = path.stat().st_size
     if map_parts is None:
         _preload_encoding(path, encoding)  # forked workers then share the loaded tokenizer instead of loading it
-    ranges = byte_ranges(size, jobs * 4)
+    ranges = [HASH_PART] + byte_ranges(size, jobs * 4)
     args = [(str(path), start, end, prices, forecast.spec, encoding, assume_image_size) for start, end in ranges]
-    hashed: dict = {}
-    hasher = threading.Thread(target=_hash_file, args=(path, hashed))
-    if map_parts is None:  # hash once the workers are forked and busy: a running thread slows the forking
-        run = _process_map(jobs, progress, started=hasher.start)
-    else:
-        run = map_parts
-        hasher.start()
-    try:
-        results = run(tally_range, args)
-    finally:
-        if hasher.ident is not None:
-            hasher.join()
-    return merge_results(path, results, prices, forecast, hashed["sha256"])
+    sha256, *results = (map_parts or _process_map(jobs, progress))(run_part, args)
+    return merge_results(path, results, prices, forecast, sha256)
 
 
 def _preload_encoding(path: Path, encoding: str | None) -> None:
@@ -145,25 +133,46 @@ def _preload_encoding(path: Path, encoding: str | None) -> None:
         return  # the workers report it, with its line
 
 
-def _process_map(jobs: int, progress: Callable[[int], None] | None = None,
-                 started: Callable[[], None] | None = None) -> Callable:
-    """Run parts in forked worker processes; ``progress(bytes)`` hears of each part as it finishes; ``started()``
-    is called once every part is handed to the workers."""
+def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Callable:
+    """Run parts on ``jobs`` processes: this one and ``jobs - 1`` forked workers.
+
+    The workers take parts from the front; this process takes them from the back, each time cancelling a part no
+    worker has picked up yet, until it meets one a worker has. No process idles while parts are left, and there is
+    one copy fewer of the tokenizer in memory than with ``jobs`` workers and an idle parent. ``progress(bytes)``
+    hears of each part as it finishes."""
     def run(function, args_list):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import ProcessPoolExecutor
 
+        def report(args) -> None:
+            if progress is not None and len(args) > 2 and isinstance(args[1], int):
+                progress(args[2] - args[1])
+
+        results: list = [None] * len(args_list)
+        if jobs <= 1 or len(args_list) <= 1:
+            for i, args in enumerate(args_list):
+                results[i] = function(*args)
+                report(args)
+            return results
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(function, *args): args for args in args_list}
-            if started is not None:
-                started()
-            if progress is not None:
-                for done in as_completed(futures):
-                    args = futures[done]
-                    if len(args) > 2 and isinstance(args[1], int):
-                        progress(args[2] - args[1])
-            return [f.result() for f in futures]
+        pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context)
+        try:
+            futures = [pool.submit(function, *args) for args in args_list]
+            for future, args in zip(futures, args_list):
+                future.add_done_callback(lambda f, args=args: f.cancelled() or f.exception() or report(args))
+            here = set()
+            for i in reversed(range(len(futures))):
+                if not futures[i].cancel():
+                    break  # a worker has this part, and every part before it
+                results[i] = function(*args_list[i])
+                report(args_list[i])
+                here.add(i)
+            for i, future in enumerate(futures):
+                if i not in here:
+                    results[i] = future.result()
+            return results
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     return run
 
