@@ -69,11 +69,11 @@ def _span(path, start, end):
     return end - start
 
 
-def test_process_map_reports_every_part_once():
+def test_process_map_reports_every_byte_once():
     seen = []
     ranges = byte_ranges(10_000, 9)
     _process_map(2, progress=seen.append)(_span, [("plan", a, b) for a, b in ranges])
-    assert sorted(seen) == sorted(b - a for a, b in ranges) and sum(seen) == 10_000
+    assert sum(seen) == 10_000 and all(n > 0 for n in seen)
 
 
 @pytest.mark.parametrize("bad", [0, 11])

@@ -27,6 +27,15 @@ class RangeResult:
     error: tuple[type, str, int | None] | None = None  # (error class, message, line within the part)
 
 
+PART_BYTES = 2 << 20  # small parts: when the processes meet at the end, the one still counting is nearly done
+
+
+def part_count(size: int, jobs: int) -> int:
+    """How many byte ranges to cut a plan of ``size`` bytes into for ``jobs`` processes: ~2 MB each (at least 8 per
+    process, at most 4,096). A part costs well under a millisecond to start; an uneven finish costs up to a part."""
+    return max(jobs * 8, min(4096, -(-size // PART_BYTES)))
+
+
 def byte_ranges(size: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, size or 1))
     step = -(-size // parts)
@@ -112,7 +121,7 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     size = path.stat().st_size
     if map_parts is None:
         _preload_encoding(path, encoding)  # forked workers then share the loaded tokenizer instead of loading it
-    ranges = [HASH_PART] + byte_ranges(size, jobs * 4)
+    ranges = [HASH_PART] + byte_ranges(size, part_count(size, jobs))
     args = [(str(path), start, end, prices, forecast.spec, encoding, assume_image_size) for start, end in ranges]
     sha256, *results = (map_parts or _process_map(jobs, progress))(run_part, args)
     return merge_results(path, results, prices, forecast, sha256)
@@ -134,47 +143,99 @@ def _preload_encoding(path: Path, encoding: str | None) -> None:
 
 
 def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Callable:
-    """Run parts on ``jobs`` processes: this one and ``jobs - 1`` forked workers.
+    """Run parts on ``jobs`` processes: this one and ``jobs - 1`` forked workers, work-stealing.
 
-    The workers take parts from the front; this process takes them from the back, each time cancelling a part no
-    worker has picked up yet, until it meets one a worker has. No process idles while parts are left, and there is
-    one copy fewer of the tokenizer in memory than with ``jobs`` workers and an idle parent. ``progress(bytes)``
-    hears of each part as it finishes."""
+    The workers claim parts from the front of the list and this process claims them from the back, one at a time
+    from a shared cursor, until the two ends meet: nobody idles while a part is left (a part is never bound to a
+    busy worker in advance), and there is one copy fewer of the tokenizer in memory than with ``jobs`` workers
+    beside an idle parent. ``progress(bytes)`` hears of the byte-range parts as they finish."""
     def run(function, args_list):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-
-        def report(args) -> None:
-            if progress is not None and len(args) > 2 and isinstance(args[1], int):
-                progress(args[2] - args[1])
 
         results: list = [None] * len(args_list)
         if jobs <= 1 or len(args_list) <= 1:
             for i, args in enumerate(args_list):
                 results[i] = function(*args)
-                report(args)
+                if progress is not None and _part_bytes(args):
+                    progress(_part_bytes(args))
             return results
         context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-        pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context)
+        shared = context.Array("q", [0, len(args_list) - 1, 0])  # front, back, bytes the workers have counted
+        pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_start_worker,
+                                   initargs=(function, args_list, shared))
         try:
-            futures = [pool.submit(function, *args) for args in args_list]
-            for future, args in zip(futures, args_list):
-                future.add_done_callback(lambda f, args=args: f.cancelled() or f.exception() or report(args))
-            here = set()
-            for i in reversed(range(len(futures))):
-                if not futures[i].cancel():
-                    break  # a worker has this part, and every part before it
-                results[i] = function(*args_list[i])
-                report(args_list[i])
-                here.add(i)
-            for i, future in enumerate(futures):
-                if i not in here:
-                    results[i] = future.result()
+            futures = [pool.submit(_drain) for _ in range(jobs - 1)]
+            theirs = 0  # worker bytes already reported
+            try:
+                while (i := _claim(shared, from_front=False)) is not None:
+                    results[i] = function(*args_list[i])
+                    if progress is not None:
+                        with shared.get_lock():
+                            counted = shared[2]
+                        if _part_bytes(args_list[i]) + counted - theirs:
+                            progress(_part_bytes(args_list[i]) + counted - theirs)
+                        theirs = counted
+            except BaseException:
+                _give_up(shared)
+                raise
+            for future in futures:
+                for i, result in future.result():
+                    results[i] = result
+            if progress is not None and shared[2] > theirs:
+                progress(shared[2] - theirs)
             return results
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
     return run
+
+
+_WORK: dict = {}  # what a worker process was given when it started (fork: inherited, not pickled)
+
+
+def _start_worker(function: Callable, args_list: list, shared) -> None:
+    _WORK.update(function=function, args_list=args_list, shared=shared)
+
+
+def _drain() -> list[tuple[int, object]]:
+    """A worker's whole job: claim parts from the front until none is left; returns (index, result) pairs."""
+    function, args_list, shared = _WORK["function"], _WORK["args_list"], _WORK["shared"]
+    done = []
+    try:
+        while (i := _claim(shared, from_front=True)) is not None:
+            done.append((i, function(*args_list[i])))
+            with shared.get_lock():
+                shared[2] += _part_bytes(args_list[i])
+    except BaseException:
+        _give_up(shared)  # the others stop after the part they are on
+        raise
+    return done
+
+
+def _claim(shared, *, from_front: bool) -> int | None:
+    """The index of the next part nobody has claimed, from the front or the back; None once the ends have met."""
+    with shared.get_lock():
+        front, back = shared[0], shared[1]
+        if front > back:
+            return None
+        if from_front:
+            shared[0] = front + 1
+            return front
+        shared[1] = back - 1
+        return back
+
+
+def _give_up(shared) -> None:
+    with shared.get_lock():
+        shared[0], shared[1] = 1, 0
+
+
+def _part_bytes(args: tuple) -> int:
+    """Bytes of a byte-range part (path, start, end, ...); 0 for anything else (the hash, a dataset partition)."""
+    if len(args) > 2 and isinstance(args[1], int) and isinstance(args[2], int):
+        return max(0, args[2] - args[1])
+    return 0
 
 
 def dask_map(scheduler: str | None = None, n_workers: int = 2) -> Callable:
