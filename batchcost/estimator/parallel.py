@@ -173,8 +173,8 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
                     if progress is not None:
                         with shared.get_lock():
                             counted = shared[2]
-                        if _part_bytes(args_list[i]) + counted - theirs:
-                            progress(_part_bytes(args_list[i]) + counted - theirs)
+                        if delta := _part_bytes(args_list[i]) + counted - theirs:
+                            progress(delta)
                         theirs = counted
             except BaseException:
                 _give_up(shared)
