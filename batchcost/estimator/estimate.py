@@ -388,7 +388,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
                         current, requests, tokens, expected, high = model, 0, 0, 0, 0
                     requests += 1
                     tokens += total
-                    expected += bound if per_request is None else min(per_request, bound)
+                    expected += bound if per_request is None else min(per_request, bound)  # forecast(bound)
                     high += bound
                     continue
         item = parse_line(raw, path, number, obj)
