@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 
@@ -46,7 +47,15 @@ def test_processes_match_the_serial_engine(write_plan, jobs):
     assert serial["cache"]["cached_input_tokens"]["high"] > 0
 
 
-def _pid_and_square(x):
+_PARENT_DID_ONE = multiprocessing.get_context("fork").Event()  # inherited by the forked workers
+
+
+def _pid_and_square(x, parent):
+    """Workers hold their first part until this process has finished one, so the test never races the scheduler."""
+    if os.getpid() == parent:
+        _PARENT_DID_ONE.set()
+    else:
+        assert _PARENT_DID_ONE.wait(timeout=60), "the command's own process never claimed a part"
     return os.getpid(), x * x
 
 
@@ -58,7 +67,8 @@ def _fail_at(i, bad):
 
 def test_process_map_works_here_too_and_keeps_order():
     seen = []
-    results = _process_map(2, progress=seen.append)(_pid_and_square, [(i,) for i in range(12)])
+    _PARENT_DID_ONE.clear()
+    results = _process_map(2, progress=seen.append)(_pid_and_square, [(i, os.getpid()) for i in range(12)])
     assert [square for _, square in results] == [i * i for i in range(12)]
     pids = {pid for pid, _ in results}
     assert os.getpid() in pids and len(pids) <= 2  # this process and (at most) one forked worker
