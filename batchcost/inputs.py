@@ -1,16 +1,20 @@
 """Reading the user's input files, with every failure turned into a one-line error naming the file (and line)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from batchcost.atomic import register_input
 from batchcost.errors import BatchcostError
 
 
 def read_input_text(path: str | Path, error: type[BatchcostError], what: str) -> str:
     """The file's text (UTF-8, a BOM tolerated), or ``error`` saying why it cannot be read."""
     path = Path(path)
+    register_input(path)
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -24,3 +28,153 @@ def yaml_error(exc: yaml.YAMLError, path: str | Path, error: type[BatchcostError
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     return error(f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None)
+
+
+# -- JSON from a user's file: strict, bounded, one clear error ------------------------------------------------
+MAX_JSON_DEPTH = 512  # far deeper than any real request (a JSON schema nests a few dozen levels at most)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:20]}… is out of range" if len(text) > 20 else
+                         f"the number {text} is out of range")
+    return value
+
+
+MAX_INT_DIGITS = 40  # a token count or an amount never needs more; thousands of digits are an attack
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits is out of range")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+def depth_within(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep (iterative: no recursion of its own)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return True
+
+
+def json_problem(text: bytes | str) -> tuple[Any, str | None]:
+    """(value, None), or (None, why it is not usable JSON): invalid syntax, not UTF-8, NaN/Infinity, a number
+    out of range or with thousands of digits, nesting deeper than ``MAX_JSON_DEPTH``. Never raises."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        value = _DECODER.decode(text)  # a BOM is the caller's to strip, and only at the start of a file
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {exc.start + 1})"
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}" if exc.lineno > 1 else \
+            f"invalid JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+    except ValueError as exc:  # NaN, Infinity, 1e400, an integer of thousands of digits
+        return None, f"invalid JSON: {' '.join(str(exc).split())[:120]}"
+    if not depth_within(value):
+        return None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+    return value, None
+
+
+def load_json(text: bytes | str, error: type[BatchcostError], path: str | Path | None,
+              line: int | None = None) -> Any:
+    """Parse ``text`` as strict, bounded JSON or raise ``error`` naming the file (and line)."""
+    value, problem = json_problem(text)
+    if problem is not None:
+        raise error(problem, path=path, line=line)
+    return value
+
+
+def read_json_file(path: str | Path, error: type[BatchcostError], what: str) -> Any:
+    """A whole JSON file (an estimate, an approval, a JSON dataset), strictly parsed."""
+    return load_json(read_input_text(path, error, what), error, path)
+
+
+# -- YAML from a user's file: bounded, no duplicate keys, one clear error --------------------------------------
+MAX_YAML_NODES = 100_000  # nodes after expanding every alias; a real template or price file has a few thousand
+
+
+def yaml_root(text: str, path: str | Path, error: type[BatchcostError], loader: type = yaml.SafeLoader):
+    """The document's node tree, or ``error`` with its line: a syntax error, aliases that expand past
+    ``MAX_YAML_NODES`` nodes (a "billion laughs" bomb) or refer to themselves, or a key given twice in one
+    mapping (naming both lines: YAML would silently keep the last)."""
+    try:
+        parser = loader(text)
+        try:
+            root = parser.get_single_node()
+        finally:
+            parser.dispose()
+    except yaml.YAMLError as exc:
+        raise yaml_error(exc, path, error) from None
+    if root is not None:
+        _check_nodes(root, path, error)
+    return root
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_nodes(root, path: str | Path, error: type[BatchcostError]) -> None:
+    """Expanded size and cycles in one iterative walk over the distinct nodes (linear, even for a bomb)."""
+    size: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            visiting.discard(key)
+            total = 1 + sum(size[id(child)] for child in _children(node))
+            if total > MAX_YAML_NODES:
+                raise error(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values; refused (an alias bomb?)",
+                            path=path, line=node.start_mark.line + 1)
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in visiting:
+            raise error("a YAML alias refers to itself (a recursive structure)", path=path,
+                        line=node.start_mark.line + 1)
+        visiting.add(key)
+        if isinstance(node, yaml.MappingNode):
+            _no_duplicate_keys(node, path, error)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+
+
+def _no_duplicate_keys(node, path: str | Path, error: type[BatchcostError]) -> None:
+    first: dict[tuple[str, str], int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key_node.start_mark.line + 1
+        name = (key_node.tag, key_node.value)
+        if name in first:
+            raise error(f"{key_node.value!r} is defined twice in one mapping, at lines {first[name]} and {line}; "
+                        "YAML would silently keep the last: remove one", path=path, line=line)
+        first[name] = line

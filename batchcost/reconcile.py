@@ -21,7 +21,7 @@ from batchcost.errors import BadInput
 from batchcost.estimator.estimate import OutputForecast
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import read_plan
-from batchcost.pricing.cost import display_money, money, price_tokens
+from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
 from batchcost.pricing.tables import PriceTable
 
 
@@ -122,6 +122,7 @@ def _forecast_from(estimate_json: dict | None, default: OutputForecast) -> Outpu
     return OutputForecast.parse(out.get("basis", "max"))
 
 
+@exact_money
 def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, *, errors: str | Path | None = None,
               estimate_json: str | Path | None = None, retry_file: str | Path | None = None,
               forecast: OutputForecast = OutputForecast(), calibrate: bool = True) -> Reconciliation:

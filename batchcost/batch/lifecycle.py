@@ -139,6 +139,13 @@ def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_inter
 
 def download_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Ledger) -> list[dict]:
     """Download the output and error files of a finished batch, whole then renamed. Safe to repeat."""
+    from batchcost.atomic import check_output, check_output_dir
+
+    if not batch_id or any(c in batch_id for c in "/\\\0") or batch_id in (".", ".."):
+        raise BatchcostError(f"{batch_id!r} is not a batch id")
+    check_output_dir(out_dir, what="download folder")
+    for kind in ("output", "error"):  # refused before anything is fetched
+        check_output(out_dir / f"{batch_id}_{kind}.jsonl", what="download")
     batch = client.retrieve(batch_id)
     ledger.record_status(batch)
     if batch["status"] not in TERMINAL:

@@ -40,20 +40,43 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally`` removes its temporary files."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Never lets a traceback reach the user."""
+    import signal
+
+    from batchcost.atomic import forget_inputs
+
     _register()
+    forget_inputs()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        # Standalone mode: typer prints usage errors itself (exit 2) and exits through SystemExit.
-        app(args=argv, prog_name="batchcost")
+        from decimal import localcontext
+
+        from batchcost.pricing.cost import MONEY
+
+        with localcontext(MONEY):  # every figure of every command exact, whatever the digits of a price
+            # Standalone mode: typer prints usage errors itself (exit 2) and exits through SystemExit.
+            app(args=argv, prog_name="batchcost")
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
+    except KeyboardInterrupt as exc:
+        return fail("interrupted", 143 if isinstance(exc, Terminated) else 130)
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        return fail("input nested too deeply to process", 1)
     except Exception as exc:  # a bug: still one line, still a failure code
         return fail(f"internal error: {type(exc).__name__}: {exc} (please report this)", 1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

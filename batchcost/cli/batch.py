@@ -11,6 +11,7 @@ import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
+from batchcost.cli.options import check_positive
 from batchcost.errors import BudgetExceeded, RemoteError, UsageError
 
 
@@ -21,7 +22,7 @@ class Fmt(str, enum.Enum):
 
 BASE_URL_HELP = "API base URL (Azure OpenAI or any compatible server); default OPENAI_BASE_URL or OpenAI."
 BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
-MaxRetries = typer.Option(5, "--max-retries", metavar="N", help="Retries for transient API errors (429, 5xx).")
+MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
 
 
 def _client(base_url: str | None, max_retries: int):
@@ -70,6 +71,9 @@ def approve(
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
 
+    from batchcost.cli.options import guard
+
+    guard(inputs=[plan, prices or []], outputs=[out])
     limit = parse_budget(budget)
     estimate = estimate_plan(plan, load_prices(prices or []), forecast=OutputForecast.parse(output_tokens))
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value)
@@ -103,6 +107,7 @@ def submit(
     from batchcost.batch.approval import load_approval
     from batchcost.batch.lifecycle import submit_plan
 
+    check_positive(poll_interval, "--poll-interval")
     if approval is None and yes:
         record = _confirm_without_approval(plan, budget, prices)
     else:
@@ -173,6 +178,8 @@ def wait(
 ) -> None:
     """Follow BATCH_ID to the end (progress bar on a terminal). Exit 0 when completed, 4 when it failed, expired
     or was cancelled (its completed lines can still be downloaded)."""
+    check_positive(poll_interval, "--poll-interval")
+    check_positive(timeout, "--timeout")
     _wait_and_report(batch_id, _client(base_url, max_retries), _ledger(), poll_interval, fmt, timeout)
 
 
@@ -212,6 +219,7 @@ def download(
     completed lines are billed). Files are written whole then renamed; downloading again is safe."""
     from batchcost.batch.lifecycle import download_batch
 
+    check_positive(max_retries, "--max-retries", allow_zero=True)
     files = download_batch(batch_id, out, _client(base_url, max_retries), _ledger())
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
@@ -233,7 +241,7 @@ def cancel(
 
 @app.command("list")
 def list_batches(
-    limit: int = typer.Option(20, "--limit", metavar="N"),
+    limit: int = typer.Option(20, "--limit", metavar="N", min=1, max=10_000),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),

@@ -41,7 +41,7 @@ def count(
     image_size: str = typer.Option(None, "--image-size", metavar="WxH",
                                    help="Assume this size for images that cannot be read offline (remote URLs). "
                                    "Default: the model's maximum per image, the safe figure."),
-    limit: int = typer.Option(20, "--limit", help="Rows shown per request in the table (totals cover all)."),
+    limit: int = typer.Option(20, "--limit", min=0, help="Rows shown per request in the table (totals cover all)."),
 ) -> None:
     """Count the input tokens of every request in PLAN, streaming the file.
 

@@ -91,7 +91,7 @@ def estimate(
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Force an encoding for a private model."),
     image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
                                              help="Assume this size for remote images (default: the maximum)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N",
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, max=1024,
                                        help="Processes counting at once, this one included (default: all cores "
                                             "for plans over 32 MB, else 1)."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local (processes on this machine) or dask."),

@@ -5,11 +5,46 @@ import re
 
 from batchcost.errors import UsageError
 
+MAX_IMAGE_SIDE = 100_000
+
 
 def parse_image_size(value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
-    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
-    if not match or 0 in (int(match[1]), int(match[2])):
-        raise UsageError(f"--image-size must look like 1024x768, not {value!r}")
+    match = re.fullmatch(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", value)
+    if not match or not (0 < int(match[1]) <= MAX_IMAGE_SIDE and 0 < int(match[2]) <= MAX_IMAGE_SIDE):
+        raise UsageError(f"--image-size must look like 1024x768 (1 to {MAX_IMAGE_SIDE:,} px a side), not {value!r}")
     return int(match[1]), int(match[2])
+
+
+def check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+
+
+def check_positive(value: float | int | None, option: str, *, allow_zero: bool = False) -> None:
+    """Exit 2 for a numeric option that is negative (or zero, or not a finite number)."""
+    if value is None:
+        return
+    if value != value or value in (float("inf"), float("-inf")) or value < 0 or (value == 0 and not allow_zero):
+        raise UsageError(f"{option} must be {'zero or more' if allow_zero else 'more than zero'}, not {value}")
+
+
+def guard(*, inputs=(), outputs=(), folders=()) -> None:
+    """Before any work: register the command's inputs and pass every output through the gate, so a refused
+    output costs nothing and nothing is written. The writers check again just before each rename."""
+    import os
+
+    from batchcost.atomic import check_output, check_output_dir, register_inputs
+
+    flat = []
+    for item in inputs:
+        flat.extend(item if isinstance(item, (list, tuple)) else [item])
+    env_prices = os.environ.get("BATCHCOST_PRICES")
+    register_inputs([*flat, env_prices] if env_prices else flat)
+    for path in outputs:
+        if path is not None:
+            check_output(path)
+    for path in folders:
+        if path is not None:
+            check_output_dir(path)

@@ -17,7 +17,7 @@ from batchcost.errors import BudgetExceeded, UsageError
 @app.command()
 def pilot(
     plan: Path = typer.Argument(..., metavar="PLAN", help="The plan to pilot."),
-    sample: int = typer.Option(..., "--sample", metavar="N", help="How many randomly chosen requests to send."),
+    sample: int = typer.Option(..., "--sample", metavar="N", min=1, max=10_000, help="How many randomly chosen requests to send."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the choice."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask; needs --budget (the pilot's most must fit)."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="USD", help="The most the pilot may cost."),

@@ -1,7 +1,6 @@
 """`batchcost plan DATASET --template T -o PLAN`: a dataset and a prompt template become a batch plan."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -22,7 +21,7 @@ def plan(
     model: Optional[str] = typer.Option(None, "--model", help="Override the template's model."),
     split: bool = typer.Option(False, "--split", help="Write waves within the batch limits beside PLAN instead of "
                                                       "one file (PLAN.<model>.wave-001.jsonl, ...)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", help="Render partitions in N processes."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, max=1024, help="Render partitions in N processes."),
     engine: str = typer.Option("local", "--engine", metavar="local|dask", help="dask: render partitions on a Dask "
                                "cluster (the dataset and the output folder must be visible to every worker)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="With --engine dask."),
@@ -33,8 +32,11 @@ def plan(
     exactly. Literal braces are {{ and }}. {_row} is the record number. For embeddings, `chunk: {max_tokens: N,
     overlap: M}` splits long texts by tokens and the custom_ids become {id}-{k}.
     """
+    from batchcost.cli.options import check_jobs, guard
     from batchcost.plans.build import build_plan
 
+    check_jobs(jobs)
+    guard(inputs=[dataset, template], outputs=[] if split else [out])
     if engine not in ("local", "dask"):
         from batchcost.errors import UsageError
 
@@ -44,30 +46,13 @@ def plan(
         from batchcost.plans.distributed import build_plan_in_parts
 
         runner = parallel.dask_map(scheduler, n_workers=jobs or 2) if engine == "dask" else None
-        target = out if not split else out.with_name(f".{out.name}.whole")
-        build_plan_in_parts(dataset, template, target, model=model, jobs=jobs or 2, map_parts=runner)
-        if split:
-            from batchcost.plans.split import split_plan
-
-            try:
-                holder = out.parent / f".batchcost-plan-{os.getpid()}"
-                holder.mkdir(exist_ok=True)
-                staged = holder / out.name
-                target.replace(staged)
-                waves = split_plan(staged, out.parent)
-            finally:
-                import shutil
-
-                shutil.rmtree(holder, ignore_errors=True)
-            for wave in waves:
-                print(wave.path)
-        else:
-            print(out)
-        return
-    built = build_plan(dataset, template, out, model=model, split=split)
+        built = build_plan_in_parts(dataset, template, out, model=model, jobs=jobs or 2, map_parts=runner,
+                                    split=split)
+    else:
+        built = build_plan(dataset, template, out, model=model, split=split)
     for path in built.paths:
         print(path)
-    print(f"{built.requests:,} requests, {built.nbytes:,} bytes in {len(built.paths)} file(s)", file=sys.stderr)
+    print(f"wrote {built.requests:,} requests, {built.nbytes:,} bytes in {len(built.paths)} file(s)", file=sys.stderr)
     if built.skipped:
         print(f"warning: {len(built.skipped)} record(s) had an empty input and were skipped "
               f"(first: {built.skipped[0]})", file=sys.stderr)

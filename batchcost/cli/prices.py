@@ -63,13 +63,17 @@ def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Option
 
 @prices_app.command("check")
 def check_prices(prices: Optional[List[Path]] = PricesOpt) -> None:
-    """List price files whose checked_on is older than 90 days; exit 1 if any is stale."""
+    """List price files whose checked_on is older than 90 days (or in the future); exit 1 if any is stale."""
     table = load_prices(prices or [])
     stale = table.stale_sources()
+    future = table.future_sources()
     for source in table.sources:
-        state = "STALE" if source in stale else "ok"
+        state = "STALE" if source in stale else "FUTURE" if source in future else "ok"
         print(f"{state:5} {source.path}: checked {source.checked_on} ({source.age_days()} days ago) — {source.source}")
     if stale:
         raise BadInput(f"{len(stale)} price file(s) older than {STALE_AFTER_DAYS} days; check them against their "
                        "source")
+    for source in future:
+        print(f"warning: {source.path} says it was checked on {source.checked_on}, which is in the future",
+              file=sys.stderr)
     print(f"all price files checked within {STALE_AFTER_DAYS} days", file=sys.stderr)

@@ -51,6 +51,13 @@ def reconcile(
         plan, results, errors = _from_ledger(batch, base_url, plan)
     if plan is None or (results is None and errors is None):
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
+    from batchcost.cli.options import guard
+
+    guard(inputs=[plan, results, errors, estimate, prices or []], outputs=[retry_file], folders=[])
+    if report is not None:
+        from batchcost.reports.reconcile_report import REPORT_FILES
+
+        guard(outputs=[report / name for name in REPORT_FILES])
     r = run(plan, results, load_prices(prices or []), errors=errors, estimate_json=estimate, retry_file=retry_file,
             calibrate=not no_calibrate)
     if report is not None:

@@ -34,6 +34,9 @@ def report(
     from batchcost.reports.api import estimate
     from batchcost.reports.writers import write_report
 
+    from batchcost.cli.options import guard
+
+    guard(inputs=[plan, template, prices or []], folders=[out])
     limit = parse_budget(budget)
     others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
     with byte_progress(plan, "Counting") as progress:

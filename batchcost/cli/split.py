@@ -37,6 +37,9 @@ def split(
     from batchcost.pricing.cost import display_money, price_tokens
     from batchcost.pricing.tables import load_prices
 
+    from batchcost.cli.options import guard
+
+    guard(inputs=[plan, prices or []], folders=[out_dir])
     table = load_prices(prices or [])
     waves = split_plan(plan, out_dir, max_requests=max_requests, max_bytes=max_bytes,
                        max_enqueued_tokens=max_enqueued_tokens, encoding=encoding)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from batchcost.errors import PlanError
 from batchcost.estimator.encodings import token_counter
-from batchcost.estimator.images import image_bytes, image_size, image_tokens, max_image_tokens
+from batchcost.estimator.images import ImageFileProblem, image_bytes, image_size, image_tokens, max_image_tokens
 from batchcost.estimator.models import ModelInfo
 
 CHAT = "/v1/chat/completions"
@@ -172,7 +172,7 @@ class Counter:
         bound = body.get("max_completion_tokens")
         if bound is None:
             bound = body.get("max_tokens")
-        if bound is not None and (type(bound) is not int or bound < 0):
+        if bound is not None and (type(bound) is not int or not 0 <= bound <= MAX_BOUND):
             return None
         return total + primer, prefix, bound
 
@@ -246,7 +246,13 @@ class Counter:
             return count(_expect(text, str, f"{at}.text"))
         if kind in ("image_url", "input_image"):
             return self._image(part, result, at)
-        if kind in ("input_audio", "input_file", "file"):
+        if kind in ("input_audio", "file"):  # chat: the media sits in an object named after the type
+            _expect(part.get(kind), dict, f"{at}.{kind}")
+            _note(result, f"{kind} parts are not counted (their token cost depends on the media)")
+            return 0
+        if kind == "input_file":  # responses: file_id, file_data or file_url beside the type
+            if not any(isinstance(part.get(k), str) for k in ("file_id", "file_data", "file_url")):
+                raise PlanError(f"{at} needs file_id, file_data or file_url (a string)")
             _note(result, f"{kind} parts are not counted (their token cost depends on the media)")
             return 0
         raise PlanError(f"{at}.type {kind!r} is not a known content part type")
@@ -259,11 +265,24 @@ class Counter:
         spec = part.get("image_url")
         if isinstance(spec, dict):
             url, detail = spec.get("url"), spec.get("detail", part.get("detail", "auto"))
-        else:
+            url_at = f"{at}.image_url.url"
+        elif isinstance(spec, str) or (spec is None and part.get("type") == "input_image"):
             url, detail = spec, part.get("detail", "auto")
+            url_at = f"{at}.image_url"
+        else:
+            raise PlanError(f"{at}.image_url must be an object with a url (or a URL string), not {_json_type(spec)}")
+        if url is None and not isinstance(part.get("file_id"), str):
+            raise PlanError(f"{url_at} is missing")
+        if url is not None and not isinstance(url, str):
+            raise PlanError(f"{url_at} must be a string, not {_json_type(url)}")
+        if not isinstance(detail, str):
+            raise PlanError(f"{at} detail must be a string (auto, low or high), not {_json_type(detail)}")
         if rules.approximate:
             _note(result, f"{self.model.name} image tokens follow measured, not documented, multipliers")
-        data = image_bytes(url, self.base_dir) if isinstance(url, str) else None
+        try:
+            data = image_bytes(url, self.base_dir) if url is not None else None
+        except ImageFileProblem as exc:
+            raise PlanError(f"{url_at}: {exc}") from None
         size = image_size(data) if data else None
         if size is None and isinstance(url, str) and url.startswith("data:"):
             raise PlanError(f"{at}: data URL is not a PNG, JPEG, GIF or WebP image")
@@ -442,12 +461,17 @@ def _response_schema(fmt: Any) -> Any:
     return None
 
 
+MAX_BOUND = 2**53  # the largest integer every JSON reader keeps exactly; no model comes near it
+
+
 def _bound(body: dict, *keys: str) -> int | None:
     for key in keys:
         value = body.get(key)
         if value is not None:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise PlanError(f"body.{key} must be a non-negative integer")
+                raise PlanError(f"body.{key} must be a non-negative integer, not {_json_type(value)} {value!r}"[:160])
+            if value > MAX_BOUND:
+                raise PlanError(f"body.{key} is {value:,}, out of any real range (at most {MAX_BOUND:,})")
             return value
     return None
 

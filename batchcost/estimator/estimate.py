@@ -11,8 +11,8 @@ from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, UsageErro
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
 from batchcost.plans.reader import PlanLine, fast_loads, parse_line, read_plan, read_raw_lines
-from batchcost.pricing.cost import display_money, money, price_tokens
-from batchcost.pricing.tables import PriceTable
+from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
+from batchcost.pricing.tables import PriceTable, doubtful_date
 
 TIERS = ("realtime", "batch")
 
@@ -149,6 +149,7 @@ class Estimate:
     sample: dict | None = None  # set when estimated from a sample: the confidence intervals
 
     @property
+    @exact_money
     def savings(self) -> Decimal:
         return self.cost["realtime"]["expected"] - self.cost["batch"]["expected"]
 
@@ -198,6 +199,7 @@ def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: in
         out[2] += high
 
 
+@exact_money
 def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None]:
     result = {}
     for i, key in enumerate(("low", "expected", "high")):
@@ -281,6 +283,7 @@ class Tally:
                 self.forecast[key] = self.forecast.get(key, 0) + value
         return self
 
+    @exact_money
     def cache_summary(self, prices: PriceTable) -> dict:
         cached_by_model: dict[str, int] = {}
         for key, total in self.cache_total.items():
@@ -414,6 +417,7 @@ def _add_sums(bucket: _Bucket, requests: int, tokens: int, expected: int, high: 
     bucket.out[2] += high
 
 
+@exact_money
 def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
     total = Decimal(0)
     for value in values:
@@ -433,6 +437,7 @@ def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, coun
     return finish(tally_records(records, prices, counter, forecast, on_request), prices, forecast, plan)
 
 
+@exact_money
 def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dict | None = None) -> Estimate:
     """Price a whole plan's tally: by model, real time and batch, low / expected / high."""
     if not tally.buckets:
@@ -476,10 +481,9 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:
     warnings = []
     used_paths = {p.path for p in used}
-    for source in prices.stale_sources():
-        if source.path in used_paths:
-            warnings.append(f"prices in {source.path} were checked on {source.checked_on} "
-                            f"({source.age_days()} days ago); check them against {source.source}")
+    for source in prices.sources:
+        if source.path in used_paths and (doubt := doubtful_date(source)):
+            warnings.append(doubt)
     for note, n in notes.items():
         warnings.append(f"approximate count for {n} request{'s' if n != 1 else ''}: {note}")
     for m in by_model:

@@ -56,8 +56,18 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+MAX_IMAGE_FILE_BYTES = 512 << 20  # a local image larger than this is not an image a request would carry
+HEADER_BYTES = 1 << 20  # headers sit at the start; 1 MiB covers large EXIF blocks
+
+
+class ImageFileProblem(ValueError):
+    """A ``file://`` image that cannot be used: missing, not a regular file, or of an absurd size."""
+
+
 def image_bytes(url: str, base_dir: Path | None = None) -> bytes | None:
-    """The image's bytes when they can be had offline (data: URL or local file), else None."""
+    """The image's bytes when they can be had offline (data: URL or local file), else None (a remote URL).
+    A ``file://`` path is opened only when it is a regular file of a sane size (never a FIFO or a device, which
+    could block or never end): anything else raises ``ImageFileProblem``."""
     if url.startswith("data:"):
         _, _, payload = url.partition(",")
         try:
@@ -69,12 +79,30 @@ def image_bytes(url: str, base_dir: Path | None = None) -> bytes | None:
         path = Path(unquote(parsed.path))
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        try:
-            with path.open("rb") as fh:
-                return fh.read(1 << 20)  # headers sit at the start; 1 MiB covers large EXIF blocks
-        except OSError:
-            return None
+        return _local_image(path)
     return None
+
+
+def _local_image(path: Path) -> bytes:
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ImageFileProblem(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageFileProblem(f"{path} is not a regular file")
+    if info.st_size > MAX_IMAGE_FILE_BYTES:
+        raise ImageFileProblem(f"{path} is {info.st_size:,} bytes, more than any image a request carries")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never block on a file swapped in
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ImageFileProblem(f"{path} is not a regular file")
+            return fh.read(HEADER_BYTES)
+    except OSError as exc:
+        raise ImageFileProblem(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _ceil_div(a: Fraction | int, b: int) -> int:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from batchcost.errors import BatchcostError
+from batchcost.errors import BatchcostError, PlanError
 from batchcost.estimator.counting import Counter
 from batchcost.estimator.models import ModelInfo, custom_model, resolve_model
 from batchcost.plans.reader import PlanLine, read_plan
@@ -75,6 +75,8 @@ class PlanCounter:
             if exc.path is None:
                 raise type(exc)(exc.message, path=path, line=item.line) from None
             raise
+        except RecursionError:
+            raise PlanError("the request is nested too deeply to count", path=path, line=item.line) from None
         return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
                               item.nbytes, result.prefix_tokens, result.fingerprint)

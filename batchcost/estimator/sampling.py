@@ -17,7 +17,7 @@ from batchcost.errors import BadInput, UsageError
 from batchcost.estimator.estimate import TIERS, Estimate, ModelEstimate, OutputForecast
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import parse_line
-from batchcost.pricing.cost import money, price_tokens
+from batchcost.pricing.cost import exact_money, money, price_tokens
 from batchcost.pricing.tables import PriceTable
 
 Z95 = 1.959963984540054
@@ -25,8 +25,9 @@ MIN_DRAWS = 30
 
 
 def parse_sample(spec: str) -> tuple[str, float]:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*", spec or "")
-    if not match or float(match[1]) <= 0 or (match[2] and float(match[1]) > 100):
+    match = re.fullmatch(r"\s*(\d{1,30}(?:\.\d{1,30})?)\s*(%?)\s*", spec or "")
+    if not match or float(match[1]) <= 0 or (match[2] and float(match[1]) > 100) or (
+            not match[2] and int(float(match[1])) < 1):
         raise UsageError(f"--sample must be a number of requests (500) or a percentage (1%), not {spec!r}")
     return ("pct", float(match[1])) if match[2] else ("n", float(int(float(match[1]))))
 
@@ -58,6 +59,7 @@ def _mean_line_bytes(path: Path, probe: int = 1 << 20) -> float:
     return len(head) / lines if lines else float(len(head) or 1)
 
 
+@exact_money
 def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast: OutputForecast = OutputForecast(),
                     seed: int | None = None, encoding: str | None = None,
                     assume_image_size: tuple[int, int] | None = None) -> Estimate:
@@ -69,7 +71,14 @@ def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast
         raise BadInput("no such file", path=path) from None
     if size == 0:
         raise BadInput("the plan is empty", path=path)
-    draws = int(value) if kind == "n" else math.ceil(value / 100 * size / _mean_line_bytes(path))
+    lines = size / _mean_line_bytes(path)
+    draws = int(value) if kind == "n" else math.ceil(value / 100 * lines)
+    if draws >= lines:  # a sample as large as the plan: count it whole, exactly, instead of drawing forever
+        from batchcost.estimator.estimate import estimate_plan
+
+        whole = estimate_plan(path, prices, forecast=forecast, encoding=encoding, assume_image_size=assume_image_size)
+        whole.warnings.append(f"--sample {spec} covers the whole plan: every line was counted")
+        return whole
     draws = max(MIN_DRAWS, draws)
     rng = random.Random(seed)
     counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent,

@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchcost.atomic import check_output, make_parent, place, register_inputs
 from batchcost.errors import BadInput
 from batchcost.plans import limits
 from batchcost.plans.templates import load_template, plan_lines
@@ -19,15 +20,46 @@ class BuiltPlan:
     skipped: list[str] = field(default_factory=list)
 
 
+def staged_plan(dataset: str | Path, template_path: str | Path, out: str | Path) -> tuple[Path, int, str]:
+    """Check the output through the gate before any work; return the target, a new temporary file beside it
+    (open descriptor) and its name."""
+    register_inputs([dataset, template_path])
+    target = check_output(out, what="plan")
+    make_parent(target, "plan")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    return target, fd, tmp_name
+
+
+def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes: int, *, split: bool,
+                skipped: list[str] | None = None) -> BuiltPlan:
+    """The complete temporary plan ``tmp`` becomes ``out`` (or its waves, with ``split``); over the batch limits
+    without ``split`` is an error. The serial and parallel engines both end here, so they apply the same limits."""
+    if requests == 0:
+        raise BadInput("the dataset produced no requests", path=dataset)
+    if split:
+        from batchcost.plans.split import split_plan
+
+        with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".batchcost-plan-") as holder:
+            staged = Path(holder) / out.name
+            tmp.replace(staged)
+            waves = split_plan(staged, out.parent)
+        return BuiltPlan([w.path for w in waves], requests, nbytes, skipped or [])
+    if requests > limits.MAX_REQUESTS_PER_FILE or nbytes > limits.MAX_BYTES_PER_FILE:
+        raise BadInput(f"the plan would hold {requests:,} requests and {nbytes:,} bytes, over the batch limits "
+                       f"({limits.MAX_REQUESTS_PER_FILE:,} requests, {limits.MAX_BYTES_PER_FILE:,} bytes); "
+                       "pass --split to write waves", path=dataset)
+    place(tmp, out, what="plan")
+    return BuiltPlan([out], requests, nbytes, skipped or [])
+
+
 def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, *, model: str | None = None,
                split: bool = False) -> BuiltPlan:
     """Render ``dataset`` through the template into ``out``. With ``split``, waves named after ``out`` are
     written beside it instead (see ``split_plan``). A plan over the batch limits without ``split`` is an error."""
     out = Path(out)
     template = load_template(template_path, model=model)
-    out.parent.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    _, fd, tmp_name = staged_plan(dataset, template_path, out)
     tmp = Path(tmp_name)
     requests = nbytes = 0
     try:
@@ -38,21 +70,6 @@ def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, 
                 nbytes += len(item.raw) + 1
             fh.flush()
             os.fsync(fh.fileno())
-        if requests == 0:
-            raise BadInput("the dataset produced no requests", path=dataset)
-        if split:
-            from batchcost.plans.split import split_plan
-
-            with tempfile.TemporaryDirectory(dir=out.parent, prefix=".batchcost-plan-") as holder:
-                staged = Path(holder) / out.name
-                tmp.replace(staged)
-                waves = split_plan(staged, out.parent)
-            return BuiltPlan([w.path for w in waves], requests, nbytes, skipped)
-        if requests > limits.MAX_REQUESTS_PER_FILE or nbytes > limits.MAX_BYTES_PER_FILE:
-            raise BadInput(f"the plan would hold {requests:,} requests and {nbytes:,} bytes, over the batch limits "
-                           f"({limits.MAX_REQUESTS_PER_FILE:,} requests, {limits.MAX_BYTES_PER_FILE:,} bytes); "
-                           "pass --split to write waves", path=dataset)
-        tmp.replace(out)
-        return BuiltPlan([out], requests, nbytes, skipped)
+        return finish_plan(tmp, out, dataset, requests, nbytes, split=split, skipped=skipped)
     finally:
         tmp.unlink(missing_ok=True)

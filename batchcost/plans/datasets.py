@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from batchcost.atomic import register_input, register_inputs
 from batchcost.errors import BadInput
+from batchcost.inputs import load_json, read_json_file
 
 CHUNK_ROWS = 10_000
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
@@ -52,12 +54,22 @@ def dataset_kind(path: Path) -> str:
     return kinds[suffix]
 
 
+def _protect(path: Path, kind: str) -> None:
+    """Register the dataset's files as inputs: no output of the command may replace one of them."""
+    register_input(path)
+    if kind == "parquet-dir":
+        register_inputs(path.glob("*.parquet"))
+    elif kind == "documents":
+        register_inputs(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
+
+
 def read_dataset(path: str | Path) -> Iterator[Record]:
     """Yield the dataset's records in order."""
     path = Path(path)
     if not path.exists():
         raise DatasetError("no such dataset", path=path)
     kind = dataset_kind(path)
+    _protect(path, kind)
     reader = {"csv": _delimited, "tsv": _delimited, "jsonl": _jsonl, "json": _json, "parquet": _parquet,
               "parquet-dir": _parquet_dir, "documents": _documents}[kind]
     yield from reader(path)
@@ -93,12 +105,7 @@ def _jsonl(path: Path) -> Iterator[Record]:
                 text = text[3:]
             if not text.strip():
                 continue
-            try:
-                obj = json.loads(text.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise DatasetError("not valid UTF-8", path=path, line=line_no) from None
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=path, line=line_no) from None
+            obj = load_json(text, DatasetError, path, line_no)
             if not isinstance(obj, dict):
                 raise DatasetError("each line must be a JSON object (one record)", path=path, line=line_no)
             number += 1
@@ -106,11 +113,7 @@ def _jsonl(path: Path) -> Iterator[Record]:
 
 
 def _json(path: Path) -> Iterator[Record]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise DatasetError(f"invalid JSON: {getattr(exc, 'msg', exc)}", path=path, line=line) from None
+    data = read_json_file(path, DatasetError, "dataset")
     if isinstance(data, dict):
         data = data.get("records", data.get("data", [data]))
     if not isinstance(data, list):
@@ -175,6 +178,7 @@ def dataset_partitions(path: str | Path, target: int = 8) -> list[Partition]:
     if not path.exists():
         raise DatasetError("no such dataset", path=path)
     kind = dataset_kind(path)
+    _protect(path, kind)
     if kind == "parquet-dir":
         parts, number = [], 0
         for file in sorted(path.glob("*.parquet")):

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from batchcost.errors import BadInput
+from batchcost.plans.build import BuiltPlan, finish_plan, staged_plan
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_records
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.datasets import Partition, dataset_partitions, read_partition
@@ -64,38 +64,36 @@ def estimate_dataset_in_parts(dataset: str | Path, template: str | Path, prices:
 
 
 def build_plan_in_parts(dataset: str | Path, template: str | Path, out: str | Path, *, model: str | None = None,
-                        jobs: int = 2, map_parts: Callable | None = None, shared_dir: str | Path | None = None) -> int:
-    """Write the plan from partitions rendered in parallel; returns the number of requests. ``shared_dir`` must
-    be visible to every worker (it defaults to a folder beside ``out``)."""
+                        jobs: int = 2, map_parts: Callable | None = None, shared_dir: str | Path | None = None,
+                        split: bool = False) -> BuiltPlan:
+    """Write the plan from partitions rendered in parallel. ``shared_dir`` must be visible to every worker (it
+    defaults to a folder beside ``out``). Ends as the serial engine does (``finish_plan``): same limits, same
+    waves with ``split``, the same gate for the output."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     load_template(template, model=model)  # template errors surface here, once, with their line
     parts = dataset_partitions(dataset, target=jobs * 4)
-    scratch = Path(tempfile.mkdtemp(prefix=".batchcost-parts-", dir=shared_dir or out.parent))
+    target, fd, tmp = staged_plan(dataset, template, out)
+    scratch = Path(tempfile.mkdtemp(prefix=".batchcost-parts-", dir=shared_dir or target.parent))
     try:
         files = [str(scratch / f"part-{i:05d}.jsonl") for i in range(len(parts))]
         _run(map_parts, jobs, write_partition, [(p, str(template), model, f) for p, f in zip(parts, files)])
         seen: set[str] = set()
-        count = 0
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        count = nbytes = 0
         with os.fdopen(fd, "wb") as sink:
             for name in files:
                 with open(name, "rb") as part:
                     for raw in part:
                         cid = json.loads(raw)["custom_id"]
                         if cid in seen:
-                            os.unlink(tmp)
                             raise TemplateError(f"custom_id {cid!r} is produced twice; make the custom_id pattern "
                                                 "unique", path=template)
                         seen.add(cid)
                         sink.write(raw)
                         count += 1
+                        nbytes += len(raw)
             sink.flush()
             os.fsync(sink.fileno())
-        if count == 0:
-            os.unlink(tmp)
-            raise BadInput("the dataset produced no requests", path=dataset)
-        os.replace(tmp, out)
-        return count
+        return finish_plan(Path(tmp), out, dataset, count, nbytes, split=split)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        Path(tmp).unlink(missing_ok=True)

@@ -6,12 +6,13 @@ A line is ``{"custom_id": str, "method": "POST", "url": str, "body": {...}}``. A
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from batchcost.atomic import register_input
 from batchcost.errors import BadInput, PlanError
+from batchcost.inputs import load_json
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -32,6 +33,7 @@ class PlanLine:
 
 
 def open_plan(path: Path):
+    register_input(path)
     try:
         if path.is_dir():
             raise BadInput("is a directory, not a plan file", path=path)
@@ -82,12 +84,9 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but the standa
 
 
 def _strict_loads(text: bytes, path: Path, line: int):
-    try:
-        return json.loads(text.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"not valid UTF-8 (byte {exc.start + 1})", path=path, line=line) from None
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"invalid JSON: {exc.msg} at column {exc.colno}", path=path, line=line) from None
+    """What orjson refused: the strict standard parser says precisely why (or parses what orjson cannot, such
+    as an integer above 64 bits), bounded in depth and digits."""
+    return load_json(text, PlanError, path, line)
 
 
 def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanLine:

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchcost.atomic import check_output, check_output_dir, place
 from batchcost.errors import BadInput, UsageError
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans import limits
@@ -43,7 +44,7 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = lim
         raise UsageError(f"--max-bytes must be between 1 and {limits.MAX_BYTES_PER_FILE:,}")
     if max_enqueued_tokens is not None and max_enqueued_tokens <= 0:
         raise UsageError("--max-enqueued-tokens must be positive")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir, what="wave folder")
     staging = Path(tempfile.mkdtemp(prefix=".batchcost-split-", dir=out_dir))
     counter = PlanCounter(encoding=encoding, base_dir=path.parent)
     open_waves: dict[str, tuple[Wave, object]] = {}
@@ -73,6 +74,7 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = lim
                 per_model_index[item.model] = per_model_index.get(item.model, 0) + 1
                 name = f"{stem}.{_safe(item.model)}.wave-{per_model_index[item.model]:03d}.jsonl"
                 wave = Wave(path=out_dir / name, model=item.model)
+                check_output(wave.path, what="wave")  # refuse before the work, not after
                 waves.append(wave)
                 current = (wave, (staging / name).open("wb"))
                 open_waves[item.model] = current
@@ -88,7 +90,7 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = lim
         if not waves:
             raise BadInput("the plan has no requests", path=path)
         for wave in waves:  # every wave is complete: move them into place
-            (staging / wave.path.name).replace(wave.path)
+            place(staging / wave.path.name, wave.path, what="wave")
     finally:
         for _, fh in open_waves.values():
             fh.close()

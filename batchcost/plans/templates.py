@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import yaml
 
 from batchcost.errors import BadInput
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
-from batchcost.inputs import read_input_text, yaml_error
+from batchcost.inputs import read_input_text, yaml_root
 from batchcost.plans.datasets import Record, read_dataset
 from batchcost.plans.reader import PlanLine
 
@@ -107,9 +108,22 @@ def _build(node: yaml.Node, path: Path) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path) for item in node.value]
-    value = _SCALARS.construct_object(node)
+    line = node.start_mark.line + 1
+    if node.tag == "tag:yaml.org,2002:timestamp":  # a date in a request is text: kept exactly as written
+        return _compile(node.value, line, path)
+    try:
+        value = _SCALARS.construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise TemplateError(f"{node.value!r} cannot be read: {' '.join(str(exc).split())[:100]}", path=path,
+                            line=line) from None
     if isinstance(value, str):
-        return _compile(value, node.start_mark.line + 1, path)
+        return _compile(value, line, path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TemplateError(f"{node.value} is not a JSON number (JSON has no NaN or infinity); quote it for text",
+                            path=path, line=line)
+    if value is not None and not isinstance(value, (bool, int, float)):
+        raise TemplateError(f"{node.tag.rsplit(':', 1)[-1]} values cannot be written as JSON; use a string",
+                            path=path, line=line)
     return value
 
 
@@ -147,10 +161,7 @@ class Template:
 def load_template(path: str | Path, *, model: str | None = None) -> Template:
     path = Path(path)
     text = read_input_text(path, TemplateError, "template")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, path, TemplateError) from None
+    root = yaml_root(text, path, TemplateError)  # bounded aliases, no key defined twice
     if root is None:
         raise TemplateError("the template is empty", path=path)
     if not isinstance(root, yaml.MappingNode):

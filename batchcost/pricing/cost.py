@@ -1,11 +1,28 @@
 """The one cost function: a token breakdown at a tier, in exact Decimal USD."""
 from __future__ import annotations
 
-from decimal import Decimal
+import functools
+from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 
 from batchcost.pricing.tables import MissingPrice, ModelPrice
 
 PER_MILLION = 6  # prices are USD per 1M tokens: shift the decimal point, never divide in float
+
+# Money needs more than Decimal's default 28 significant digits: a price of 40 decimal places times a token count
+# has 50+. Prices are bounded (at most 1,000,000 USD per 1M tokens, 60 decimal places: pricing.tables), token
+# counts at 2**53 a request, so 400 digits hold every product and every sum exactly.
+MONEY = Context(prec=400, traps=[InvalidOperation, DivisionByZero, Overflow])
+EXACT = Context(prec=400, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])  # rounding is an error
+
+
+def exact_money(function):
+    """Run ``function`` with the money context, whatever the caller's decimal context is."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with localcontext(MONEY):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_input_tokens: int = 0,
@@ -18,6 +35,12 @@ def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_inpu
     """
     if cached_input_tokens > input_tokens:
         raise ValueError("cached_input_tokens cannot exceed input_tokens")
+    with localcontext(EXACT):  # products and a shift of the point: exact, or an error, never rounded
+        return _price(price, tier, input_tokens, cached_input_tokens, output_tokens, long_context)
+
+
+def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens: int, output_tokens: int,
+           long_context: bool) -> Decimal:
     rates = price.rates(tier)
     cached_rate = rates.cached_input if rates.cached_input is not None else rates.input
     input_rate, output_rate = rates.input, rates.output
@@ -31,7 +54,7 @@ def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_inpu
         if output_rate is None:
             raise MissingPrice(f"no output price for model {price.model!r}", path=price.path)
         total += output_tokens * output_rate
-    return Decimal(total).scaleb(-PER_MILLION)
+    return (+Decimal(total)).scaleb(-PER_MILLION)
 
 
 def money(value: Decimal | None) -> str | None:

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,9 +20,11 @@ import yaml
 
 from batchcost.data import SAFE_LOADER
 from batchcost.errors import BadInput
-from batchcost.inputs import read_input_text, yaml_error
+from batchcost.inputs import read_input_text, yaml_error, yaml_root
 
 STALE_AFTER_DAYS = 90
+MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens (or a multiplier): anything above is a typo, not a price
+MAX_DECIMAL_PLACES = 60  # 40-place prices are exact; 1e-400 is not a price
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 _KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "batch", "long_context"}
 
@@ -44,8 +46,19 @@ class _Loader(SAFE_LOADER):  # libyaml's safe loader when installed: same nodes 
     pass
 
 
+_SPECIAL_FLOATS = {".nan": "NaN", ".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity"}
+
+
 def _float_as_decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
-    return Decimal(loader.construct_scalar(node).replace("_", ""))
+    text = loader.construct_scalar(node).replace("_", "")
+    return Decimal(_SPECIAL_FLOATS.get(text.lower(), text))  # .nan/.inf become Decimals that _price refuses
+
+
+def _checked_timestamp(loader: _Loader, node: yaml.ScalarNode):
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:  # 2026-02-30: a date that does not exist
+        raise PriceFileError(f"{node.value!r} is not a real date ({exc})", line=node.start_mark.line + 1) from None
 
 
 def _mapping_with_lines(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
@@ -60,6 +73,7 @@ def _mapping_with_lines(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:float", _float_as_decimal)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping_with_lines)
 
 
@@ -124,6 +138,9 @@ def _price(value: Any, path: str, line: int | None, what: str) -> Decimal:
         raise PriceFileError(f"{what} must be a number, not {value!r}", path=path, line=line) from None
     if not number.is_finite() or number < 0:
         raise PriceFileError(f"{what} must be a non-negative number, not {value}", path=path, line=line)
+    if number > MAX_PRICE or (number and number.as_tuple().exponent < -MAX_DECIMAL_PLACES):
+        raise PriceFileError(f"{what} is {value}: outside any real price (0 to {MAX_PRICE:,} USD per 1M tokens, "
+                             f"at most {MAX_DECIMAL_PLACES} decimal places)", path=path, line=line)
     return number
 
 
@@ -146,7 +163,13 @@ def _rates(mapping: Any, path: str, what: str, line: int | None) -> Rates:
 
 
 def _discounted(rates: Rates, discount: Decimal) -> Rates:
-    factor = Decimal(1) - discount
+    from batchcost.pricing.cost import EXACT
+
+    with localcontext(EXACT):
+        return _scaled(rates, Decimal(1) - discount)
+
+
+def _scaled(rates: Rates, factor: Decimal) -> Rates:
 
     def scale(value: Decimal | None) -> Decimal | None:
         return None if value is None else value * factor
@@ -174,10 +197,13 @@ def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongConte
 
 def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, ModelPrice]]:
     """Parse one price file's text. Raises ``PriceFileError`` with the file and line."""
+    root = yaml_root(text, path, PriceFileError, _Loader)  # bounded aliases, no key defined twice
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        doc = None if root is None else _Loader("").construct_document(root)
     except yaml.YAMLError as exc:
         raise yaml_error(exc, path, PriceFileError) from None
+    except PriceFileError as exc:
+        raise PriceFileError(exc.message, path=path, line=exc.line) from None
     if not isinstance(doc, dict):
         raise PriceFileError("a price file must be a YAML mapping with currency, source, checked_on and models",
                              path=path, line=1)
@@ -203,6 +229,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
     if not isinstance(models, dict) or not models:
         raise PriceFileError("models must be a non-empty mapping", path=path, line=_line(doc, "models"))
     prices = {}
+    names: dict[str, tuple[str, int | None]] = {str(n): (f"model {n!r}", _line(models, n)) for n in models}
     for name, entry in models.items():
         line = _line(models, name)
         what = f"models.{name}"
@@ -212,6 +239,13 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
         aliases = entry.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise PriceFileError(f"{what}.aliases must be a list of names", path=path, line=_line(entry, "aliases"))
+        for alias in aliases:
+            here = _line(entry, "aliases")
+            if alias in names:
+                other, other_line = names[alias]
+                raise PriceFileError(f"{alias!r} is defined twice: as {other} (line {other_line}) and as an alias of "
+                                     f"{name!r} (line {here}); remove one", path=path, line=here)
+            names[alias] = (f"an alias of {name!r}", here)
         prices[str(name)] = ModelPrice(
             model=str(name), realtime=realtime, batch=batch, source=source.source, checked_on=checked_on,
             path=path, aliases=tuple(aliases),
@@ -278,6 +312,22 @@ class PriceTable:
 
     def stale_sources(self, today: dt.date | None = None) -> list[PriceSource]:
         return [s for s in self.sources if s.age_days(today) > STALE_AFTER_DAYS]
+
+    def future_sources(self, today: dt.date | None = None) -> list[PriceSource]:
+        """Tables whose checked_on lies in the future: a typo, or a clock that is wrong. Either way, doubtful."""
+        return [s for s in self.sources if s.age_days(today) < 0]
+
+
+def doubtful_date(source: PriceSource, today: dt.date | None = None) -> str | None:
+    """Why a table's ``checked_on`` should be doubted (stale, or in the future), or None."""
+    age = source.age_days(today)
+    if age > STALE_AFTER_DAYS:
+        return f"prices in {source.path} were checked on {source.checked_on} ({age} days ago); check them against " \
+               f"{source.source}"
+    if age < 0:
+        return f"prices in {source.path} say they were checked on {source.checked_on}, {-age} days in the future; " \
+               "check the date and the prices"
+    return None
 
 
 def bundled_price_files() -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from batchcost.estimator.estimate import Estimate, OutputForecast, estimate_dataset, estimate_plan
-from batchcost.pricing.cost import display_money, money, price_tokens
+from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
 from batchcost.pricing.tables import PriceTable, load_prices
 
 REQUEST_COLUMNS = ["line", "custom_id", "model", "input_tokens", "max_output_tokens", "output_expected",
@@ -164,6 +164,7 @@ def _price_table(prices) -> PriceTable:
     return load_prices(list(prices or []))
 
 
+@exact_money
 def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | None = None,
              output_tokens: str | int = "max", template: str | Path | None = None, model: str | None = None,
              compare_models: Iterable[str] = (), encoding: str | None = None,

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from batchcost.atomic import write_text_atomic
+from batchcost.atomic import check_output, check_output_dir, write_text_atomic
 from batchcost.pricing.cost import display_money
 from batchcost.reports.charts import BATCH, REALTIME, _usd, plt, save_chart
 from batchcost.reports.html import CSS, inline_svg
@@ -66,9 +66,14 @@ def chart_input_error(r):
 CHARTS = {"cost": chart_costs, "output_tokens": chart_outputs, "input_error": chart_input_error}
 
 
+REPORT_FILES = ("reconcile.html", "reconcile.md", "reconcile.json")
+
+
 def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
-    out_dir = Path(out_dir)
-    (out_dir / "charts").mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_dir(out_dir, what="report folder")
+    for name in REPORT_FILES:
+        check_output(out_dir / name, what="report")
+    check_output_dir(out_dir / "charts", what="charts folder")
     svgs, written = {}, []
     for name, make in CHARTS.items():
         svgs[name] = save_chart(make(r), out_dir / "charts", f"reconcile_{name}")
@@ -106,8 +111,7 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
     md += ["", "## Charts", ""] + [f"![{n}](charts/reconcile_{n}.png)" for n in CHARTS]
     if r.issues:
         md += ["", "## Lines that could not be reconciled", ""] + [f"- {i.one_line()}" for i in r.issues]
-    for name, text in (("reconcile.html", "".join(page)), ("reconcile.md", "\n".join(md) + "\n"),
-                       ("reconcile.json", json.dumps(r.as_dict(), indent=2) + "\n")):
+    for name, text in zip(REPORT_FILES, ("".join(page), "\n".join(md) + "\n", json.dumps(r.as_dict(), indent=2) + "\n")):
         write_text_atomic(out_dir / name, text)
         written.append(out_dir / name)
     return written

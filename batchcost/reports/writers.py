@@ -13,6 +13,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
+from batchcost.atomic import check_output, check_output_dir, place
 from batchcost.reports.api import REQUEST_COLUMNS, EstimateResult
 from batchcost.reports.charts import save_chart
 from batchcost.reports.html import render_html, render_markdown
@@ -49,8 +50,9 @@ def _requests_csv(result: EstimateResult) -> str:
 
 def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal | None = None) -> list[Path]:
     """Write the report into ``out_dir``; return the files written."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_dir(out_dir, what="report folder")
+    for name in ("report.html", "report.md", "estimate.json", "requests.csv"):
+        check_output(out_dir / name, what="report")  # before the work: an input in the folder is refused now
     staging = Path(tempfile.mkdtemp(prefix=".batchcost-report-", dir=out_dir))
     try:
         svgs, pngs = _chart_files(result, staging)
@@ -67,11 +69,11 @@ def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         written = []
-        (out_dir / "charts").mkdir(exist_ok=True)
+        check_output_dir(out_dir / "charts", what="charts folder")
         for path in sorted(staging.rglob("*")):
             if path.is_file():
                 target = out_dir / path.relative_to(staging)
-                path.replace(target)
+                place(path, target, what="report")
                 written.append(target)
         return written
     finally:
