@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from batchcost.home import home
+from batchcost.home import home, open_state_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -61,9 +60,7 @@ def percentile(values: list[int], q: float) -> int:
 class Calibration:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else home() / "calibration.sqlite3"
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        self.db = open_state_db(self.path, SCHEMA, "observations", "calibration store")
         self._memo: dict[tuple[str, str], Stats | None] = {}
 
     def record(self, plan_sha256: str, observations: Iterable[Observation], at: str) -> int:

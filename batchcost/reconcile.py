@@ -17,7 +17,9 @@ from typing import Any, Iterator
 
 from batchcost.atomic import atomic_writer
 from batchcost.calibration import Calibration, Observation
-from batchcost.errors import BadInput
+from batchcost.atomic import register_input
+from batchcost.errors import BadInput, UsageError
+from batchcost.inputs import json_problem, read_json_file
 from batchcost.estimator.estimate import OutputForecast
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import read_plan
@@ -71,30 +73,65 @@ class Reconciliation:
                 "issues": [i.as_dict() for i in self.issues], "retry": self.retry}
 
 
-def _usage(endpoint: str, body: dict) -> dict | None:
+MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big
+
+_USAGE_NAMES = {  # endpoint kind -> (input, output, input details, cached, output details, reasoning)
+    "responses": ("input_tokens", "output_tokens", "input_tokens_details", "cached_tokens", "output_tokens_details",
+                  "reasoning_tokens"),
+    "chat": ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "cached_tokens",
+             "completion_tokens_details", "reasoning_tokens"),
+}
+
+
+def _count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int:
+    value = obj.get(key)
+    if value is None:
+        if default is None:
+            raise ValueError(f"{where}{key} is missing")
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}{key} must be a non-negative integer, not {json.dumps(value)[:40]}")
+    if value > MAX_TOKENS_PER_LINE:
+        raise ValueError(f"{where}{key} is {value:,}, out of any real range")
+    return value
+
+
+def _usage(endpoint: str, body: Any) -> dict:
+    """The line's usage as neutral counts; ``ValueError`` says what is wrong with it."""
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
-        return None
-    if endpoint == "/v1/responses":
-        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens", 0)
-        cached = (usage.get("input_tokens_details") or {}).get("cached_tokens", 0)
-        reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens", 0)
-    else:
-        input_tokens, output_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
-        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
-    values = [input_tokens, output_tokens, cached or 0, reasoning or 0]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-        return None
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached or 0,
-            "reasoning_tokens": reasoning or 0}
+        raise ValueError("a succeeded line without a usage block")
+    names = _USAGE_NAMES["responses" if endpoint == "/v1/responses" else "chat"]
+    input_tokens = _count_field(usage, names[0], "usage.", default=None)
+    output_tokens = _count_field(usage, names[1], "usage.")
+    details = {}
+    for key in (names[2], names[4]):
+        value = usage.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"usage.{key} must be an object, not {json.dumps(value)[:40]}")
+        details[key] = value or {}
+    cached = _count_field(details[names[2]], names[3], f"usage.{names[2]}.")
+    reasoning = _count_field(details[names[4]], names[5], f"usage.{names[4]}.")
+    if cached > input_tokens:
+        raise ValueError(f"usage reports {cached:,} cached tokens but only {input_tokens:,} {names[0]} (cached "
+                         "tokens are part of them)")
+    if reasoning > output_tokens:
+        raise ValueError(f"usage reports {reasoning:,} reasoning tokens but only {output_tokens:,} {names[1]} "
+                         "(reasoning tokens are part of them)")
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached,
+            "reasoning_tokens": reasoning}
 
 
 def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
+    register_input(path)
+    if path.is_dir():
+        raise BadInput("is a directory, not a results file", path=path)
     try:
         fh = path.open("rb")
     except FileNotFoundError:
         raise BadInput("no such results file", path=path) from None
+    except OSError as exc:
+        raise BadInput(f"cannot read the results: {exc.strerror}", path=path) from None
     with fh:
         for number, raw in enumerate(fh, start=1):
             text = raw.strip()
@@ -102,10 +139,9 @@ def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]
                 text = text[3:]
             if not text:
                 continue
-            try:
-                obj = json.loads(text.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                issues.append(Issue(str(path), number, f"not a JSON line ({type(exc).__name__})"))
+            obj, problem = json_problem(text)
+            if problem is not None:
+                issues.append(Issue(str(path), number, f"not a JSON line: {problem}"))
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get("custom_id"), str):
                 issues.append(Issue(str(path), number, "a result line must be an object with a custom_id"))
@@ -113,13 +149,28 @@ def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]
             yield number, obj
 
 
-def _forecast_from(estimate_json: dict | None, default: OutputForecast) -> OutputForecast:
+def _estimate_doc(path: str | Path) -> dict:
+    """An estimate file (``estimate --format json``), checked for the parts reconcile uses."""
+    doc = read_json_file(path, BadInput, "estimate")
+    shape = "an object with plan.sha256 and output_tokens.basis (the output of `batchcost estimate --format json`)"
+    if not isinstance(doc, dict) or not isinstance(doc.get("plan"), dict) or not isinstance(
+            doc.get("output_tokens", {}), dict):
+        raise BadInput(f"not a batchcost estimate: expected {shape}", path=path)
+    sha = doc["plan"].get("sha256")
+    if sha is not None and not isinstance(sha, str):
+        raise BadInput("not a batchcost estimate: plan.sha256 must be a string", path=path)
+    return doc
+
+
+def _forecast_from(estimate_json: dict | None, default: OutputForecast, path: str | Path | None = None) -> OutputForecast:
     if not estimate_json:
         return default
     out = estimate_json.get("output_tokens") or {}
-    if out.get("basis") == "fixed":
-        return OutputForecast.parse(out.get("per_request"))
-    return OutputForecast.parse(out.get("basis", "max"))
+    spec = out.get("per_request") if out.get("basis") == "fixed" else out.get("basis", "max")
+    try:
+        return OutputForecast.parse(spec)
+    except UsageError as exc:
+        raise BadInput(f"not a usable estimate: output_tokens: {exc.message}", path=path) from None
 
 
 @exact_money
@@ -129,11 +180,8 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
     plan = Path(plan)
     estimate_doc = None
     if estimate_json is not None:
-        try:
-            estimate_doc = json.loads(Path(estimate_json).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise BadInput(f"cannot read the estimate: {exc}", path=estimate_json) from None
-    forecast = _forecast_from(estimate_doc, forecast)
+        estimate_doc = _estimate_doc(estimate_json)
+    forecast = _forecast_from(estimate_doc, forecast, estimate_json)
 
     # 1. the plan: what was asked, and what we estimated for each request
     digest = hashlib.sha256()
@@ -188,18 +236,29 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
 
 def _classify(p: Planned, obj: dict, endpoint: str, issues: list[Issue], path: str, number: int) -> None:
     response, error = obj.get("response"), obj.get("error")
-    if isinstance(response, dict) and response.get("status_code") == 200:
-        usage = _usage(endpoint, response.get("body"))
-        if usage is None:
-            issues.append(Issue(path, number, "a succeeded line without a usable usage block"))
-            p.status, p.error = "failed", "no usage"
-            return
-        p.status, p.usage = "succeeded", usage
+    if response is not None and not isinstance(response, dict):
+        issues.append(Issue(path, number, "response must be an object or null"))
+        p.status, p.error = "failed", "unreadable line"
         return
-    code = (error or {}).get("code") if isinstance(error, dict) else None
+    status_code = response.get("status_code") if response else None
+    if status_code is not None and (not isinstance(status_code, int) or isinstance(status_code, bool)):
+        issues.append(Issue(path, number, f"response.status_code must be a number, not {json.dumps(status_code)[:20]}"))
+        p.status, p.error = "failed", "unreadable line"
+        return
+    if status_code == 200:
+        try:
+            p.usage = _usage(endpoint, response.get("body"))
+        except ValueError as exc:
+            issues.append(Issue(path, number, str(exc)))
+            p.status, p.error = "failed", "unusable usage"
+            return
+        p.status = "succeeded"
+        return
+    code = error.get("code") if isinstance(error, dict) else None
     if code is None and isinstance(response, dict):
-        body_error = (response.get("body") or {}).get("error") if isinstance(response.get("body"), dict) else None
-        code = (body_error or {}).get("code") or f"HTTP {response.get('status_code')}"
+        body = response.get("body")
+        body_error = body.get("error") if isinstance(body, dict) else None
+        code = (body_error.get("code") if isinstance(body_error, dict) else None) or f"HTTP {status_code}"
     p.status = "expired" if code and "expired" in str(code) else "failed"
     p.error = str(code)
 

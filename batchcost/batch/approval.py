@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from batchcost.atomic import write_text_atomic
 from batchcost.errors import BudgetExceeded
+from batchcost.inputs import read_json_file
 from batchcost.estimator.estimate import Estimate
 from batchcost.plans.reader import plan_sha256
-from batchcost.pricing.cost import display_money, money
+from batchcost.pricing.cost import display_money, money, parse_amount
 
 FORMAT = 1
 
@@ -35,34 +36,45 @@ def write_approval(approval: dict, path: str | Path) -> None:
     write_text_atomic(path, json.dumps(approval, indent=2) + "\n")
 
 
+def _amount(value, path: Path, what: str) -> Decimal:
+    """A money amount of an approval, refused (exit 3) unless it is a finite, non-negative decimal string."""
+    try:
+        return parse_amount(value)
+    except ValueError as exc:
+        raise BudgetExceeded(f"approval {path} has an unusable {what} ({json.dumps(value)[:40]}): {exc}; approve the "
+                             "plan again") from None
+
+
 def load_approval(path: str | Path | None, plan: str | Path) -> dict:
     """Read and check an approval against ``plan``. Every refusal is ``BudgetExceeded`` (exit 3) with the reason."""
     if path is None:
         raise BudgetExceeded("no approval: run `batchcost approve PLAN --budget USD --by NAME -o APPROVAL.json` "
                              "and pass --approval APPROVAL.json")
     path = Path(path)
+    if not path.exists():
+        raise BudgetExceeded(f"approval {path} does not exist")
     try:
-        approval = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BudgetExceeded(f"approval {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BudgetExceeded(f"approval {path} is not a readable approval file: {exc}") from None
+        approval = read_json_file(path, BudgetExceeded, "approval")  # strict: no NaN, no 1e400, bounded nesting
+    except BudgetExceeded as exc:
+        raise BudgetExceeded(f"approval {path} is not a readable approval file: {exc.message}") from None
     if not isinstance(approval, dict) or approval.get("batchcost_approval") != FORMAT:
         raise BudgetExceeded(f"approval {path} is not a batchcost approval")
     try:
         approved_sha = approval["plan"]["sha256"]
-        budget = Decimal(approval["budget"])
         on = approval.get("budget_on", "high")
         cost = approval["estimate"]["cost"]["batch"][on]
         who = approval["approved_by"]
-    except (KeyError, TypeError, InvalidOperation):
+        budget = _amount(approval["budget"], path, "budget")
+    except (KeyError, TypeError):
         raise BudgetExceeded(f"approval {path} is malformed (plan.sha256, budget, estimate or approved_by missing)") \
             from None
+    if not isinstance(approved_sha, str):
+        raise BudgetExceeded(f"approval {path} is malformed (plan.sha256 must be a string)")
     actual = plan_sha256(plan)
     if actual != approved_sha:
         raise BudgetExceeded(f"{plan} has changed since it was approved (sha256 {actual[:12]}…, approved "
                              f"{approved_sha[:12]}…); approve it again")
-    if cost is None or Decimal(cost) > budget:
+    if cost is None or _amount(cost, path, "estimated cost") > budget:
         raise BudgetExceeded(f"approval {path} is over its own budget ({cost} > {display_money(budget)}); "
                              "it was not made by batchcost approve")
     if not isinstance(who, str) or not who:

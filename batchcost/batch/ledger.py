@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from batchcost.home import home
+from batchcost.home import home, open_state_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -102,11 +102,8 @@ class Ledger:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else home() / "ledger.sqlite3"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
 
     def close(self) -> None:
         self.db.close()

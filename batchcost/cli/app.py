@@ -40,12 +40,13 @@ def fail(message: str, code: int) -> int:
     return code
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so every ``finally`` removes its temporary files."""
+_SIGNALLED: list[int] = []  # the signal that interrupted the command (typer turns the interrupt into exit 130)
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+def _on_signal(signum, frame) -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, so every ``finally`` removes its temporary files."""
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _register()
     forget_inputs()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _SIGNALLED.clear()
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         from decimal import localcontext
 
@@ -67,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             app(args=argv, prog_name="batchcost")
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
-    except KeyboardInterrupt as exc:
-        return fail("interrupted", 143 if isinstance(exc, Terminated) else 130)
+    except SystemExit:
+        if _SIGNALLED:
+            return _interrupted()
+        raise
+    except KeyboardInterrupt:
+        return _interrupted()
     except BrokenPipeError:
         return 0
     except RecursionError:
@@ -76,8 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, still a failure code
         return fail(f"internal error: {type(exc).__name__}: {exc} (please report this)", 1)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
+
+
+def _interrupted() -> int:
+    import signal
+
+    return fail("interrupted", 128 + (_SIGNALLED[0] if _SIGNALLED else signal.SIGINT))
 
 
 def run() -> None:

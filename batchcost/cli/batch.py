@@ -74,7 +74,7 @@ def approve(
     from batchcost.cli.options import guard
 
     guard(inputs=[plan, prices or []], outputs=[out])
-    limit = parse_budget(budget)
+    limit = parse_budget(budget, BudgetExceeded)
     estimate = estimate_plan(plan, load_prices(prices or []), forecast=OutputForecast.parse(output_tokens))
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value)
     write_approval(approval, out)
@@ -134,7 +134,7 @@ def _confirm_without_approval(plan: Path, budget: str | None, prices) -> dict:
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
 
-    limit = parse_budget(budget)
+    limit = parse_budget(budget, BudgetExceeded)
     if limit is None:
         raise BudgetExceeded("--yes without an approval needs --budget")
     if not sys.stdin.isatty():

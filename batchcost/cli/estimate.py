@@ -53,16 +53,22 @@ class BudgetOn(str, enum.Enum):
     expected = "expected"
 
 
-def parse_budget(value: str | None) -> Decimal | None:
+def parse_budget(value: str | None, error: type = UsageError) -> Decimal | None:
+    """--budget as an exact amount. Text that is no number is a usage error (exit 2); ``error`` is raised for a
+    number no budget can be (NaN, Infinity, negative, absurd): ``approve`` passes ``BudgetExceeded`` (exit 3),
+    exactly as ``submit`` refuses such an approval."""
     if value is None:
         return None
+    from batchcost.pricing.cost import parse_amount
+
     try:
-        budget = Decimal(value.strip().lstrip("$").replace(",", ""))
+        Decimal(value.strip().lstrip("$").replace(",", ""))
     except InvalidOperation:
         raise UsageError(f"--budget must be an amount in USD such as 250 or 12.50, not {value!r}") from None
-    if not budget.is_finite() or budget < 0:
-        raise UsageError("--budget must be a non-negative amount")
-    return budget
+    try:
+        return parse_amount(value)
+    except ValueError as exc:
+        raise error(f"--budget {value!r} is refused: {exc}") from None
 
 
 PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model; repeatable, later files win. "

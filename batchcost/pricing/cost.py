@@ -79,3 +79,22 @@ def display_money(value: Decimal | None) -> str:
     text = f"{value:.{digits}f}".rstrip("0")
     whole, _, frac = text.partition(".")
     return f"${whole}.{frac.ljust(2, '0')}"
+
+
+MAX_AMOUNT = Decimal(10) ** 12  # USD: a budget above a trillion dollars is a typo
+
+
+def parse_amount(value: object) -> Decimal:
+    """A budget or an approved amount: a finite, non-negative decimal of sane size, from text (never a float).
+    ``ValueError`` says what is wrong."""
+    if not isinstance(value, str) or len(value) > 100:
+        raise ValueError("it must be an amount in USD written as text, such as \"250\" or \"12.50\"")
+    try:
+        amount = Decimal(value.strip().lstrip("$").replace(",", ""))
+    except InvalidOperation:
+        raise ValueError("it must be an amount in USD such as 250 or 12.50") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("it must be a finite, non-negative amount in USD (not NaN, Infinity or below zero)")
+    if amount > MAX_AMOUNT or amount.as_tuple().exponent < -60:
+        raise ValueError(f"it is outside any real amount (0 to {MAX_AMOUNT:,} USD)")
+    return amount
