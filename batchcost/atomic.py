@@ -133,7 +133,8 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, what: str = "output") -
     make_parent(target, what)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        # text: a lone surrogate (a valid JSON escape in a user's file) is written as its escape, never a crash
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "errors": "backslashreplace"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,37 @@ from batchcost.atomic import register_input
 from batchcost.errors import BatchcostError
 
 
-def read_input_text(path: str | Path, error: type[BatchcostError], what: str) -> str:
-    """The file's text (UTF-8, a BOM tolerated), or ``error`` saying why it cannot be read."""
+def check_input_file(path: str | Path, error: type[BatchcostError], what: str) -> Path:
+    """``path`` registered as an input and checked to be a regular file: a FIFO would block forever and a device
+    such as /dev/zero never ends, so neither is read. ``error`` says what is wrong."""
     path = Path(path)
     register_input(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"no such file (the {what})", path=path) from None
+    except OSError as exc:
+        raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"is a directory, not a {what}", path=path)
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if (
+            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) else "not a regular file"
+        raise error(f"the {what} is {kind}; batchcost reads only regular files", path=path)
+    return path
+
+
+def read_input_text(path: str | Path, error: type[BatchcostError], what: str) -> str:
+    """The file's text (UTF-8, a BOM tolerated), or ``error`` saying why it cannot be read."""
+    path = check_input_file(path, error, what)
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise error(f"no such {what}", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read {what}: {exc}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"not valid UTF-8 (byte {exc.start + 1})", path=path) from None
+    except OSError as exc:
+        raise error(f"cannot read the {what}: {exc.strerror}", path=path) from None
 
 
 def yaml_error(exc: yaml.YAMLError, path: str | Path, error: type[BatchcostError]) -> BatchcostError:

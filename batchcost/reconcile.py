@@ -17,9 +17,8 @@ from typing import Any, Iterator
 
 from batchcost.atomic import atomic_writer
 from batchcost.calibration import Calibration, Observation
-from batchcost.atomic import register_input
 from batchcost.errors import BadInput, UsageError
-from batchcost.inputs import json_problem, read_json_file
+from batchcost.inputs import check_input_file, json_problem, read_json_file
 from batchcost.estimator.estimate import OutputForecast
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import read_plan
@@ -123,9 +122,7 @@ def _usage(endpoint: str, body: Any) -> dict:
 
 
 def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
-    register_input(path)
-    if path.is_dir():
-        raise BadInput("is a directory, not a results file", path=path)
+    check_input_file(path, BadInput, "results file")
     try:
         fh = path.open("rb")
     except FileNotFoundError:

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _register()
     forget_inputs()
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a user's text is printed as its escape
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     _SIGNALLED.clear()
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

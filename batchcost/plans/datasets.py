@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from batchcost.atomic import register_input, register_inputs
 from batchcost.errors import BadInput
-from batchcost.inputs import load_json, read_json_file
+from batchcost.inputs import check_input_file, load_json, read_json_file
 
 CHUNK_ROWS = 10_000
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
@@ -55,9 +55,12 @@ def dataset_kind(path: Path) -> str:
 
 
 def _protect(path: Path, kind: str) -> None:
-    """Register the dataset's files as inputs: no output of the command may replace one of them."""
+    """Register the dataset's files as inputs (no output of the command may replace one of them); a dataset file
+    must be a regular file (a FIFO would block, a device never ends)."""
     register_input(path)
-    if kind == "parquet-dir":
+    if not path.is_dir():
+        check_input_file(path, DatasetError, "dataset")
+    elif kind == "parquet-dir":
         register_inputs(path.glob("*.parquet"))
     elif kind == "documents":
         register_inputs(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES)
@@ -172,9 +175,18 @@ class Partition:
 def dataset_partitions(path: str | Path, target: int = 8) -> list[Partition]:
     """Independent parts of a dataset, in order, with the record numbering each starts from. Folders split by
     file, a Parquet file by row group; a CSV/TSV/JSON(L) file is one part (it cannot be cut without a scan)."""
-    import pyarrow.parquet as pq
+    import pyarrow as pa
 
     path = Path(path)
+    try:
+        return _partitions(path, target)
+    except (pa.ArrowException, OSError) as exc:  # the same line the serial reader gives
+        raise DatasetError(f"cannot read as Parquet: {exc}", path=getattr(exc, "filename", None) or path) from None
+
+
+def _partitions(path: Path, target: int) -> list[Partition]:
+    import pyarrow.parquet as pq
+
     if not path.exists():
         raise DatasetError("no such dataset", path=path)
     kind = dataset_kind(path)

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from batchcost.atomic import register_input
 from batchcost.errors import BadInput, PlanError
-from batchcost.inputs import load_json
+from batchcost.inputs import check_input_file, load_json
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -33,10 +32,8 @@ class PlanLine:
 
 
 def open_plan(path: Path):
-    register_input(path)
+    check_input_file(path, BadInput, "plan file")
     try:
-        if path.is_dir():
-            raise BadInput("is a directory, not a plan file", path=path)
         return path.open("rb")
     except FileNotFoundError:
         raise BadInput("no such file", path=path) from None

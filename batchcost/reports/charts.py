@@ -19,6 +19,12 @@ plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.rig
 _usd = FuncFormatter(lambda v, _pos: display_money(Decimal(str(round(v, 10)))))
 
 
+
+def _label(text: str, limit: int = 40) -> str:
+    """Text a font can draw: lone surrogates (valid JSON escapes in a custom_id) shown as their escape, shortened."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 def _f(value: Decimal | None) -> float:
     return float(value) if value is not None else float("nan")
 
@@ -73,7 +79,7 @@ def input_histogram(rows) -> Figure:
     if tokens:
         ax.hist(tokens, bins=min(40, max(5, len(set(tokens)))), color=BATCH, edgecolor="white")
         longest = sorted(rows, key=lambda r: r.input_tokens, reverse=True)[:3]
-        text = "Longest: " + "; ".join(f"{r.custom_id} ({r.input_tokens:,})" for r in longest)
+        text = "Longest: " + "; ".join(f"{_label(r.custom_id)} ({r.input_tokens:,})" for r in longest)
         ax.text(0.99, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "#cccccc"})
     ax.set_xlabel("Input tokens per request")

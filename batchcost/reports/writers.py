@@ -67,7 +67,7 @@ def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal
             "requests.csv": _requests_csv(result),
         }
         for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+            (staging / name).write_text(text, encoding="utf-8", errors="backslashreplace")
         written = []
         check_output_dir(out_dir / "charts", what="charts folder")
         for path in sorted(staging.rglob("*")):
