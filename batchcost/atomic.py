@@ -68,6 +68,9 @@ def check_output(path: str | Path, *, what: str = "output") -> Path:
         link = os.lstat(path)
     except FileNotFoundError:
         link = None
+    except NotADirectoryError:
+        parent = next(p for p in path.parents if p.exists())
+        raise OutputRefused(f"cannot write the {what}: {parent} is not a directory", path=path) from None
     except OSError as exc:
         raise OutputRefused(f"cannot write the {what}: {exc.strerror}", path=path) from None
     target = path

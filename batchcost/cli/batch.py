@@ -219,7 +219,9 @@ def download(
     completed lines are billed). Files are written whole then renamed; downloading again is safe."""
     from batchcost.batch.lifecycle import download_batch
 
-    check_positive(max_retries, "--max-retries", allow_zero=True)
+    from batchcost.cli.options import guard
+
+    guard(folders=[out])  # refused before any key is needed or anything is fetched
     files = download_batch(batch_id, out, _client(base_url, max_retries), _ledger())
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
