@@ -49,7 +49,8 @@ def forget_inputs() -> None:
     _INPUT_INODES.clear()
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a message: a directory, a FIFO, a socket, a device."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
@@ -86,7 +87,7 @@ def check_output(path: str | Path, *, what: str = "output") -> Path:
     except OSError as exc:
         raise OutputRefused(f"cannot write the {what}: {exc.strerror}", path=path) from None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        raise OutputRefused(f"the {what} is {_kind(info.st_mode)}; batchcost writes only regular files",
+        raise OutputRefused(f"the {what} is {file_kind(info.st_mode)}; batchcost writes only regular files",
                             path=path)
     if os.path.realpath(target) in _INPUT_PATHS or (
             info is not None and (info.st_dev, info.st_ino) in _INPUT_INODES):

@@ -37,19 +37,19 @@ class _StateConnection(sqlite3.Connection):
     state_path: Path
     state_what: str
 
-    def execute(self, *args, **kwargs):
+    def _run(self, method, *args, **kwargs):
         try:
-            return super().execute(*args, **kwargs)
+            return method(*args, **kwargs)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise
+                raise  # busy, not damaged: the caller's timeout and retries apply
             raise _damaged(self.state_path, self.state_what, exc) from None
 
+    def execute(self, *args, **kwargs):
+        return self._run(super().execute, *args, **kwargs)
+
     def executemany(self, *args, **kwargs):
-        try:
-            return super().executemany(*args, **kwargs)
-        except sqlite3.DatabaseError as exc:
-            raise _damaged(self.state_path, self.state_what, exc) from None
+        return self._run(super().executemany, *args, **kwargs)
 
 
 def open_state_db(path: Path, schema: str, main_table: str, what: str) -> sqlite3.Connection:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from batchcost.atomic import register_input
+from batchcost.atomic import file_kind, register_input
 from batchcost.errors import BatchcostError
 
 
@@ -27,9 +29,7 @@ def check_input_file(path: str | Path, error: type[BatchcostError], what: str) -
     if stat.S_ISDIR(info.st_mode):
         raise error(f"is a directory, not a {what}", path=path)
     if not stat.S_ISREG(info.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if (
-            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) else "not a regular file"
-        raise error(f"the {what} is {kind}; batchcost reads only regular files", path=path)
+        raise error(f"the {what} is {file_kind(info.st_mode)}; batchcost reads only regular files", path=path)
     return path
 
 
@@ -54,7 +54,20 @@ def yaml_error(exc: yaml.YAMLError, path: str | Path, error: type[BatchcostError
 
 
 # -- JSON from a user's file: strict, bounded, one clear error ------------------------------------------------
-MAX_JSON_DEPTH = 512  # far deeper than any real request (a JSON schema nests a few dozen levels at most)
+MAX_JSON_DEPTH = 1024  # orjson's own limit on the plan's fast path, so every parser refuses the same lines; far
+#                        deeper than any real request (a JSON schema nests a few dozen levels at most)
+
+
+@contextmanager
+def deep_recursion():
+    """Room for the standard library's C parser and encoder to reach ``MAX_JSON_DEPTH`` (they count each level
+    against Python's recursion limit, 1,000 by default)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, old + 2 * MAX_JSON_DEPTH + 100))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _refuse_constant(name: str):
@@ -104,7 +117,8 @@ def json_problem(text: bytes | str) -> tuple[Any, str | None]:
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        value = _DECODER.decode(text)  # a BOM is the caller's to strip, and only at the start of a file
+        with deep_recursion():
+            value = _DECODER.decode(text)  # a BOM is the caller's to strip, and only at the start of a file
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 (byte {exc.start + 1})"
     except json.JSONDecodeError as exc:
@@ -114,7 +128,7 @@ def json_problem(text: bytes | str) -> tuple[Any, str | None]:
         return None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
     except ValueError as exc:  # NaN, Infinity, 1e400, an integer of thousands of digits
         return None, f"invalid JSON: {' '.join(str(exc).split())[:120]}"
-    if not depth_within(value):
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and not depth_within(value):
         return None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
     return value, None
 
@@ -135,6 +149,7 @@ def read_json_file(path: str | Path, error: type[BatchcostError], what: str) -> 
 
 # -- YAML from a user's file: bounded, no duplicate keys, one clear error --------------------------------------
 MAX_YAML_NODES = 100_000  # nodes after expanding every alias; a real template or price file has a few thousand
+MAX_YAML_DEPTH = 100  # nesting; a request body in a template is a few levels deep
 
 
 def yaml_root(text: str, path: str | Path, error: type[BatchcostError], loader: type = yaml.SafeLoader):
@@ -166,9 +181,9 @@ def _check_nodes(root, path: str | Path, error: type[BatchcostError]) -> None:
     """Expanded size and cycles in one iterative walk over the distinct nodes (linear, even for a bomb)."""
     size: dict[int, int] = {}
     visiting: set[int] = set()
-    stack = [(root, False)]
+    stack = [(root, False, 1)]
     while stack:
-        node, finished = stack.pop()
+        node, finished, depth = stack.pop()
         key = id(node)
         if finished:
             visiting.discard(key)
@@ -183,11 +198,14 @@ def _check_nodes(root, path: str | Path, error: type[BatchcostError]) -> None:
         if key in visiting:
             raise error("a YAML alias refers to itself (a recursive structure)", path=path,
                         line=node.start_mark.line + 1)
+        if depth > MAX_YAML_DEPTH:
+            raise error(f"YAML nested more than {MAX_YAML_DEPTH} levels deep", path=path,
+                        line=node.start_mark.line + 1)
         visiting.add(key)
         if isinstance(node, yaml.MappingNode):
             _no_duplicate_keys(node, path, error)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node))
+        stack.append((node, True, depth))
+        stack.extend((child, False, depth + 1) for child in _children(node))
 
 
 def _no_duplicate_keys(node, path: str | Path, error: type[BatchcostError]) -> None:

@@ -46,6 +46,7 @@ GENERATORS = {  # name -> text of a file that is too big or too odd to keep in t
     "digits_plan": lambda: json.dumps(LINE).replace('"max_tokens": 10', '"max_tokens": 1' + "0" * 5000),
     "digits_results": lambda: BASE["out.jsonl"].replace('"prompt_tokens": 8', '"prompt_tokens": ' + "9" * 6000, 1),
     "alias_bomb": lambda: _alias_bomb(),
+    "deep_yaml_template": lambda: BASE["t.yaml"] + "  metadata: " + "[" * 300 + "]" * 300 + "\n",
     "many_rows": lambda: "id,text\n" + "".join(f"{i},row {i}\n" for i in range(50_001)),
     "fifty_mb_line": lambda: json.dumps({"custom_id": "big", "method": "POST", "url": "/v1/chat/completions",
                                          "body": {"model": "gpt-4o-mini", "messages": [

@@ -380,14 +380,36 @@ def test_a_lone_surrogate_is_printed_as_its_escape_and_survives_json(tmp_path, c
     assert report.returncode == 0, report.stderr
 
 
-def test_same_messages_and_codes_on_every_engine(tmp_path, cli):
-    plan = tmp_path / "plan.jsonl"
+def _nested_plan(path: Path, depth: int, big_int: bool = False) -> Path:
+    """30 plain requests; line 18 carries ``metadata`` nested ``depth`` deep (with an integer above 64 bits,
+    which only the strict parser reads, when ``big_int``)."""
     lines = [json.dumps({**LINE, "custom_id": f"r{i}"}) for i in range(30)]
-    lines[17] = json.dumps({**LINE, "body": {**LINE["body"], "metadata": "X"}}).replace('"X"', "[" * 900 + "]" * 900)
-    plan.write_text("\n".join(lines) + "\n")
-    results = {engine: cli("estimate", plan, *args) for engine, args in
-               {"serial": [], "jobs": ["--jobs", "2"], "dask": ["--engine", "dask"]}.items()}
-    messages = {engine: (r.returncode, r.stderr.strip().splitlines()[-1]) for engine, r in results.items()}
-    assert len(set(messages.values())) == 1, messages
-    code, line = messages["serial"]
-    assert code == 1 and f"{plan}:18: JSON nested more than 512 levels deep" in line
+    leaf = "18446744073709551616" if big_int else "1"
+    lines[17] = json.dumps({**LINE, "body": {**LINE["body"], "metadata": "X"}}).replace(
+        '"X"', "[" * (depth - 2) + leaf + "]" * (depth - 2))  # the line and its body are two levels
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_same_messages_and_codes_on_every_engine(tmp_path, cli):
+    plan = _nested_plan(tmp_path / "plan.jsonl", 1025)
+    results = {engine: cli(*args) for engine, args in {
+        "count": ["count", plan], "serial": ["estimate", plan], "jobs": ["estimate", plan, "--jobs", "2"],
+        "dask": ["estimate", plan, "--engine", "dask"], "check": ["check", plan]}.items()}
+    lines = {engine: (r.returncode, r.stderr.strip().splitlines()[-1]) for engine, r in results.items()}
+    assert len({v for k, v in lines.items() if k != "check"}) == 1, lines
+    code, line = lines["serial"]
+    assert code == 1 and f"{plan}:18: JSON nested more than 1024 levels deep" in line
+    assert f"{plan}:18: JSON nested more than 1024 levels deep" in results["check"].stdout
+
+
+@pytest.mark.parametrize("big_int", [False, True], ids=["orjson", "strict parser"])
+def test_both_parsers_hold_the_one_depth_limit(tmp_path, cli, big_int):
+    """1,024 levels pass and 1,025 do not, whichever parser reads the line (orjson, or the standard library for
+    what orjson refuses), on count, the estimate's fast path and --jobs alike."""
+    for depth, ok in ((1024, True), (1025, False)):
+        plan = _nested_plan(tmp_path / f"plan-{depth}.jsonl", depth, big_int)
+        for args in (["count", plan], ["estimate", plan], ["estimate", plan, "--jobs", "2"]):
+            out = cli(*args)
+            assert (out.returncode == 0) is ok, (depth, args, out.stderr)
+            assert "Traceback" not in out.stderr and "internal error" not in out.stderr

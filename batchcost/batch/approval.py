@@ -8,12 +8,13 @@ from pathlib import Path
 
 from batchcost.atomic import write_text_atomic
 from batchcost.errors import BudgetExceeded
-from batchcost.inputs import read_json_file
+from batchcost.inputs import depth_within, read_json_file
 from batchcost.estimator.estimate import Estimate
 from batchcost.plans.reader import plan_sha256
 from batchcost.pricing.cost import display_money, money, parse_amount
 
 FORMAT = 1
+MAX_APPROVAL_DEPTH = 32  # what approve writes nests 6 levels; submit stores the approval in the ledger
 
 
 def make_approval(estimate: Estimate, *, budget: Decimal, by: str, budget_on: str = "high") -> dict:
@@ -59,6 +60,9 @@ def load_approval(path: str | Path | None, plan: str | Path) -> dict:
         raise BudgetExceeded(f"approval {path} is not a readable approval file: {exc.message}") from None
     if not isinstance(approval, dict) or approval.get("batchcost_approval") != FORMAT:
         raise BudgetExceeded(f"approval {path} is not a batchcost approval")
+    if not depth_within(approval, MAX_APPROVAL_DEPTH):
+        raise BudgetExceeded(f"approval {path} is nested more than {MAX_APPROVAL_DEPTH} levels deep: it was not made by "
+                             "batchcost approve")
     try:
         approved_sha = approval["plan"]["sha256"]
         on = approval.get("budget_on", "high")

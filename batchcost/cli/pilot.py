@@ -39,7 +39,7 @@ def pilot(
     table = load_prices(prices or [])
     lines = sample_lines(plan, sample, seed)
     high = pilot_high_cost(lines, plan, table)
-    limit = parse_budget(budget)
+    limit = parse_budget(budget, BudgetExceeded)  # a spending gate, like approve: exit 3
     if limit is not None and high > limit:
         raise BudgetExceeded(f"the pilot could cost up to {display_money(high)} in real time, over the budget "
                              f"{display_money(limit)}")

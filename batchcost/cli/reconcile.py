@@ -53,7 +53,7 @@ def reconcile(
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
     from batchcost.cli.options import guard
 
-    guard(inputs=[plan, results, errors, estimate, prices or []], outputs=[retry_file], folders=[])
+    guard(inputs=[plan, results, errors, estimate, prices or []], outputs=[retry_file])
     if report is not None:
         from batchcost.reports.reconcile_report import REPORT_FILES
 

@@ -10,7 +10,6 @@ from typing import Callable, Iterable, Iterator
 from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
-from batchcost.inputs import MAX_JSON_DEPTH
 from batchcost.plans.reader import PlanLine, fast_loads, parse_line, read_plan, read_raw_lines
 from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
 from batchcost.pricing.tables import PriceTable, doubtful_date
@@ -381,8 +380,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             custom_id = obj.get("custom_id")
             if (type(body) is dict and obj.get("url") == CHAT and type(custom_id) is str and custom_id
                     and type(obj.get("method")) is str and type(model := body.get("model")) is str
-                    and (entry := known.get(model)) is not None and (counts := entry[0](body)) is not None
-                    and raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH):  # else parse_line checks the depth
+                    and (entry := known.get(model)) is not None and (counts := entry[0](body)) is not None):
                 total, prefix, bound = counts
                 if bound is None:
                     bound = entry[2]

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from batchcost.atomic import register_input, register_inputs
 from batchcost.errors import BadInput
-from batchcost.inputs import check_input_file, load_json, read_json_file
+from batchcost.inputs import check_input_file, deep_recursion, load_json, read_json_file
 
 CHUNK_ROWS = 10_000
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
@@ -38,7 +38,8 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+        with deep_recursion():  # a field may nest as deep as the JSON reader allows
+            return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
