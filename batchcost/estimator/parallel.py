@@ -7,6 +7,8 @@ serial engine's (tests compare them).
 from __future__ import annotations
 
 import os
+import signal
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -152,6 +154,7 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
     def run(function, args_list):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
         results: list = [None] * len(args_list)
         if jobs <= 1 or len(args_list) <= 1:
@@ -165,7 +168,8 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
         pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_start_worker,
                                    initargs=(function, args_list, shared))
         try:
-            futures = [pool.submit(_drain) for _ in range(jobs - 1)]
+            with _signals_held():  # a signal during the fork is handled once the workers have their own handlers
+                futures = [pool.submit(_drain) for _ in range(jobs - 1)]
             theirs = 0  # worker bytes already reported
             try:
                 while (i := _claim(shared, from_front=False)) is not None:
@@ -180,7 +184,12 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
                 _give_up(shared)
                 raise
             for future in futures:
-                for i, result in future.result():
+                try:
+                    done = future.result()
+                except BrokenProcessPool:
+                    raise BatchcostError("a worker process died (killed by a signal, or out of memory); nothing was "
+                                         "written: run again, or with fewer --jobs") from None
+                for i, result in done:
                     results[i] = result
             if progress is not None and shared[2] > theirs:
                 progress(shared[2] - theirs)
@@ -194,7 +203,30 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
 _WORK: dict = {}  # what a worker process was given when it started (fork: inherited, not pickled)
 
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM while workers are forked: a forked child starts with them held too, so none can
+    reach it before ``_start_worker`` has set its handlers. The parent gets any it missed on leaving."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _quit_quietly(signum, frame) -> None:
+    os._exit(128 + signum)  # a worker has no file of its own to clean up; the command says 'interrupted'
+
+
 def _start_worker(function: Callable, args_list: list, shared) -> None:
+    """A worker leaves Ctrl-C to the command (which stops the others and cleans up) and ends without a word on
+    SIGTERM; only then are the signals held during the fork let through."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _quit_quietly)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     _WORK.update(function=function, args_list=args_list, shared=shared)
 
 

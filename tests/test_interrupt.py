@@ -1,0 +1,74 @@
+"""Ctrl-C and SIGTERM in the middle of writing: 'interrupted' on stderr, the signal's exit code, and no temporary
+file left behind, on the serial path and with --jobs. The signal is sent once the temporary output exists (so the
+run is caught mid-write whatever the machine's speed), not after a guessed delay."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TEMPLATE = ('endpoint: /v1/chat/completions\nmodel: gpt-4o-mini\ncustom_id: "r-{id}"\nbody:\n'
+            '  messages: [{role: user, content: "{text}"}]\n  max_tokens: 5\n')
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def big_dataset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("interrupt")
+    path = folder / "big.csv"
+    with path.open("w") as fh:
+        fh.write("id,text\n")
+        for i in range(400_000):
+            fh.write(f"{i},review number {i} with a few more words to tokenize and render\n")
+    (folder / "t.yaml").write_text(TEMPLATE)
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_interrupted_plan_leaves_nothing_behind(big_dataset, tmp_path, sig, jobs):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "batchcost", "plan", str(big_dataset), "-t",
+                             str(big_dataset.parent / "t.yaml"), "-o", str(out_dir / "plan.jsonl"), "--split",
+                             "--jobs", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _leftovers(out_dir):  # the temporary plan (or the parts folder) is being written
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the plan never started writing"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    assert err.strip().splitlines()[-1] == "batchcost: error: interrupted"
+    assert "Traceback" not in err
+    assert _leftovers(out_dir) == [] and list(out_dir.iterdir()) == []
+
+
+def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
+    plan = tmp_path / "plan.jsonl"
+    line = ('{"custom_id": "r%d", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
+            '"messages": [{"role": "user", "content": "%s"}], "max_tokens": 5}}\n')
+    with plan.open("w") as fh:
+        for i in range(300_000):
+            fh.write(line % (i, f"text {i} " * 20))
+    proc = subprocess.Popen([sys.executable, "-m", "batchcost", "estimate", str(plan), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while not children.read_text().split():  # the forked workers are counting
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no worker was started"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGTERM)  # the whole process group: the command and its workers
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == ["batchcost: error: interrupted"], err
