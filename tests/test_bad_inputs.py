@@ -81,6 +81,10 @@ def _setup(folder: Path, case: dict) -> None:
             (folder / args[0]).mkdir(parents=True)
         elif kind == "approval":  # a real approval of plan.jsonl, then one field set to a bad value
             _approval(folder, *args)
+        elif kind == "sqlite":  # a real, empty SQLite database
+            import sqlite3
+
+            sqlite3.connect(folder / args[0]).execute("CREATE TABLE observations (x)").connection.commit()
         else:  # pragma: no cover - a typo in the corpus
             raise AssertionError(f"unknown set-up step {kind}")
     if case.get("generate") == "fifty_mb_line":  # the first corpus's generated case

@@ -72,3 +72,25 @@ def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert err.strip().splitlines() == ["batchcost: error: interrupted"], err
+
+
+def test_a_worker_killed_on_its_own_is_one_clear_line(tmp_path):
+    plan = tmp_path / "plan.jsonl"
+    line = ('{"custom_id": "r%d", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
+            '"messages": [{"role": "user", "content": "%s"}], "max_tokens": 5}}\n')
+    with plan.open("w") as fh:
+        for i in range(300_000):
+            fh.write(line % (i, f"words {i} " * 20))
+    proc = subprocess.Popen([sys.executable, "-m", "batchcost", "estimate", str(plan), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while not (pids := children.read_text().split()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    os.kill(int(pids[0]), signal.SIGKILL)  # the OOM killer, say: the worker's part is lost
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (out, err)
+    assert err.strip().splitlines() == ["batchcost: error: a worker process died (killed by a signal, or out of "
+                                        "memory); nothing was written: run again, or with fewer --jobs"], err
+    assert out == ""

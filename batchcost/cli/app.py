@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except RecursionError:
         return fail("input nested too deeply to process", 1)
+    except OSError as exc:  # the machine refused (disk full, I/O error, ...): one line naming the file
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return fail(f"{where}{exc.strerror or exc}", 1)
     except Exception as exc:  # a bug: still one line, still a failure code
         return fail(f"internal error: {type(exc).__name__}: {exc} (please report this)", 1)
     finally:

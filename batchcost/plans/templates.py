@@ -182,13 +182,18 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
         raise TemplateError(f"endpoint {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})", path=path,
                             line=lines.get("endpoint"))
     name = model or plain("model")
-    if not isinstance(name, str) or not name:
+    if name is not None and not isinstance(name, str):
+        raise TemplateError(f"model must be a model name (a string), not {name!r}", path=path, line=lines.get("model"))
+    if not name:
         raise TemplateError("model is missing (set it in the template or pass --model)", path=path)
     body = spec.get("body")
     if not isinstance(body, dict) or not body:
         raise TemplateError("body must be a non-empty mapping (the request body)", path=path,
                             line=lines.get("body"))
     custom_id = spec.get("custom_id", Text(("row-", Field(ROW, 0))))
+    if not isinstance(custom_id, (str, Text)):
+        raise TemplateError("custom_id must be a text pattern such as \"review-{id}\"", path=path,
+                            line=lines.get("custom_id"))
     if isinstance(custom_id, str):
         raise TemplateError("custom_id must contain a placeholder such as {id} or {_row}, or every request would "
                             "share one id", path=path, line=lines.get("custom_id"))
