@@ -28,6 +28,7 @@ models:
   text-embedding-3-small:
     input: 0.02
     flex: {{input: 0.01}}
+    scale_tier: {{input: 0.02}}
 """
 
 
@@ -79,7 +80,10 @@ def test_output_without_price_is_an_error_not_zero(price_file):
 
 def test_unknown_fields_are_kept(price_file):
     _, prices = load_price_file(price_file())
-    assert prices["text-embedding-3-small"].extra["flex"] == {"input": Decimal("0.01")}
+    assert prices["text-embedding-3-small"].extra["scale_tier"] == {"input": Decimal("0.02")}
+    # flex is no longer unknown: it is a tier of its own, priced only where the file prices it
+    assert prices["text-embedding-3-small"].flex.input == Decimal("0.01") and "flex" not in \
+        prices["text-embedding-3-small"].extra
 
 
 def test_resolution_alias_snapshot_and_missing(price_file, monkeypatch):

@@ -71,6 +71,17 @@ def parse_budget(value: str | None, error: type = UsageError) -> Decimal | None:
         raise error(f"--budget {value!r} is refused: {exc}") from None
 
 
+def parse_tiers(value: str | None) -> list[str]:
+    """The tiers asked for beyond standard and batch (which are always priced), in the order given."""
+    from batchcost.pricing.tables import TIER_NAMES
+
+    names = [t.strip().lower() for t in (value or "").split(",") if t.strip()]
+    unknown = [t for t in names if t not in TIER_NAMES]
+    if unknown:
+        raise UsageError(f"--tiers takes standard, batch, flex and priority, not {', '.join(unknown)}")
+    return [TIER_NAMES[t] for t in dict.fromkeys(names) if TIER_NAMES[t] not in ("realtime", "batch")]
+
+
 PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model; repeatable, later files win. "
                "BATCHCOST_PRICES names one more, applied first.")
 
@@ -107,6 +118,9 @@ def estimate(
                                          help="Estimate from a random sample of N requests (or P% of them), "
                                          "extrapolated with a 95% confidence interval: seconds on any plan size."),
     seed: Optional[int] = typer.Option(None, "--seed", help="With --sample: the random seed (repeatable runs)."),
+    tiers: Optional[str] = typer.Option(None, "--tiers", metavar="standard,batch,flex,priority",
+                                        help="Price these tiers side by side (default: standard and batch, always "
+                                        "shown). A tier a model does not offer is shown as not offered."),
 ) -> None:
     """Estimate what PLAN will cost in real time and through the Batch API.
 
@@ -114,6 +128,9 @@ def estimate(
     exact in --format json and rounded for display in the table. With --budget, exit 3 when over.
     """
     forecast = OutputForecast.parse(output_tokens)
+    extra = parse_tiers(tiers)
+    if extra and sample is not None:
+        raise UsageError("--tiers flex or priority is priced from a counted plan; drop --sample to see them")
     limit = parse_budget(budget)
     table = load_prices(prices or [])
     size = parse_image_size(image_size)
@@ -133,6 +150,10 @@ def estimate(
         result = estimate_dataset(plan, template, table, model=model, forecast=forecast, assume_image_size=size)
     else:
         result = _estimate_plan_file(plan, table, forecast, jobs, engine, scheduler, encoding, size)
+    if extra:
+        from batchcost.estimator.estimate import add_tiers
+
+        add_tiers(result, table, extra)
     if fmt is EstimateFormat.json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
     else:

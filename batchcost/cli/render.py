@@ -76,7 +76,20 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
     table.add_row("batch saves", *(usd(None if cost["realtime"][k] is None or cost["batch"][k] is None
                                        else cost["realtime"][k] - cost["batch"][k])
                                    for k in ("low", "expected", "high")))
+    for tier in (t for t in cost if t not in ("realtime", "batch")):
+        row = cost[tier]
+        table.add_row(f"{tier} cost", *(["not offered"] * 3 if row is None else
+                                        [usd(row[k]) for k in ("low", "expected", "high")]))
     console.print(table)
+    if len(cost) > 2:
+        from batchcost.estimator.estimate import cheapest_tier
+        from batchcost.pricing.tables import TURNAROUND
+
+        best = cheapest_tier(estimate)
+        if best is not None:
+            name = "standard" if best == "realtime" else best
+            console.print(f"Cheapest tier for this plan: {name} at {usd(cost[best]['expected'])} expected "
+                          f"(turnaround: {TURNAROUND[best]}).")
     if out["basis"] == "max":
         console.print("Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0.")
     else:

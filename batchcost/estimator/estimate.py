@@ -12,7 +12,7 @@ from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
 from batchcost.plans.reader import PlanLine, fast_loads, parse_line, read_plan, read_raw_lines
 from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
-from batchcost.pricing.tables import PriceTable, doubtful_date
+from batchcost.pricing.tables import TIER_NAMES, PriceTable, doubtful_date
 
 TIERS = ("realtime", "batch")
 
@@ -130,7 +130,7 @@ class ModelEstimate:
             "requests": self.requests,
             "input_tokens": self.input_tokens,
             "output_tokens": dict(self.output_tokens),
-            "cost": {tier: {k: money(v) for k, v in r.items()} for tier, r in self.cost.items()},
+            "cost": _cost_json(self.cost),
             "long_context_requests": self.long_context_requests,
         }
 
@@ -147,6 +147,7 @@ class Estimate:
     forecast: OutputForecast
     cache: dict = field(default_factory=dict)
     sample: dict | None = None  # set when estimated from a sample: the confidence intervals
+    tally: "Tally | None" = field(default=None, repr=False, compare=False)  # the integer sums it was priced from
 
     @property
     @exact_money
@@ -159,7 +160,7 @@ class Estimate:
             "plan": self.plan,
             "input_tokens": self.input_tokens,
             "output_tokens": dict(self.output_tokens),
-            "cost": {tier: {k: money(v) for k, v in r.items()} for tier, r in self.cost.items()},
+            "cost": _cost_json(self.cost),
             "savings": {"expected": money(self.savings)},
             "currency": "USD",
             "by_model": [m.as_dict() for m in self.by_model],
@@ -179,6 +180,42 @@ class Estimate:
         if cost > budget:
             raise BudgetExceeded(f"estimated batch cost ({on}) {display_money(cost)} exceeds the budget "
                                  f"{display_money(budget)} by {display_money(cost - budget)}")
+
+
+def _cost_json(cost: dict) -> dict:
+    """Costs by tier as exact decimal strings; a tier not offered stays null."""
+    return {tier: None if r is None else {k: money(v) for k, v in r.items()} for tier, r in cost.items()}
+
+
+@exact_money
+def add_tiers(estimate: Estimate, prices: PriceTable, tiers: Iterable[str]) -> Estimate:
+    """Price ``estimate`` at more tiers (flex, priority) from the tally it was made from, side by side with real
+    time and batch: the same integer sums, whatever engine counted them. A model that does not offer a tier has a
+    null cost there, and so has the plan's total; a warning says so. Never another tier's price."""
+    if estimate.tally is None:
+        raise UsageError("--tiers beyond standard and batch needs a counted plan, not a sample")
+    for tier in tiers:
+        tier = TIER_NAMES[tier]
+        if tier in estimate.cost:
+            continue
+        for m in estimate.by_model:
+            price = prices.lookup(m.model)
+            if price.offers(tier):
+                m.cost[tier] = _price_bucket(estimate.tally.buckets[m.model], price, tier)
+            else:
+                m.cost[tier] = None
+                estimate.warnings.append(f"{m.model}: not offered at the {tier} tier ({price.path} has no {tier} "
+                                         "price); shown as not offered, never at another tier's price")
+        parts = [m.cost[tier] for m in estimate.by_model]
+        estimate.cost[tier] = None if any(p is None for p in parts) else {
+            k: _sum(p[k] for p in parts) for k in ("low", "expected", "high")}
+    return estimate
+
+
+def cheapest_tier(estimate: Estimate) -> str | None:
+    """The tier with the lowest expected cost among those priced, for the sentence a person acts on."""
+    offered = {t: c["expected"] for t, c in estimate.cost.items() if c is not None and c["expected"] is not None}
+    return min(offered, key=offered.get) if offered else None
 
 
 def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: int | None) -> None:
@@ -475,7 +512,7 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
     sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
                     by_model=by_model, prices=sources, warnings=warnings, forecast=forecast,
-                    cache=tally.cache_summary(prices))
+                    cache=tally.cache_summary(prices), tally=tally)
 
 
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:

@@ -26,21 +26,25 @@ def exact_money(function):
 
 
 def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_input_tokens: int = 0,
-                 output_tokens: int = 0, long_context: bool = False) -> Decimal:
-    """Exact cost of ``input_tokens`` (which include ``cached_input_tokens``, as the API reports them) and
-    ``output_tokens`` at ``tier`` ("realtime" or "batch").
+                 output_tokens: int = 0, long_context: bool = False, cache_write_tokens: int = 0,
+                 cache_write_1h_tokens: int = 0) -> Decimal:
+    """Exact cost of ``input_tokens`` (which include the cached and cache-write tokens, as the APIs report the
+    total) and ``output_tokens`` at ``tier`` ("realtime"/"standard", "batch", "flex" or "priority"; a tier the
+    model does not offer is ``TierNotOffered``, never another tier's price).
 
     Cached tokens are billed at the cached rate, or at the input rate when the table has none (the safe figure).
-    Output tokens with no output price are an error, never $0.
+    Cache writes (5-minute, 1-hour) are billed at their write rates. Output or cache-write tokens with no price
+    are an error, never $0.
     """
-    if cached_input_tokens > input_tokens:
-        raise ValueError("cached_input_tokens cannot exceed input_tokens")
+    if cached_input_tokens + cache_write_tokens + cache_write_1h_tokens > input_tokens:
+        raise ValueError("cached and cache-write tokens cannot exceed input_tokens")
     with localcontext(EXACT):  # products and a shift of the point: exact, or an error, never rounded
-        return _price(price, tier, input_tokens, cached_input_tokens, output_tokens, long_context)
+        return _price(price, tier, input_tokens, cached_input_tokens, output_tokens, long_context,
+                      cache_write_tokens, cache_write_1h_tokens)
 
 
 def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens: int, output_tokens: int,
-           long_context: bool) -> Decimal:
+           long_context: bool, cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0) -> Decimal:
     rates = price.rates(tier)
     cached_rate = rates.cached_input if rates.cached_input is not None else rates.input
     input_rate, output_rate = rates.input, rates.output
@@ -49,7 +53,15 @@ def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens:
         cached_rate *= price.long_context.input_multiplier
         if output_rate is not None:
             output_rate *= price.long_context.output_multiplier
-    total = (input_tokens - cached_input_tokens) * input_rate + cached_input_tokens * cached_rate
+    plain = input_tokens - cached_input_tokens - cache_write_tokens - cache_write_1h_tokens
+    total = plain * input_rate + cached_input_tokens * cached_rate
+    for tokens, rate, name in ((cache_write_tokens, rates.cache_write, "cache_write"),
+                               (cache_write_1h_tokens, rates.cache_write_1h, "cache_write_1h")):
+        if tokens:
+            if rate is None:
+                raise MissingPrice(f"no {name} price for model {price.model!r} at the {tier} tier", path=price.path)
+            total += tokens * (rate * price.long_context.input_multiplier if long_context and price.long_context
+                               else rate)
     if output_tokens:
         if output_rate is None:
             raise MissingPrice(f"no output price for model {price.model!r}", path=price.path)

@@ -26,7 +26,11 @@ STALE_AFTER_DAYS = 90
 MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens (or a multiplier): anything above is a typo, not a price
 MAX_DECIMAL_PLACES = 60  # 40-place prices are exact; 1e-400 is not a price
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
-_KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "batch", "long_context"}
+_KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "cache_write", "cache_write_1h", "batch", "flex",
+                       "priority", "long_context"}
+TIER_NAMES = {"standard": "realtime", "realtime": "realtime", "batch": "batch", "flex": "flex", "priority": "priority"}
+TURNAROUND = {"realtime": "answers at once", "batch": "within 24 hours", "flex": "best effort, may be slower or "
+              "refused when busy", "priority": "faster and steadier than standard"}
 
 
 class PriceFileError(BadInput):
@@ -35,6 +39,10 @@ class PriceFileError(BadInput):
 
 class MissingPrice(BadInput):
     """No price table has this model."""
+
+
+class TierNotOffered(MissingPrice):
+    """The model has no price at this tier (flex, priority): it is not offered, never priced at another tier."""
 
 
 # -- YAML with exact decimals and line numbers -----------------------------------------------------------
@@ -80,11 +88,14 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _mapping_with_lines)
 # -- the model -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rates:
-    """USD per 1M tokens for one tier. ``cached_input`` None means cached tokens cost the input rate."""
+    """USD per 1M tokens for one tier. ``cached_input`` None means cached tokens cost the input rate; a cache write
+    (5-minute, 1-hour) with no rate is an error when such tokens are priced, never $0."""
 
     input: Decimal
     output: Decimal | None
     cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,21 @@ class ModelPrice:
     aliases: tuple[str, ...] = ()
     long_context: LongContext | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    flex: Rates | None = None
+    priority: Rates | None = None
+
+    def offers(self, tier: str) -> bool:
+        return getattr(self, TIER_NAMES[tier]) is not None
 
     def rates(self, tier: str) -> Rates:
-        return self.batch if tier == "batch" else self.realtime
+        """The rates of ``tier`` (standard/realtime, batch, flex, priority); ``TierNotOffered`` when the model has
+        none there: never another tier's price."""
+        if tier not in TIER_NAMES:
+            raise ValueError(f"unknown tier {tier!r}")
+        rates = getattr(self, TIER_NAMES[tier])
+        if rates is None:
+            raise TierNotOffered(f"model {self.model!r} is not offered at the {tier} tier by {self.path}")
+        return rates
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,8 @@ def _rates(mapping: Any, path: str, what: str, line: int | None) -> Rates:
         input=_price(mapping["input"], path, _line(mapping, "input"), f"{what}.input"),
         output=_optional_price(mapping, "output", path, what),
         cached_input=_optional_price(mapping, "cached_input", path, what),
+        cache_write=_optional_price(mapping, "cache_write", path, what),
+        cache_write_1h=_optional_price(mapping, "cache_write_1h", path, what),
     )
 
 
@@ -174,7 +199,8 @@ def _scaled(rates: Rates, factor: Decimal) -> Rates:
     def scale(value: Decimal | None) -> Decimal | None:
         return None if value is None else value * factor
 
-    return Rates(input=rates.input * factor, output=scale(rates.output), cached_input=scale(rates.cached_input))
+    return Rates(input=rates.input * factor, output=scale(rates.output), cached_input=scale(rates.cached_input),
+                 cache_write=scale(rates.cache_write), cache_write_1h=scale(rates.cache_write_1h))
 
 
 def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongContext | None:
@@ -251,6 +277,9 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
             path=path, aliases=tuple(aliases),
             long_context=_long_context(entry.get("long_context"), path, _line(entry, "long_context"), what),
             extra={k: v for k, v in entry.items() if k not in _KNOWN_MODEL_FIELDS},
+            # flex and priority exist only where the file prices them: no discount rule invents them
+            **{tier: _rates(entry[tier], path, f"{what}.{tier}", _line(entry, tier)) for tier in ("flex", "priority")
+               if entry.get(tier) is not None},
         )
     return source, prices
 
