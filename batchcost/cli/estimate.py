@@ -118,6 +118,9 @@ def estimate(
                                          help="Estimate from a random sample of N requests (or P% of them), "
                                          "extrapolated with a 95% confidence interval: seconds on any plan size."),
     seed: Optional[int] = typer.Option(None, "--seed", help="With --sample: the random seed (repeatable runs)."),
+    prices_at: Optional[str] = typer.Option(None, "--prices-at", metavar="YYYY-MM-DD",
+                                            help="Price the plan as of this date (the price database keeps "
+                                            "history; YAML tables are as checked, which a warning says)."),
     tiers: Optional[str] = typer.Option(None, "--tiers", metavar="standard,batch,flex,priority",
                                         help="Price these tiers side by side (default: standard and batch, always "
                                         "shown). A tier a model does not offer is shown as not offered."),
@@ -132,7 +135,10 @@ def estimate(
     if extra and sample is not None:
         raise UsageError("--tiers flex or priority is priced from a counted plan; drop --sample to see them")
     limit = parse_budget(budget)
-    table = load_prices(prices or [])
+    from batchcost.cli.prices import parse_date
+
+    on = parse_date(prices_at, "--prices-at")
+    table = load_prices(prices or [], at=on)
     size = parse_image_size(image_size)
     if sample is not None:
         from batchcost.estimator.sampling import estimate_sample
@@ -154,6 +160,8 @@ def estimate(
         from batchcost.estimator.estimate import add_tiers
 
         add_tiers(result, table, extra)
+    if on is not None:
+        result.prices_at = on.isoformat()
     if fmt is EstimateFormat.json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
     else:

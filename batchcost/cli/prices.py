@@ -27,6 +27,7 @@ def _rate(value) -> str:
 
 
 TIERS = ("realtime", "batch", "flex", "priority")
+ALL = ("flex", "priority")  # ask the database for the tiers a YAML table does not mention
 CLASSES = ("input", "cached_input", "cache_write", "cache_write_1h", "output")
 
 
@@ -36,7 +37,8 @@ def price_record(p) -> dict:
     for tier in TIERS:
         rates = getattr(p, tier)
         tiers["standard" if tier == "realtime" else tier] = None if rates is None else {
-            c: money(getattr(rates, c)) for c in CLASSES}
+            **{c: money(getattr(rates, c)) for c in CLASSES},
+            **({"long_context": {c: money(getattr(rates.long, c)) for c in CLASSES}} if rates.long else {})}
     record = {"model": p.model, "aliases": list(p.aliases), "tiers": tiers,
               "source": {"file": p.path, "source": p.source, "checked_on": p.checked_on.isoformat()}}
     if p.long_context:
@@ -45,6 +47,11 @@ def price_record(p) -> dict:
                                   "input_multiplier": money(lc.input_multiplier),
                                   "output_multiplier": money(lc.output_multiplier)}
     return record
+
+
+def _classes(rates) -> str:
+    return ", ".join(f"{c.replace('_', ' ')} {_rate(getattr(rates, c))}" for c in CLASSES
+                     if c in ("input", "output") or getattr(rates, c) is not None)
 
 
 def _tier_cell(rates) -> str:
@@ -70,14 +77,14 @@ def list_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) 
     _check_format(fmt)
     table = load_prices(prices or [])
     if fmt == "json":
-        sys.stdout.write(json.dumps([price_record(table.prices[n]) for n in table.names()], indent=2) + "\n")
+        sys.stdout.write(json.dumps([price_record(table.lookup(n, tiers=ALL)) for n in table.names()], indent=2) + "\n")
         return
     view = Table(title="USD per 1M tokens: input / cached input / output", title_justify="left")
     for name, justify in (("model", "left"), ("standard", "right"), ("batch", "right"), ("flex", "right"),
                           ("priority", "right"), ("source", "left")):
         view.add_column(name, justify=justify, no_wrap=name == "model")
     for name in table.names():
-        p = table.prices[name]
+        p = table.lookup(name, tiers=ALL)
         view.add_row(name, *(_tier_cell(getattr(p, t)) for t in TIERS), f"{p.path} ({p.checked_on})")
     view.caption = "; ".join(f"{s.path}: {s.source}, checked {s.checked_on}" for s in table.sources)
     view.caption_justify = "left"
@@ -89,7 +96,7 @@ def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Option
                fmt: str = FormatOpt) -> None:
     """The price in force for MODEL (a family, alias or dated snapshot): every tier and class, and its source."""
     _check_format(fmt)
-    p = load_prices(prices or []).lookup(model)
+    p = load_prices(prices or []).lookup(model, tiers=ALL)
     if fmt == "json":
         sys.stdout.write(json.dumps({**price_record(p), "asked_for": model}, indent=2) + "\n")
         return
@@ -101,10 +108,10 @@ def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Option
         if r is None:
             lines.append(f"{name}: not offered")
             continue
-        parts = [f"{c.replace('_', ' ')} {_rate(getattr(r, c))}" for c in CLASSES
-                 if c in ("input", "output") or getattr(r, c) is not None]
-        lines.append(f"{name}: {', '.join(parts)} USD per 1M tokens")
-    if p.long_context:
+        lines.append(f"{name}: {_classes(r)} USD per 1M tokens")
+        if r.long is not None and p.long_context:
+            lines.append(f"  {name} above {p.long_context.above_input_tokens:,} input tokens: {_classes(r.long)}")
+    if p.long_context and not any(getattr(p, t) is not None and getattr(p, t).long for t in TIERS):
         lc = p.long_context
         lines.append(f"long context: requests over {lc.above_input_tokens:,} input tokens pay x{lc.input_multiplier} "
                      f"input and x{lc.output_multiplier} output")
@@ -113,19 +120,83 @@ def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Option
     print("\n".join(lines))
 
 
+def parse_date(value: str | None, option: str):
+    """An option's YYYY-MM-DD date (exit 2 when it is not a real date)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        from batchcost.errors import UsageError
+
+        raise UsageError(f"{option} must be a date such as 2026-11-01, not {value!r}") from None
+
+
 @prices_app.command("check")
-def check_prices(prices: Optional[List[Path]] = PricesOpt) -> None:
-    """List price files whose checked_on is older than 90 days (or in the future); exit 1 if any is stale."""
+def check_prices(prices: Optional[List[Path]] = PricesOpt,
+                 today: Optional[str] = typer.Option(None, "--today", metavar="YYYY-MM-DD",
+                                                     help="Check as of this date (default: today).")) -> None:
+    """List the price tables and the price database with the date they were checked; exit 1 if any is older
+    than 90 days (a date in the future warns)."""
+    from batchcost.pricing import database
+
+    day = parse_date(today, "--today")
     table = load_prices(prices or [])
-    stale = table.stale_sources()
-    future = table.future_sources()
-    for source in table.sources:
+    sources = list(table.sources)
+    if database.version() is not None and all(s.path != database.label() for s in sources):
+        sources.append(database.source())  # its newest dated price: the package carries no release date
+    stale = [s for s in sources if s.age_days(day) > STALE_AFTER_DAYS]
+    future = [s for s in sources if s.age_days(day) < 0]
+    for source in sources:
         state = "STALE" if source in stale else "FUTURE" if source in future else "ok"
-        print(f"{state:5} {source.path}: checked {source.checked_on} ({source.age_days()} days ago) — {source.source}")
+        print(f"{state:5} {source.path}: checked {source.checked_on} ({source.age_days(day)} days ago) — "
+              f"{source.source}")
     if stale:
-        raise BadInput(f"{len(stale)} price file(s) older than {STALE_AFTER_DAYS} days; check them against their "
-                       "source")
+        raise BadInput(f"{len(stale)} price source(s) older than {STALE_AFTER_DAYS} days; check them against their "
+                       "source (pip install -U genai-prices for the database)")
     for source in future:
         print(f"warning: {source.path} says it was checked on {source.checked_on}, which is in the future",
               file=sys.stderr)
-    print(f"all price files checked within {STALE_AFTER_DAYS} days", file=sys.stderr)
+    print(f"all price sources checked within {STALE_AFTER_DAYS} days", file=sys.stderr)
+
+
+@prices_app.command("diff")
+def diff_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) -> None:
+    """Where the YAML tables in force (bundled and yours) and the price database disagree, model by model, tier by
+    tier, class by class. A report: exit 0."""
+    from batchcost.pricing import database
+
+    _check_format(fmt)
+    table = load_prices(prices or [])
+    rows = []
+    for name in table.names():
+        ours = table.lookup(name, tiers=ALL)
+        found = database.find(name)
+        if found is None:
+            rows.append({"model": name, "tier": None, "class": None, "yaml": ours.path, "database": None,
+                         "note": "not in the database"})
+            continue
+        for tier in TIERS:
+            a, b = getattr(ours, tier), getattr(found.price, tier)
+            label = "standard" if tier == "realtime" else tier
+            if (a is None) != (b is None):
+                rows.append({"model": name, "tier": label, "class": None, "yaml": _tier_cell(a),
+                             "database": _tier_cell(b), "note": f"{ours.path} vs {found.price.path}"})
+                continue
+            for c in CLASSES if a is not None else ():
+                x, y = getattr(a, c), getattr(b, c)
+                if x != y:
+                    rows.append({"model": name, "tier": label, "class": c, "yaml": money(x), "database": money(y),
+                                 "note": f"{ours.path} vs {found.price.path}"})
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    view = Table(title=f"YAML tables vs {database.label()}: {len(rows)} difference(s)", title_justify="left")
+    for column in ("model", "tier", "class", "yaml", "database"):
+        view.add_column(column, overflow="fold")
+    for row in rows:
+        view.add_row(row["model"], row["tier"] or "", row["class"] or row["note"], str(row["yaml"] or "—"),
+                     str(row["database"] or "—"))
+    Console(highlight=False).print(view)

@@ -123,10 +123,12 @@ class ModelEstimate:
     output_tokens: dict
     cost: dict[str, dict[str, Decimal | None]]
     long_context_requests: int = 0
+    price_source: dict | None = None  # which table priced this model: file (or database and version), checked_on
 
     def as_dict(self) -> dict:
         return {
             "model": self.model,
+            **({"price_source": self.price_source} if self.price_source else {}),
             "requests": self.requests,
             "input_tokens": self.input_tokens,
             "output_tokens": dict(self.output_tokens),
@@ -148,6 +150,7 @@ class Estimate:
     cache: dict = field(default_factory=dict)
     sample: dict | None = None  # set when estimated from a sample: the confidence intervals
     tally: "Tally | None" = field(default=None, repr=False, compare=False)  # the integer sums it was priced from
+    prices_at: str | None = None  # the date whose prices were asked for (None: today's)
 
     @property
     @exact_money
@@ -168,6 +171,7 @@ class Estimate:
             "warnings": self.warnings,
             "cache": self.cache,
             **({"sample": self.sample} if self.sample else {}),
+            **({"prices_at": self.prices_at} if self.prices_at else {}),
         }
 
     def check_budget(self, budget: Decimal, on: str = "high") -> None:
@@ -180,6 +184,13 @@ class Estimate:
         if cost > budget:
             raise BudgetExceeded(f"estimated batch cost ({on}) {display_money(cost)} exceeds the budget "
                                  f"{display_money(budget)} by {display_money(cost - budget)}")
+
+
+def _provenance(price) -> dict:
+    record = {"file": price.path, "checked_on": price.checked_on.isoformat()}
+    if price.extra.get("tier_sources"):
+        record["tiers"] = dict(price.extra["tier_sources"])
+    return record
 
 
 def _cost_json(cost: dict) -> dict:
@@ -199,9 +210,13 @@ def add_tiers(estimate: Estimate, prices: PriceTable, tiers: Iterable[str]) -> E
         if tier in estimate.cost:
             continue
         for m in estimate.by_model:
-            price = prices.lookup(m.model)
+            price = prices.lookup(m.model, tiers=(tier,))
             if price.offers(tier):
                 m.cost[tier] = _price_bucket(estimate.tally.buckets[m.model], price, tier)
+                m.price_source = _provenance(price)
+                source = price.extra.get("tier_sources", {}).get(tier)
+                if source and all(s["path"] != source for s in estimate.prices):
+                    estimate.prices += [s.as_dict() for s in prices.sources if s.path == source]
             else:
                 m.cost[tier] = None
                 estimate.warnings.append(f"{m.model}: not offered at the {tier} tier ({price.path} has no {tier} "
@@ -489,7 +504,7 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
             output_tokens={"low": b.out[0] + b.long_out[0], "expected": b.out[1] + b.long_out[1],
                            "high": None if b.unbounded else b.out[2] + b.long_out[2], "basis": forecast.basis},
             cost={tier: _price_bucket(b, price, tier) for tier in TIERS},
-            long_context_requests=b.long_requests,
+            long_context_requests=b.long_requests, price_source=_provenance(price),
         ))
     output = {"low": sum(m.output_tokens["low"] for m in by_model),
               "expected": sum(m.output_tokens["expected"] for m in by_model),
@@ -523,6 +538,8 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
             warnings.append(doubt)
     for note, n in notes.items():
         warnings.append(f"approximate count for {n} request{'s' if n != 1 else ''}: {note}")
+    models = {p.model for p in used} | {m.model for m in by_model}
+    warnings += [n for n in prices.notes if n.split(":", 1)[0] in models]
     for m in by_model:
         if m.output_tokens["high"] is None:
             warnings.append(f"{m.model}: some requests set no max output tokens and the model has no known "

@@ -46,13 +46,19 @@ def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_inpu
 def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens: int, output_tokens: int,
            long_context: bool, cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0) -> Decimal:
     rates = price.rates(tier)
+    multiplier = None
+    if long_context and price.long_context:
+        if rates.long is not None:  # the source gives the long-context rates themselves
+            rates = rates.long
+        else:
+            multiplier = price.long_context
     cached_rate = rates.cached_input if rates.cached_input is not None else rates.input
     input_rate, output_rate = rates.input, rates.output
-    if long_context and price.long_context:
-        input_rate *= price.long_context.input_multiplier
-        cached_rate *= price.long_context.input_multiplier
+    if multiplier is not None:
+        input_rate *= multiplier.input_multiplier
+        cached_rate *= multiplier.input_multiplier
         if output_rate is not None:
-            output_rate *= price.long_context.output_multiplier
+            output_rate *= multiplier.output_multiplier
     plain = input_tokens - cached_input_tokens - cache_write_tokens - cache_write_1h_tokens
     total = plain * input_rate + cached_input_tokens * cached_rate
     for tokens, rate, name in ((cache_write_tokens, rates.cache_write, "cache_write"),
@@ -60,8 +66,7 @@ def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens:
         if tokens:
             if rate is None:
                 raise MissingPrice(f"no {name} price for model {price.model!r} at the {tier} tier", path=price.path)
-            total += tokens * (rate * price.long_context.input_multiplier if long_context and price.long_context
-                               else rate)
+            total += tokens * (rate * multiplier.input_multiplier if multiplier is not None else rate)
     if output_tokens:
         if output_rate is None:
             raise MissingPrice(f"no output price for model {price.model!r}", path=price.path)

@@ -10,7 +10,7 @@ import datetime as dt
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation, localcontext
 from importlib import resources
 from pathlib import Path
@@ -96,6 +96,7 @@ class Rates:
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
+    long: "Rates | None" = None  # absolute rates for a request over the model's long-context threshold, if known
 
 
 @dataclass(frozen=True)
@@ -277,10 +278,13 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
             path=path, aliases=tuple(aliases),
             long_context=_long_context(entry.get("long_context"), path, _line(entry, "long_context"), what),
             extra={k: v for k, v in entry.items() if k not in _KNOWN_MODEL_FIELDS},
-            # flex and priority exist only where the file prices them: no discount rule invents them
+            # flex and priority exist only where a source prices them: no discount rule invents them. A file that
+            # omits them does not say (the database may); `flex: null` says "not offered"
             **{tier: _rates(entry[tier], path, f"{what}.{tier}", _line(entry, tier)) for tier in ("flex", "priority")
                if entry.get(tier) is not None},
         )
+        if any(tier in entry and entry[tier] is None for tier in ("flex", "priority")):
+            prices[str(name)].extra["not_offered"] = [t for t in ("flex", "priority") if t in entry and entry[t] is None]
     return source, prices
 
 
@@ -291,12 +295,19 @@ def load_price_file(path: str | Path, label: str | None = None) -> tuple[PriceSo
 
 # -- the stacked table -----------------------------------------------------------------------------------
 class PriceTable:
-    """Bundled prices overridden by the user's files, model by model."""
+    """The price database (genai-prices) at the bottom, then the bundled YAML tables that fill its gaps and mend
+    it, then the user's files, each overriding the ones below model by model. ``at``: the date whose prices are
+    wanted (the database has history; YAML tables are as they are today, which a note says)."""
 
-    def __init__(self, layers: Iterable[tuple[PriceSource, dict[str, ModelPrice]]]):
+    def __init__(self, layers: Iterable[tuple[PriceSource, dict[str, ModelPrice]]], *, database: bool = True,
+                 at: dt.date | None = None):
         self.sources: list[PriceSource] = []
         self.prices: dict[str, ModelPrice] = {}
         self._aliases: dict[str, str] = {}
+        self.database = database
+        self.at = at
+        self.notes: list[str] = []  # what pricing had to assume, for the estimate's warnings
+        self._found: dict[str, ModelPrice | None] = {}
         for source, prices in layers:
             self.sources.append(source)
             for name, price in prices.items():
@@ -307,14 +318,68 @@ class PriceTable:
     def names(self) -> list[str]:
         return sorted(self.prices)
 
-    def lookup(self, model: str) -> ModelPrice:
-        """The price for ``model``: exact name, alias, registry family, or undated family name."""
+    def lookup(self, model: str, *, tiers: Iterable[str] = ()) -> ModelPrice:
+        """The price for ``model``: exact name, alias, registry family, or undated family name. ``tiers``: the
+        flex or priority tiers the caller will price; only then is the database asked for the ones a YAML table
+        does not mention (so an ordinary estimate never imports it)."""
         name = self._find(model)
         if name is None:
+            found = self._from_database(model)
+            if found is not None:
+                return found
             near = difflib.get_close_matches(model, self.names(), n=3, cutoff=0.4)
             hint = f"; closest priced: {', '.join(near)}" if near else ""
             raise MissingPrice(f"no price for model {model!r}{hint} (add it with --prices FILE)")
-        return self.prices[name]
+        price = self.prices[name]
+        if any(t in ("flex", "priority") for t in tiers):
+            price = self._with_database_tiers(price)
+        if self.at is not None:
+            self._note(f"{price.model}: {price.path} has no price history; its prices as checked on "
+                       f"{price.checked_on} are used for {self.at}")
+        return price
+
+    def _with_database_tiers(self, price: ModelPrice) -> ModelPrice:
+        """A YAML price with the tiers its file does not mention (flex, priority) taken from the database, each
+        with its own source; a tier the file marks `null` stays not offered."""
+        missing = [t for t in ("flex", "priority") if getattr(price, t) is None
+                   and t not in price.extra.get("not_offered", ())]
+        if not missing or not self.database:
+            return price
+        key = f"tiers:{price.path}:{price.model}"
+        if key not in self._found:
+            from batchcost.pricing import database
+
+            found = database.find(price.model, self.at)
+            extra = {t: getattr(found.price, t) for t in missing
+                     if found is not None and getattr(found.price, t) is not None}
+            if extra:  # only what is said of the tiers taken from the database applies here
+                for note in found.notes:
+                    if any(f"the {t} price" in note for t in extra):
+                        self._note(note)
+                if all(s.path != found.price.path for s in self.sources):
+                    self.sources.append(database.source())
+            self._found[key] = price if not extra else replace(
+                price, **extra, extra={**price.extra, "tier_sources": {t: found.price.path for t in extra}})
+        return self._found[key]
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def _from_database(self, model: str) -> ModelPrice | None:
+        if not self.database:
+            return None
+        if model not in self._found:
+            from batchcost.pricing import database
+
+            found = database.find(model, self.at)
+            self._found[model] = None if found is None else found.price
+            if found is not None:
+                for note in found.notes:
+                    self._note(note)
+                if all(s.path != found.price.path for s in self.sources):
+                    self.sources.append(database.source())
+        return self._found[model]
 
     def _find(self, model: str) -> str | None:
         if model in self.prices:
@@ -336,7 +401,10 @@ class PriceTable:
         return self._find(undated) if undated != model else None
 
     def used_sources(self, models: Iterable[str]) -> list[PriceSource]:
-        paths = {self.lookup(m).path for m in models}
+        paths = set()
+        for m in models:
+            price = self.lookup(m)
+            paths |= {price.path, *price.extra.get("tier_sources", {}).values()}
         return [s for s in self.sources if s.path in paths]
 
     def stale_sources(self, today: dt.date | None = None) -> list[PriceSource]:
@@ -364,10 +432,11 @@ def bundled_price_files() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_prices(extra: Iterable[str | Path] = (), *, use_env: bool = True) -> PriceTable:
-    """Bundled tables, then ``BATCHCOST_PRICES``, then ``extra`` files in order."""
+def load_prices(extra: Iterable[str | Path] = (), *, use_env: bool = True, at: dt.date | None = None,
+                database: bool = True) -> PriceTable:
+    """The price database, then the bundled tables, then ``BATCHCOST_PRICES``, then ``extra`` files in order."""
     layers = [load_price_file(f, f"bundled:{f.name}") for f in bundled_price_files()]
     env_file = os.environ.get("BATCHCOST_PRICES") if use_env else None
     for f in ([env_file] if env_file else []) + list(extra):
         layers.append(load_price_file(f))
-    return PriceTable(layers)
+    return PriceTable(layers, database=database, at=at)

@@ -1,0 +1,124 @@
+"""The price database (genai-prices, offline) behind the YAML tables: figures checked against the providers' own
+pricing pages, tiers it has and has not, the documented tier rules, dated history, and provenance."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from batchcost.pricing import database
+from batchcost.pricing.cost import price_tokens
+from batchcost.pricing.tables import TierNotOffered, load_prices
+
+# Anthropic's pricing page, https://docs.anthropic.com/en/docs/about-claude/pricing (the copy read on 2026-12-01):
+# base input, 5-minute cache writes, 1-hour cache writes, cache hits, output; then the batch input and output table.
+ANTHROPIC_PAGE = {
+    "claude-opus-4-1": ("15", "18.75", "30", "1.50", "75", "7.50", "37.50"),
+    "claude-opus-4": ("15", "18.75", "30", "1.50", "75", "7.50", "37.50"),
+    "claude-sonnet-4": ("3", "3.75", "6", "0.30", "15", "1.50", "7.50"),
+    "claude-3-7-sonnet": ("3", "3.75", "6", "0.30", "15", "1.50", "7.50"),
+    "claude-3-5-haiku": ("0.80", "1", "1.6", "0.08", "4", "0.40", "2"),
+    "claude-3-haiku": ("0.25", "0.30", "0.50", "0.03", "1.25", "0.125", "0.625"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(ANTHROPIC_PAGE))
+def test_anthropic_models_match_the_pricing_page_in_every_class(model):
+    price = load_prices([], use_env=False).lookup(model)
+    standard, batch = price.rates("standard"), price.rates("batch")
+    got = (standard.input, standard.cache_write, standard.cache_write_1h, standard.cached_input, standard.output,
+           batch.input, batch.output)
+    assert got == tuple(Decimal(x) for x in ANTHROPIC_PAGE[model])
+    assert price.path.startswith("database:genai-prices")
+    # the batch discount stacks on the cache classes too (the page's "batch pricing" section)
+    assert batch.cache_write == standard.cache_write / 2 and batch.cached_input == standard.cached_input / 2
+
+
+def test_sonnet_long_context_is_the_pages_absolute_rates():
+    price = load_prices([], use_env=False).lookup("claude-sonnet-4-5")
+    # page: <= 200K input $3 / output $15; > 200K input $6 / output $22.50
+    assert price.long_context.above_input_tokens == 200_000
+    assert price_tokens(price, "standard", input_tokens=200_000, output_tokens=1_000) == \
+        (200_000 * Decimal(3) + 1_000 * 15) / 10**6
+    assert price_tokens(price, "standard", input_tokens=200_001, output_tokens=1_000, long_context=True) == \
+        (200_001 * Decimal(6) + 1_000 * Decimal("22.5")) / 10**6
+
+
+def test_a_tier_without_a_variant_or_a_rule_is_not_offered_never_the_standard_price():
+    price = load_prices([], use_env=False).lookup("claude-sonnet-4-5")
+    assert not price.offers("flex") and not price.offers("priority")
+    with pytest.raises(TierNotOffered):
+        price_tokens(price, "priority", input_tokens=10)
+
+
+def test_a_tier_rule_is_applied_and_said_where_the_database_has_no_figure():
+    found = database.find("claude-3-haiku")
+    assert found.price.batch.input == Decimal("0.125")
+    assert any("derived by anthropic's rule" in note and "batch-processing#pricing" in note for note in found.notes)
+
+
+def test_prices_in_force_on_a_date():
+    # the database's gpt-4o-mini priority variant starts on 2026-10-12: before that date it is not offered
+    before, after = database.find("gpt-4o-mini", dt.date(2026, 10, 1)), database.find("gpt-4o-mini",
+                                                                                      dt.date(2026, 10, 20))
+    assert before.price.priority is None
+    assert after.price.priority.input == Decimal("0.25") and after.price.priority.output == Decimal("1")
+
+
+def test_yaml_models_take_the_tiers_their_file_does_not_mention_from_the_database(tmp_path):
+    table = load_prices([], use_env=False)
+    assert table.lookup("gpt-4o-mini").priority is None  # not asked for: the database is not consulted
+    price = table.lookup("gpt-4o-mini", tiers=("priority",))
+    assert price.path == "bundled:openai.yaml"  # the bundled table still sets standard and batch
+    assert price.priority is not None and price.extra["tier_sources"] == {"priority": database.label()}
+    assert not any("batch price is derived" in n for n in table.notes)  # batch came from the YAML
+    explicit = tmp_path / "p.yaml"
+    explicit.write_text("currency: USD\nsource: t\nchecked_on: 2026-11-20\nmodels:\n"
+                        "  gpt-4o-mini: {input: 0.15, output: 0.6, priority: null}\n")
+    assert not load_prices([explicit], use_env=False).lookup("gpt-4o-mini", tiers=("priority",)).offers("priority")
+
+
+def test_estimate_names_the_source_of_each_price_and_the_date_used(tmp_path, cli):
+    plan = tmp_path / "plan.jsonl"
+    plan.write_text(json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}) + "\n")
+    out = cli("estimate", plan, "--tiers", "priority", "--prices-at", "2026-10-20", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["prices_at"] == "2026-10-20"
+    assert doc["by_model"][0]["price_source"]["file"] == "bundled:openai.yaml"
+    assert doc["by_model"][0]["price_source"]["tiers"]["priority"].startswith("database:genai-prices")
+    assert {p["path"] for p in doc["prices"]} >= {"bundled:openai.yaml", database.label()}
+    assert any("has no price history" in w for w in doc["warnings"])
+    early = json.loads(cli("estimate", plan, "--tiers", "priority", "--prices-at", "2026-10-01", "--format",
+                           "json").stdout)
+    assert early["cost"]["priority"] is None
+    bad = cli("estimate", plan, "--prices-at", "2026-02-30")
+    assert bad.returncode == 2 and "--prices-at must be a date" in bad.stderr
+
+
+def test_prices_diff_and_check_report_the_database(cli):
+    diff = json.loads(cli("prices", "diff", "--format", "json").stdout)
+    mini = [r for r in diff if r["model"] == "gpt-4o-mini"]
+    # the bundled table halves cached input for batch; the database keeps it at standard (no published rate)
+    assert {"model": "gpt-4o-mini", "tier": "batch", "class": "cached_input", "yaml": "0.0375",
+            "database": "0.075"}.items() <= next(r for r in mini if r["class"] == "cached_input").items()
+    check = cli("prices", "check", "--today", "2026-12-01")
+    assert check.returncode == 0 and database.label() in check.stdout
+    stale = cli("prices", "check", "--today", "2027-12-01")
+    assert stale.returncode == 1 and "STALE" in stale.stdout
+
+
+def test_the_database_is_not_imported_for_a_plan_the_yaml_tables_price(tmp_path):
+    import subprocess
+    import sys
+
+    plan = tmp_path / "plan.jsonl"
+    plan.write_text(json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}) + "\n")
+    code = ("import sys\nfrom batchcost.cli.app import main\ntry:\n    main(['estimate', sys.argv[1], '--format', "
+            "'json'])\nfinally:\n    print('genai_prices.data' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, str(plan)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr.strip().splitlines()[-1] == "False"
