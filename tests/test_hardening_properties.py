@@ -413,3 +413,13 @@ def test_both_parsers_hold_the_one_depth_limit(tmp_path, cli, big_int):
             out = cli(*args)
             assert (out.returncode == 0) is ok, (depth, args, out.stderr)
             assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+
+
+def test_an_output_that_is_a_link_to_a_regular_file_is_written_through(tmp_path):
+    _inputs(tmp_path)
+    (tmp_path / "old-approval.json").write_text("old\n")
+    os.symlink("old-approval.json", tmp_path / "approval.json")
+    code, err = run("approve", "plan.jsonl", "--budget", "5", "--by", "me", "-o", "approval.json", cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "approval.json").is_symlink()  # the link stays
+    assert json.loads((tmp_path / "old-approval.json").read_text())["approved_by"] == "me"  # its file, replaced whole

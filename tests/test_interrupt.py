@@ -53,7 +53,8 @@ def test_an_interrupted_plan_leaves_nothing_behind(big_dataset, tmp_path, sig, j
     assert _leftovers(out_dir) == [] and list(out_dir.iterdir()) == []
 
 
-def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
+def _estimate_with_workers(tmp_path: Path, **popen) -> tuple[subprocess.Popen, list[str]]:
+    """`estimate --jobs 2` on a plan of 300,000 requests, returned once its forked workers are counting."""
     plan = tmp_path / "plan.jsonl"
     line = ('{"custom_id": "r%d", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
             '"messages": [{"role": "user", "content": "%s"}], "max_tokens": 5}}\n')
@@ -61,13 +62,18 @@ def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
         for i in range(300_000):
             fh.write(line % (i, f"text {i} " * 20))
     proc = subprocess.Popen([sys.executable, "-m", "batchcost", "estimate", str(plan), "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
     deadline = time.monotonic() + 120
-    while not children.read_text().split():  # the forked workers are counting
+    while not (pids := children.read_text().split()):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no worker was started"
         time.sleep(0.01)
+    return proc, pids
+
+
+def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
+    proc, _ = _estimate_with_workers(tmp_path, start_new_session=True)
     os.killpg(proc.pid, signal.SIGTERM)  # the whole process group: the command and its workers
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
@@ -75,19 +81,7 @@ def test_an_interrupted_estimate_with_workers_says_so_once(tmp_path):
 
 
 def test_a_worker_killed_on_its_own_is_one_clear_line(tmp_path):
-    plan = tmp_path / "plan.jsonl"
-    line = ('{"custom_id": "r%d", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
-            '"messages": [{"role": "user", "content": "%s"}], "max_tokens": 5}}\n')
-    with plan.open("w") as fh:
-        for i in range(300_000):
-            fh.write(line % (i, f"words {i} " * 20))
-    proc = subprocess.Popen([sys.executable, "-m", "batchcost", "estimate", str(plan), "--jobs", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    deadline = time.monotonic() + 120
-    while not (pids := children.read_text().split()):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
+    proc, pids = _estimate_with_workers(tmp_path)
     os.kill(int(pids[0]), signal.SIGKILL)  # the OOM killer, say: the worker's part is lost
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, (out, err)

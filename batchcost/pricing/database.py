@@ -162,11 +162,13 @@ def _with_long(rates: Rates, long: Rates) -> Rates:
 
 
 def _by_rule(base: Rates, long: Rates | None, rule: dict) -> Rates:
-    from batchcost.pricing.cost import EXACT
-
     from decimal import localcontext
 
-    factor = Decimal(str(rule["factor"]))
+    from batchcost.pricing.cost import EXACT
+
+    if not isinstance(rule["factor"], str):  # read as text so the factor never passes through float
+        raise TypeError(f"tier_rules.yaml: factor {rule['factor']!r} must be a quoted decimal")
+    factor = Decimal(rule["factor"])
     classes = set(rule["classes"])
 
     def apply(rates: Rates) -> Rates:
