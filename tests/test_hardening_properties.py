@@ -32,7 +32,10 @@ def run(*argv: str, cwd: Path) -> tuple[int, str]:
     os.chdir(cwd)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(list(argv))
+            try:
+                code = main(list(argv))
+            except SystemExit as exc:  # typer ends a command that succeeded this way
+                code = exc.code or 0
     finally:
         os.chdir(old)
     return code, err.getvalue()
