@@ -36,6 +36,29 @@ def test_anthropic_models_match_the_pricing_page_in_every_class(model):
     assert batch.cache_write == standard.cache_write / 2 and batch.cached_input == standard.cached_input / 2
 
 
+# OpenAI's Priority processing page, https://openai.com/api-priority-processing/ (the copy read on 2026-12-01):
+# price per 1M input tokens, cached input tokens and output tokens, excluding long context.
+OPENAI_PRIORITY_PAGE = {
+    "gpt-5.5": ("12.50", "1.250", "75.00"), "gpt-5.4-mini": ("1.50", "0.150", "9.00"),
+    "gpt-5.4": ("5.00", "0.500", "30.00"), "gpt-5.2": ("3.50", "0.350", "28.00"),
+    "gpt-5.1": ("2.50", "0.250", "20.00"), "gpt-5": ("2.50", "0.250", "20.00"),
+    "gpt-5-mini": ("0.45", "0.045", "3.60"), "gpt-4.1": ("3.50", "0.875", "14.00"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(OPENAI_PRIORITY_PAGE))
+def test_openai_priority_rates_match_openais_priority_page(model):
+    """The bundled table sets standard and batch; priority comes from the database and must be the page's."""
+    price = load_prices([], use_env=False).lookup(model, tiers=("priority",))
+    rates = price.rates("priority")
+    assert (rates.input, rates.cached_input, rates.output) == tuple(Decimal(x) for x in OPENAI_PRIORITY_PAGE[model])
+    assert price.extra["tier_sources"]["priority"] == database.label()
+    # and the estimate prices it at exactly those rates: 1,000 input of which 200 cached, 100 output
+    expected = (800 * Decimal(OPENAI_PRIORITY_PAGE[model][0]) + 200 * Decimal(OPENAI_PRIORITY_PAGE[model][1])
+                + 100 * Decimal(OPENAI_PRIORITY_PAGE[model][2])) / 10**6
+    assert price_tokens(price, "priority", input_tokens=1000, cached_input_tokens=200, output_tokens=100) == expected
+
+
 def test_sonnet_long_context_is_the_pages_absolute_rates():
     price = load_prices([], use_env=False).lookup("claude-sonnet-4-5")
     # page: <= 200K input $3 / output $15; > 200K input $6 / output $22.50
