@@ -65,11 +65,13 @@ class Reconciliation:
     retry: dict | None
     rows: list[dict] = field(default_factory=list, repr=False)
     input_mismatches: int = 0
+    prices_at: str | None = None  # the date whose prices were used (None: today's)
 
     def as_dict(self) -> dict:
         return {"plan": self.plan, "requests": self.counts, "actual": self.actual, "estimated": self.estimated,
                 "delta": self.delta, "by_model": self.by_model, "explanations": self.explanations,
-                "issues": [i.as_dict() for i in self.issues], "retry": self.retry}
+                "issues": [i.as_dict() for i in self.issues], "retry": self.retry,
+                **({"prices_at": self.prices_at} if self.prices_at else {})}
 
 
 MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big

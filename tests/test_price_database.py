@@ -145,3 +145,30 @@ def test_the_database_is_not_imported_for_a_plan_the_yaml_tables_price(tmp_path)
             "'json'])\nfinally:\n    print('genai_prices.data' in sys.modules, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code, str(plan)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_reconcile_prices_at_the_date_asked_and_says_so(tmp_path, cli):
+    plan, out = tmp_path / "plan.jsonl", tmp_path / "out.jsonl"
+    plan.write_text(json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}) + "\n")
+    out.write_text(json.dumps({"custom_id": "a", "response": {"status_code": 200, "body": {"usage": {
+        "prompt_tokens": 8, "completion_tokens": 3}}}}) + "\n")
+    r = cli("reconcile", plan, "--results", out, "--prices-at", "2026-10-20", "--no-calibrate", "--format", "json",
+            "--report", tmp_path / "rep")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["prices_at"] == "2026-10-20"
+    assert "in force on 2026-10-20" in (tmp_path / "rep" / "reconcile.md").read_text()
+
+
+def test_the_notebook_api_prices_extra_tiers_side_by_side(tmp_path):
+    import batchcost
+
+    plan = tmp_path / "plan.jsonl"
+    plan.write_text(json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}}) + "\n")
+    result = batchcost.estimate(plan, tiers=["priority", "flex"])
+    summary, by_model = result.summary(), result.by_model()
+    tokens = result.estimate.input_tokens
+    assert summary.loc["priority cost (USD)", "high"] == (tokens * Decimal("0.25") + 10 * 1) / 10**6
+    assert summary.loc["flex cost (USD)", "high"] is None  # gpt-4o-mini has no flex price anywhere
+    assert by_model.iloc[0]["priority_expected"] == summary.loc["priority cost (USD)", "expected"]

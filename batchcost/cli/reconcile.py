@@ -35,6 +35,9 @@ def reconcile(
     report: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Write reconcile.html/.md/.json "
                                           "with charts."),
     no_calibrate: bool = typer.Option(False, "--no-calibrate", help="Do not record output lengths for calibration."),
+    prices_at: Optional[str] = typer.Option(None, "--prices-at", metavar="YYYY-MM-DD",
+                                            help="Price the results as of this date (default: the day the batch "
+                                            "was created, from the ledger, with --batch; else today)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL", help="With --batch: the API base URL."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table or json."),
 ) -> None:
@@ -47,8 +50,12 @@ def reconcile(
     from batchcost.pricing.tables import load_prices
     from batchcost.reconcile import reconcile as run
 
+    from batchcost.cli.prices import parse_date
+
+    on = parse_date(prices_at, "--prices-at")
     if batch is not None:
-        plan, results, errors = _from_ledger(batch, base_url, plan)
+        plan, results, errors, created = _from_ledger(batch, base_url, plan)
+        on = on or created
     if plan is None or (results is None and errors is None):
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
     from batchcost.cli.options import guard
@@ -58,8 +65,10 @@ def reconcile(
         from batchcost.reports.reconcile_report import REPORT_FILES
 
         guard(outputs=[report / name for name in REPORT_FILES])
-    r = run(plan, results, load_prices(prices or []), errors=errors, estimate_json=estimate, retry_file=retry_file,
-            calibrate=not no_calibrate)
+    r = run(plan, results, load_prices(prices or [], at=on), errors=errors, estimate_json=estimate,
+            retry_file=retry_file, calibrate=not no_calibrate)
+    if on is not None:
+        r.prices_at = on.isoformat()
     if report is not None:
         from batchcost.reports.reconcile_report import write_reconcile_report
 
@@ -87,7 +96,10 @@ def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     files = download_batch(batch_id, home() / "results" / batch_id, BatchClient(base_url=base_url or sub.base_url),
                            ledger)
     kinds = {f["kind"]: Path(f["path"]) for f in files}
-    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error")
+    import datetime as dt
+
+    created = dt.datetime.fromisoformat(sub.created_at).date()  # the prices in force when it was submitted
+    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created
 
 
 def _print(r) -> None:

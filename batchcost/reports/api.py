@@ -91,6 +91,9 @@ class EstimateResult:
             "real-time cost (USD)": [e.cost["realtime"][k] for k in ("low", "expected", "high")],
             "batch cost (USD)": [e.cost["batch"][k] for k in ("low", "expected", "high")],
         }
+        for tier in (t for t in e.cost if t not in ("realtime", "batch")):  # flex / priority when asked for
+            data[f"{tier} cost (USD)"] = [None if e.cost[tier] is None else e.cost[tier][k]
+                                          for k in ("low", "expected", "high")]
         return pd.DataFrame(data, index=["low", "expected", "high"]).T
 
     def by_model(self):
@@ -99,7 +102,9 @@ class EstimateResult:
         rows = [{"model": m.model, "requests": m.requests, "input_tokens": m.input_tokens,
                  "output_expected": m.output_tokens["expected"], "output_high": m.output_tokens["high"],
                  "realtime_expected": m.cost["realtime"]["expected"], "realtime_high": m.cost["realtime"]["high"],
-                 "batch_expected": m.cost["batch"]["expected"], "batch_high": m.cost["batch"]["high"]}
+                 "batch_expected": m.cost["batch"]["expected"], "batch_high": m.cost["batch"]["high"],
+                 **{f"{t}_expected": None if c is None else c["expected"]
+                    for t, c in m.cost.items() if t not in ("realtime", "batch")}}
                 for m in self.estimate.by_model]
         return pd.DataFrame(rows).set_index("model")
 
@@ -169,10 +174,12 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
              output_tokens: str | int = "max", template: str | Path | None = None, model: str | None = None,
              compare_models: Iterable[str] = (), encoding: str | None = None,
              assume_image_size: tuple[int, int] | None = None, keep_requests: bool = True,
-             progress=None) -> EstimateResult:
+             progress=None, tiers: Iterable[str] = ()) -> EstimateResult:
     """Estimate a plan (or a dataset with ``template``) and keep per-request rows for tables and charts.
 
     ``keep_requests=False`` keeps memory flat for huge plans (no ``requests()`` rows, no histogram).
+    ``tiers``: flex and/or priority priced beside real time and batch (``summary()`` and ``by_model()`` gain a
+    column or row each; a tier a model does not offer is None, with a warning).
     """
     table = _price_table(prices)
     forecast = OutputForecast.parse(output_tokens)
@@ -184,6 +191,11 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
     else:
         main = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=assume_image_size,
                              progress=progress, on_request=collect)
+    extra = [t for t in tiers if t not in ("standard", "realtime", "batch")]
+    if extra:
+        from batchcost.estimator.estimate import add_tiers
+
+        add_tiers(main, table, extra)
     compared = {}
     for other in compare_models:
         if template is not None:

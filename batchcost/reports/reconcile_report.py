@@ -81,6 +81,7 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
     c, a, e, d = r.counts, r.actual, r.estimated, r.delta
     rows = [("Requests", f"{c['planned']:,} planned · {c['succeeded']:,} succeeded · {c['failed']:,} failed · "
                          f"{c['expired']:,} expired · {c['missing']:,} missing"),
+            ("Prices", f"in force on {r.prices_at}" if r.prices_at else "in force today"),
             ("Input tokens", f"{a['input_tokens']:,} billed ({a['cached_input_tokens']:,} cached) vs "
                              f"{e['input_tokens']:,} estimated"),
             ("Output tokens", f"{a['output_tokens']:,} billed ({a['reasoning_tokens']:,} reasoning) vs "
