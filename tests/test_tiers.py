@@ -138,3 +138,19 @@ def test_prices_show_lists_every_tier_and_class_with_its_source(tmp_path, cli):
     assert {"gpt-4o-mini", "gpt-4o", "claude-like"} <= {m["model"] for m in listed}
     text = cli("prices", "show", "gpt-4o-mini", "--prices", prices).stdout
     assert "flex: not offered" in text and "priority: input 0.25" in text
+
+
+def test_the_report_shows_every_tier_and_the_tier_to_choose(tmp_path, cli):
+    plan, prices = tmp_path / "plan.jsonl", tmp_path / "t.yaml"
+    plan.write_text(json.dumps(LINE) + "\n")
+    prices.write_text(TABLE)
+    out = cli("report", plan, "--prices", prices, "--tiers", "flex,priority", "--out", tmp_path / "rep")
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| Priority cost |" in md and "| Flex cost | — | — | — |" in md
+    assert "Cheapest tier for this plan: batch" in md and "within 24 hours" in md and "Not offered for this plan: flex" \
+        in md
+    assert "Cheapest tier for this plan: batch" in (tmp_path / "rep" / "report.html").read_text()
+    doc = json.loads((tmp_path / "rep" / "estimate.json").read_text())
+    assert doc["cost"]["flex"] is None and doc["cost"]["priority"] is not None
+    assert (tmp_path / "rep" / "charts" / "cost.png").stat().st_size > 1000

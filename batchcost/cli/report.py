@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from batchcost.cli.app import app
-from batchcost.cli.estimate import PRICES_HELP, parse_budget
+from batchcost.cli.estimate import PRICES_HELP, parse_budget, parse_tiers
 from batchcost.cli.options import parse_image_size
 from batchcost.cli.progress import byte_progress
 
@@ -28,6 +28,9 @@ def report(
     model: Optional[str] = typer.Option(None, "--model", help="With --template: override the template's model."),
     image_size: Optional[str] = typer.Option(None, "--image-size", metavar="WxH",
                                              help="Assume this size for remote images (default: the maximum)."),
+    tiers: Optional[str] = typer.Option(None, "--tiers", metavar="standard,batch,flex,priority",
+                                        help="Also price flex and/or priority, side by side in the tables and the "
+                                        "cost chart, with the cheapest tier named."),
 ) -> None:
     """Write a self-contained HTML report (charts inline, nothing fetched), the same as Markdown, the estimate as
     JSON, every request's tokens and cost as CSV, and the charts as PNG and SVG."""
@@ -41,7 +44,8 @@ def report(
     others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
     with byte_progress(plan, "Counting") as progress:
         result = estimate(plan, prices=prices or [], output_tokens=output_tokens, template=template, model=model,
-                          compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress)
+                          compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress,
+                          tiers=parse_tiers(tiers))
     for path in write_report(result, out, budget=limit):
         print(path)
     print(repr(result), file=sys.stderr)

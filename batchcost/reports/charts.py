@@ -25,6 +25,7 @@ def _label(text: str, limit: int = 40) -> str:
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
+
 def _f(value: Decimal | None) -> float:
     return float(value) if value is not None else float("nan")
 
@@ -32,16 +33,21 @@ def _f(value: Decimal | None) -> float:
 def cost_ranges(estimate) -> Figure:
     """Real time vs batch: expected as bars, low-high as a range line."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-    labels = ["Real time", "Batch API"]
-    for i, (tier, color) in enumerate((("realtime", REALTIME), ("batch", BATCH))):
+    shown = [(t, n, c) for t, n, c in (("realtime", "Real time", REALTIME), ("batch", "Batch API", BATCH),
+                                      ("flex", "Flex", "#8c6d31"), ("priority", "Priority", "#843c39"))
+             if t in estimate.cost]
+    labels = [n if estimate.cost[t] is not None else f"{n}\n(not offered)" for t, n, _ in shown]
+    for i, (tier, _, color) in enumerate(shown):
         c = estimate.cost[tier]
+        if c is None:
+            continue
         ax.bar(i, _f(c["expected"]), color=color, width=0.55, label=f"{labels[i]} (expected)")
         if c["high"] is not None:
             ax.vlines(i, _f(c["low"]), _f(c["high"]), color="black", linewidth=1.5)
             ax.hlines([_f(c["low"]), _f(c["high"])], i - 0.12, i + 0.12, color="black", linewidth=1.5)
         ax.annotate(display_money(c["expected"]), (i, _f(c["expected"])), xytext=(0, 4),
                     textcoords="offset points", ha="center", va="bottom", fontweight="bold")
-    ax.set_xticks([0, 1], labels)
+    ax.set_xticks(range(len(shown)), labels)
     ax.set_ylabel("Cost (USD)")
     ax.yaxis.set_major_formatter(_usd)
     ax.set_ylim(bottom=0)

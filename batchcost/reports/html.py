@@ -18,7 +18,7 @@ th:first-child,td:first-child{text-align:left}.fits{color:#1e7b34;font-weight:bo
 .muted{color:#5f6b76;font-size:.9em}code{background:#f4f4f4;padding:0 .3em}
 """
 
-TIERS = (("realtime", "Real-time cost"), ("batch", "Batch cost"))
+TIERS = (("realtime", "Real-time cost"), ("batch", "Batch cost"), ("flex", "Flex cost"), ("priority", "Priority cost"))
 
 
 def _usd_cell(value: Decimal | None) -> str:
@@ -33,9 +33,25 @@ def _int(value) -> str:
 
 def headline(e) -> str:
     b, r = e.cost["batch"], e.cost["realtime"]
-    return (f"Batch API: {display_money(b['expected'])} expected (range {display_money(b['low'])} – "
+    line = (f"Batch API: {display_money(b['expected'])} expected (range {display_money(b['low'])} – "
             f"{display_money(b['high'])}) vs real time {display_money(r['expected'])}: batch saves "
             f"{display_money(e.savings)}.")
+    return line + (f" {tier_advice(e)}" if len(e.cost) > 2 else "")
+
+
+def tier_advice(e) -> str:
+    """The sentence a person acts on: the cheapest tier priced for this plan, and what it gives up."""
+    from batchcost.estimator.estimate import cheapest_tier
+    from batchcost.pricing.tables import TURNAROUND
+
+    best = cheapest_tier(e)
+    if best is None:
+        return ""
+    absent = [t for t, c in e.cost.items() if c is None]
+    missing = f" Not offered for this plan: {', '.join(absent)}." if absent else ""
+    name = "standard" if best == "realtime" else best
+    return (f"Cheapest tier for this plan: {name}, {display_money(e.cost[best]['expected'])} expected; what it gives "
+            f"up: {TURNAROUND[best]}.{missing}")
 
 
 def budget_lines(e, budget: Decimal | None) -> list[tuple[str, str]]:
@@ -81,7 +97,8 @@ def assumptions(result) -> list[str]:
 def _summary_rows(e) -> list[tuple[str, list]]:
     keys = ("low", "expected", "high")
     return [("Input tokens", [e.input_tokens] * 3), ("Output tokens", [e.output_tokens[k] for k in keys])] + [
-        (label, [e.cost[tier][k] for k in keys]) for tier, label in TIERS]
+        (label, [None] * 3 if e.cost[tier] is None else [e.cost[tier][k] for k in keys])
+        for tier, label in TIERS if tier in e.cost]
 
 
 def summary_table_html(result) -> str:
