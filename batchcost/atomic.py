@@ -10,6 +10,7 @@ checking the gate again just before the rename; an interrupted run removes its t
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -25,6 +26,26 @@ class OutputRefused(BadInput):
 
 _INPUT_PATHS: set[str] = set()  # resolved paths of every file the command has read
 _INPUT_INODES: set[tuple[int, int]] = set()  # (device, inode) of the same files
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM for a moment: a temporary file is created and its name assigned inside the ``try``
+    that removes it, with no gap a signal could fall into (it is delivered on leaving, inside that ``try``). Forked
+    children start with the signals held too (see estimator.parallel)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def temporary_file(target: Path) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (call it inside ``signals_held`` and the cleaning ``try``)."""
+    return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
 
 
 def register_input(path: str | Path) -> None:
@@ -135,8 +156,10 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, what: str = "output") -
     """Yield a file to write; on success it replaces ``path`` in one rename, on failure nothing changes."""
     target = check_output(path, what=what)
     make_parent(target, what)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = None
     try:
+        with signals_held():  # the temporary file exists only inside this try, which removes it
+            fd, tmp = temporary_file(target)
         # text: a lone surrogate (a valid JSON escape in a user's file) is written as its escape, never a crash
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "errors": "backslashreplace"})) as fh:
             yield fh
@@ -144,7 +167,7 @@ def atomic_writer(path: str | Path, mode: str = "wb", *, what: str = "output") -
             os.fsync(fh.fileno())
         place(tmp, path, what=what)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from batchcost.atomic import signals_held
 from batchcost.errors import BatchcostError
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_plan_lines
 from batchcost.estimator.plan_counts import PlanCounter
@@ -168,7 +168,7 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
         pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_start_worker,
                                    initargs=(function, args_list, shared))
         try:
-            with _signals_held():  # a signal during the fork is handled once the workers have their own handlers
+            with signals_held():  # a signal during the fork is handled once the workers have their own handlers
                 futures = [pool.submit(_drain) for _ in range(jobs - 1)]
             theirs = 0  # worker bytes already reported
             try:
@@ -204,17 +204,6 @@ _WORK: dict = {}  # what a worker process was given when it started (fork: inher
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _signals_held():
-    """Hold Ctrl-C and SIGTERM while workers are forked: a forked child starts with them held too, so none can
-    reach it before ``_start_worker`` has set its handlers. The parent gets any it missed on leaving."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _quit_quietly(signum, frame) -> None:

@@ -6,7 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchcost.atomic import check_output, make_parent, place, register_inputs
+from batchcost.atomic import check_output, make_parent, place, register_inputs, signals_held, temporary_file
 from batchcost.errors import BadInput
 from batchcost.plans import limits
 from batchcost.plans.templates import load_template, plan_lines
@@ -20,14 +20,12 @@ class BuiltPlan:
     skipped: list[str] = field(default_factory=list)
 
 
-def staged_plan(dataset: str | Path, template_path: str | Path, out: str | Path) -> tuple[Path, int, str]:
-    """Check the output through the gate before any work; return the target, a new temporary file beside it
-    (open descriptor) and its name."""
+def plan_target(dataset: str | Path, template_path: str | Path, out: str | Path) -> Path:
+    """Check the output through the gate before any work; return the path to write (its folder made)."""
     register_inputs([dataset, template_path])
     target = check_output(out, what="plan")
     make_parent(target, "plan")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    return target, fd, tmp_name
+    return target
 
 
 def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes: int, *, split: bool,
@@ -59,10 +57,13 @@ def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, 
     out = Path(out)
     template = load_template(template_path, model=model)
     skipped: list[str] = []
-    _, fd, tmp_name = staged_plan(dataset, template_path, out)
-    tmp = Path(tmp_name)
+    target = plan_target(dataset, template_path, out)
+    tmp = None
     requests = nbytes = 0
     try:
+        with signals_held():  # the temporary file exists only inside this try, which removes it
+            fd, tmp_name = temporary_file(target)
+            tmp = Path(tmp_name)
         with os.fdopen(fd, "wb") as fh:
             for item in plan_lines(dataset, template, skipped=skipped):
                 fh.write(item.raw + b"\n")
@@ -72,4 +73,5 @@ def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, 
             os.fsync(fh.fileno())
         return finish_plan(tmp, out, dataset, requests, nbytes, split=split, skipped=skipped)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from batchcost.plans.build import BuiltPlan, finish_plan, staged_plan
+from batchcost.atomic import signals_held, temporary_file
+from batchcost.plans.build import BuiltPlan, finish_plan, plan_target
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_records
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.datasets import Partition, dataset_partitions, read_partition
@@ -72,9 +73,12 @@ def build_plan_in_parts(dataset: str | Path, template: str | Path, out: str | Pa
     out = Path(out)
     load_template(template, model=model)  # template errors surface here, once, with their line
     parts = dataset_partitions(dataset, target=jobs * 4)
-    target, fd, tmp = staged_plan(dataset, template, out)
-    scratch = Path(tempfile.mkdtemp(prefix=".batchcost-parts-", dir=shared_dir or target.parent))
+    target = plan_target(dataset, template, out)
+    tmp = scratch = None
     try:
+        with signals_held():  # both exist only inside this try, which removes them
+            fd, tmp = temporary_file(target)
+            scratch = Path(tempfile.mkdtemp(prefix=".batchcost-parts-", dir=shared_dir or target.parent))
         files = [str(scratch / f"part-{i:05d}.jsonl") for i in range(len(parts))]
         _run(map_parts, jobs, write_partition, [(p, str(template), model, f) for p, f in zip(parts, files)])
         seen: set[str] = set()
@@ -95,5 +99,7 @@ def build_plan_in_parts(dataset: str | Path, template: str | Path, out: str | Pa
             os.fsync(sink.fileno())
         return finish_plan(Path(tmp), out, dataset, count, nbytes, split=split)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        Path(tmp).unlink(missing_ok=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

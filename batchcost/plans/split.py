@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchcost.atomic import check_output, check_output_dir, place
+from batchcost.atomic import check_output, check_output_dir, place, signals_held
 from batchcost.errors import BadInput, UsageError
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans import limits
@@ -45,13 +45,15 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = lim
     if max_enqueued_tokens is not None and max_enqueued_tokens <= 0:
         raise UsageError("--max-enqueued-tokens must be positive")
     check_output_dir(out_dir, what="wave folder")
-    staging = Path(tempfile.mkdtemp(prefix=".batchcost-split-", dir=out_dir))
+    staging = None
     counter = PlanCounter(encoding=encoding, base_dir=path.parent)
     open_waves: dict[str, tuple[Wave, object]] = {}
     per_model_index: dict[str, int] = {}
     waves: list[Wave] = []
     stem = _safe(path.stem)
     try:
+        with signals_held():  # the staging folder exists only inside this try, which removes it
+            staging = Path(tempfile.mkdtemp(prefix=".batchcost-split-", dir=out_dir))
         for item in read_plan(path):
             counted = counter.count_line(item, path)
             size = len(item.raw) + 1
@@ -94,5 +96,6 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = lim
     finally:
         for _, fh in open_waves.values():
             fh.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return waves

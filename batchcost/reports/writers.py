@@ -13,7 +13,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from batchcost.atomic import check_output, check_output_dir, place
+from batchcost.atomic import check_output, check_output_dir, place, signals_held
 from batchcost.reports.api import REQUEST_COLUMNS, EstimateResult
 from batchcost.reports.charts import save_chart
 from batchcost.reports.html import render_html, render_markdown
@@ -53,8 +53,10 @@ def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal
     out_dir = check_output_dir(out_dir, what="report folder")
     for name in ("report.html", "report.md", "estimate.json", "requests.csv"):
         check_output(out_dir / name, what="report")  # before the work: an input in the folder is refused now
-    staging = Path(tempfile.mkdtemp(prefix=".batchcost-report-", dir=out_dir))
+    staging = None
     try:
+        with signals_held():  # the staging folder exists only inside this try, which removes it
+            staging = Path(tempfile.mkdtemp(prefix=".batchcost-report-", dir=out_dir))
         svgs, pngs = _chart_files(result, staging)
         estimate_json = result.as_dict()
         if budget is not None:
@@ -77,7 +79,8 @@ def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal
                 written.append(target)
         return written
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fits(result: EstimateResult, key: str, budget: Decimal) -> bool | None:
