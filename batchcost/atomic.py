@@ -35,7 +35,11 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM for a moment: a temporary file is created and its name assigned inside the ``try``
     that removes it, with no gap a signal could fall into (it is delivered on leaving, inside that ``try``). Forked
-    children start with the signals held too (see estimator.parallel)."""
+    children start with the signals held too (see estimator.parallel). Where the platform cannot hold signals (no
+    pthread_sigmask: Windows), it holds nothing and the narrow gap remains."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         yield

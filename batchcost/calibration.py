@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from batchcost.home import home, open_state_db
+from batchcost.home import CALIBRATION_FILE, home, open_state_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -59,7 +59,7 @@ def percentile(values: list[int], q: float) -> int:
 
 class Calibration:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else home() / "calibration.sqlite3"
+        self.path = Path(path) if path else home() / CALIBRATION_FILE
         self.db = open_state_db(self.path, SCHEMA, "observations", "calibration store")
         self._memo: dict[tuple[str, str], Stats | None] = {}
 

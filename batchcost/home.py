@@ -12,8 +12,22 @@ class StateError(BadInput):
     """BATCHCOST_HOME or a state database in it cannot be used; batchcost never changes such a file."""
 
 
+LEDGER_FILE, CALIBRATION_FILE = "ledger.sqlite3", "calibration.sqlite3"
+
+
+def home_path() -> Path:
+    """BATCHCOST_HOME (default ~/.batchcost), without creating it."""
+    return Path(os.environ.get("BATCHCOST_HOME") or Path.home() / ".batchcost")
+
+
+def state_files() -> list[Path]:
+    """The state databases under BATCHCOST_HOME that exist (nothing is created to find them)."""
+    root = home_path()
+    return [p for p in (root / LEDGER_FILE, root / CALIBRATION_FILE) if p.exists()]
+
+
 def home() -> Path:
-    path = Path(os.environ.get("BATCHCOST_HOME") or Path.home() / ".batchcost")
+    path = home_path()
     if path.exists() and not path.is_dir():
         raise StateError("BATCHCOST_HOME is not a directory; point BATCHCOST_HOME at a folder", path=path)
     try:

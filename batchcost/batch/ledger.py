@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from batchcost.home import home, open_state_db
+from batchcost.home import LEDGER_FILE, home, open_state_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -100,7 +100,7 @@ class Submission:
 
 class Ledger:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else home() / "ledger.sqlite3"
+        self.path = Path(path) if path else home() / LEDGER_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
         self.db.row_factory = sqlite3.Row

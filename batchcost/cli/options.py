@@ -42,6 +42,8 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
         flat.extend(item if isinstance(item, (list, tuple)) else [item])
     env_prices = os.environ.get("BATCHCOST_PRICES")
     register_inputs([*flat, env_prices] if env_prices else flat)
+    from batchcost.home import state_files
+
     register_inputs(state_files())  # the ledger and the calibration store are never an output either
     for path in outputs:
         if path is not None:
@@ -50,11 +52,3 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
         if path is not None:
             check_output_dir(path)
 
-
-def state_files() -> list:
-    """The state databases under BATCHCOST_HOME that exist (nothing is created to find them)."""
-    import os
-    from pathlib import Path
-
-    root = Path(os.environ.get("BATCHCOST_HOME") or Path.home() / ".batchcost")
-    return [p for p in (root / "ledger.sqlite3", root / "calibration.sqlite3") if p.exists()]

@@ -215,7 +215,8 @@ def _start_worker(function: Callable, args_list: list, shared) -> None:
     SIGTERM; only then are the signals held during the fork let through."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _quit_quietly)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    if hasattr(signal, "pthread_sigmask"):  # held by the parent during the fork (POSIX)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     _WORK.update(function=function, args_list=args_list, shared=shared)
 
 
