@@ -82,14 +82,9 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
                                         [usd(row[k]) for k in ("low", "expected", "high")]))
     console.print(table)
     if len(cost) > 2:
-        from batchcost.estimator.estimate import cheapest_tier
-        from batchcost.pricing.tables import TURNAROUND
+        from batchcost.estimator.estimate import tier_advice
 
-        best = cheapest_tier(estimate)
-        if best is not None:
-            name = "standard" if best == "realtime" else best
-            console.print(f"Cheapest tier for this plan: {name} at {usd(cost[best]['expected'])} expected "
-                          f"(turnaround: {TURNAROUND[best]}).")
+        console.print(tier_advice(estimate))
     if out["basis"] == "max":
         console.print("Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0.")
     else:

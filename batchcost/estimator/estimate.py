@@ -219,8 +219,9 @@ def add_tiers(estimate: Estimate, prices: PriceTable, tiers: Iterable[str]) -> E
                     estimate.prices += [s.as_dict() for s in prices.sources if s.path == source]
             else:
                 m.cost[tier] = None
-                estimate.warnings.append(f"{m.model}: not offered at the {tier} tier ({price.path} has no {tier} "
-                                         "price); shown as not offered, never at another tier's price")
+                where = price.path + (" or the price database" if prices.database else "")
+                estimate.warnings.append(f"{m.model}: not offered at the {tier} tier (no {tier} price in {where}); "
+                                         "shown as not offered, never at another tier's price")
         parts = [m.cost[tier] for m in estimate.by_model]
         estimate.cost[tier] = None if any(p is None for p in parts) else {
             k: _sum(p[k] for p in parts) for k in ("low", "expected", "high")}
@@ -231,6 +232,21 @@ def cheapest_tier(estimate: Estimate) -> str | None:
     """The tier with the lowest expected cost among those priced, for the sentence a person acts on."""
     offered = {t: c["expected"] for t, c in estimate.cost.items() if c is not None and c["expected"] is not None}
     return min(offered, key=offered.get) if offered else None
+
+
+def tier_advice(estimate: Estimate) -> str:
+    """The sentence a person acts on (the table and the report say the same): the cheapest tier priced for this
+    plan, what it gives up, and the tiers not offered."""
+    from batchcost.pricing.tables import TURNAROUND
+
+    best = cheapest_tier(estimate)
+    if best is None:
+        return ""
+    absent = [t for t, c in estimate.cost.items() if c is None]
+    missing = f" Not offered for this plan: {', '.join(absent)}." if absent else ""
+    name = "standard" if best == "realtime" else best
+    return (f"Cheapest tier for this plan: {name}, {display_money(estimate.cost[best]['expected'])} expected; what "
+            f"it gives up: {TURNAROUND[best]}.{missing}")
 
 
 def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: int | None) -> None:

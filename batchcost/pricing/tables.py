@@ -353,11 +353,7 @@ class PriceTable:
             extra = {t: getattr(found.price, t) for t in missing
                      if found is not None and getattr(found.price, t) is not None}
             if extra:  # only what is said of the tiers taken from the database applies here
-                for note in found.notes:
-                    if any(f"the {t} price" in note for t in extra):
-                        self._note(note)
-                if all(s.path != found.price.path for s in self.sources):
-                    self.sources.append(database.source())
+                self._adopt(found, [n for n in found.notes if any(f"the {t} price" in n for t in extra)])
             self._found[key] = price if not extra else replace(
                 price, **extra, extra={**price.extra, "tier_sources": {t: found.price.path for t in extra}})
         return self._found[key]
@@ -375,11 +371,17 @@ class PriceTable:
             found = database.find(model, self.at)
             self._found[model] = None if found is None else found.price
             if found is not None:
-                for note in found.notes:
-                    self._note(note)
-                if all(s.path != found.price.path for s in self.sources):
-                    self.sources.append(database.source())
+                self._adopt(found, found.notes)
         return self._found[model]
+
+    def _adopt(self, found, notes: list[str]) -> None:
+        """A price used from the database: its notes become warnings, and it is listed among the sources once."""
+        from batchcost.pricing import database
+
+        for note in notes:
+            self._note(note)
+        if all(s.path != found.price.path for s in self.sources):
+            self.sources.append(database.source())
 
     def _find(self, model: str) -> str | None:
         if model in self.prices:

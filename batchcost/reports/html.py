@@ -36,22 +36,11 @@ def headline(e) -> str:
     line = (f"Batch API: {display_money(b['expected'])} expected (range {display_money(b['low'])} – "
             f"{display_money(b['high'])}) vs real time {display_money(r['expected'])}: batch saves "
             f"{display_money(e.savings)}.")
-    return line + (f" {tier_advice(e)}" if len(e.cost) > 2 else "")
+    if len(e.cost) <= 2:
+        return line
+    from batchcost.estimator.estimate import tier_advice
 
-
-def tier_advice(e) -> str:
-    """The sentence a person acts on: the cheapest tier priced for this plan, and what it gives up."""
-    from batchcost.estimator.estimate import cheapest_tier
-    from batchcost.pricing.tables import TURNAROUND
-
-    best = cheapest_tier(e)
-    if best is None:
-        return ""
-    absent = [t for t, c in e.cost.items() if c is None]
-    missing = f" Not offered for this plan: {', '.join(absent)}." if absent else ""
-    name = "standard" if best == "realtime" else best
-    return (f"Cheapest tier for this plan: {name}, {display_money(e.cost[best]['expected'])} expected; what it gives "
-            f"up: {TURNAROUND[best]}.{missing}")
+    return f"{line} {tier_advice(e)}"
 
 
 def budget_lines(e, budget: Decimal | None) -> list[tuple[str, str]]:
