@@ -59,6 +59,71 @@ def test_openai_priority_rates_match_openais_priority_page(model):
     assert price_tokens(price, "priority", input_tokens=1000, cached_input_tokens=200, output_tokens=100) == expected
 
 
+# Google's pricing page, https://ai.google.dev/gemini-api/docs/pricing, as transcribed verbatim on 2026-10-07 (and
+# on 2026-09-20, the same figures) in api-evangelist/deepmind plans/deepmind-plans-pricing.yml: paid-tier input and
+# output per 1M tokens, and above 200k prompt tokens where the page has a second row; None where that copy has no
+# figure (it keeps a subset of the rows). The page's "Batch API (50% cost reduction)" and Google's launch post
+# (developers.googleblog.com, 2025-07-07: "priced at 50% less than the standard rate", input and output) give batch.
+GOOGLE_PAGE = {  # model: (input, output, input above 200k, output above 200k)
+    "gemini-2.5-pro": ("1.25", None, "2.50", None), "gemini-3.1-pro-preview": ("2.00", "12.00", "4.00", "18.00"),
+    "gemini-3.5-flash": ("1.50", "9.00", None, None), "gemini-3.5-flash-lite": ("0.30", "2.50", None, None),
+    "gemini-3.8-flash": ("0.75", "3.75", None, None), "gemini-2.5-flash": ("0.30", None, None, None),
+    "gemini-2.5-flash-lite": (None, "0.40", None, None), "gemini-embedding-2": ("0.20", None, None, None),
+}
+
+
+@pytest.mark.parametrize("model", sorted(GOOGLE_PAGE))
+def test_google_models_match_the_pricing_page_standard_batch_and_long_prompts(model):
+    price = load_prices([], use_env=False).lookup(model)
+    standard, batch = price.rates("standard"), price.rates("batch")
+    page = dict(zip(("input", "output", "long_input", "long_output"), GOOGLE_PAGE[model]))
+    for cls in ("input", "output"):
+        if page[cls] is not None:
+            assert getattr(standard, cls) == Decimal(page[cls]) and getattr(batch, cls) == Decimal(page[cls]) / 2
+    if page["long_input"] is not None:  # the whole request is repriced above 200k prompt tokens, in both tiers
+        assert price.long_context.above_input_tokens == 200_000
+        assert standard.long.input == Decimal(page["long_input"])
+        assert batch.long.input == Decimal(page["long_input"]) / 2
+        assert price_tokens(price, "batch", input_tokens=200_001, long_context=True) == \
+            200_001 * Decimal(page["long_input"]) / 2 / 10**6
+        if page["long_output"] is not None:
+            assert standard.long.output == Decimal(page["long_output"])
+    elif page["input"] is not None:  # one input row on the page: no long-prompt price
+        assert price.long_context is None
+    assert price.extra["provider"] == "google" and price.path.startswith("database:genai-prices")
+
+
+def test_gemini_3_8_flash_introductory_price_ends_on_the_day_the_page_says():
+    # the page: "$0.75 through December 31, 2026", "$1.50 starting January 1, 2027" (input; output $3.75 / $7.50)
+    last, first = database.find("gemini-3.8-flash", dt.date(2026, 12, 31)), database.find("gemini-3.8-flash",
+                                                                                         dt.date(2027, 1, 1))
+    assert (last.price.realtime.input, last.price.realtime.output) == (Decimal("0.75"), Decimal("3.75"))
+    assert (first.price.realtime.input, first.price.realtime.output) == (Decimal("1.50"), Decimal("7.50"))
+    assert first.price.batch.input == Decimal("0.75")
+
+
+def test_google_embedding_batch_is_the_launch_posts_figure():
+    # developers.googleblog.com, 2025-09-10: gemini-embedding-001 in the Batch API at "$0.075 per 1M input tokens";
+    # the pricing page (2026-10-07) charges file-search embeddings at "$0.15 / 1M tokens", its standard rate
+    price = load_prices([], use_env=False).lookup("gemini-embedding-001")
+    assert (price.rates("standard").input, price.rates("batch").input) == (Decimal("0.15"), Decimal("0.075"))
+
+
+def test_google_flex_is_the_documented_half_and_priority_a_range_is_not_offered(cli, tmp_path):
+    """Flex: "a 50% cost reduction compared to standard rates" (ai.google.dev/gemini-api/docs/flex-inference);
+    priority: "75% to 100% more than standard" (…/docs/optimization), a range, so never priced."""
+    table = load_prices([], use_env=False)
+    price = table.lookup("gemini-2.5-pro", tiers=("flex", "priority"))
+    assert price.rates("flex").input == Decimal("0.625") and price.rates("flex").output == Decimal("5")
+    assert price.rates("flex").cached_input == price.rates("standard").cached_input  # not said to be discounted
+    assert not price.offers("priority")
+    assert any("flex price is derived by google's rule" in n for n in table.notes)
+    # an ordinary estimate does not hear about flex at all
+    quiet = load_prices([], use_env=False)
+    quiet.lookup("gemini-2.5-pro")
+    assert not any("flex" in n for n in quiet.notes)
+
+
 def test_sonnet_long_context_is_the_pages_absolute_rates():
     price = load_prices([], use_env=False).lookup("claude-sonnet-4-5")
     # page: <= 200K input $3 / output $15; > 200K input $6 / output $22.50

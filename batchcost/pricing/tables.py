@@ -324,7 +324,7 @@ class PriceTable:
         does not mention (so an ordinary estimate never imports it)."""
         name = self._find(model)
         if name is None:
-            found = self._from_database(model)
+            found = self._from_database(model, tuple(tiers))
             if found is not None:
                 return found
             near = difflib.get_close_matches(model, self.names(), n=3, cutoff=0.4)
@@ -362,17 +362,19 @@ class PriceTable:
         if note not in self.notes:
             self.notes.append(note)
 
-    def _from_database(self, model: str) -> ModelPrice | None:
+    def _from_database(self, model: str, tiers: tuple[str, ...]) -> ModelPrice | None:
+        """The database's price for a model no table names; what it says of flex or priority becomes a warning
+        only when that tier is priced."""
         if not self.database:
             return None
-        if model not in self._found:
-            from batchcost.pricing import database
+        from batchcost.pricing import database
 
-            found = database.find(model, self.at)
-            self._found[model] = None if found is None else found.price
-            if found is not None:
-                self._adopt(found, found.notes)
-        return self._found[model]
+        found = database.find(model, self.at)
+        if found is None:
+            return None
+        unasked = [t for t in ("flex", "priority") if t not in tiers]
+        self._adopt(found, [n for n in found.notes if not any(f"the {t} price" in n for t in unasked)])
+        return found.price
 
     def _adopt(self, found, notes: list[str]) -> None:
         """A price used from the database: its notes become warnings, and it is listed among the sources once."""
