@@ -29,7 +29,16 @@ CREATE TABLE IF NOT EXISTS observations (
     UNIQUE (plan_sha256, request)
 );
 CREATE INDEX IF NOT EXISTS observations_key ON observations (model, fingerprint);
+CREATE TABLE IF NOT EXISTS input_counts (   -- approximate counts against what was billed, per model family
+    model TEXT NOT NULL,
+    plan_sha256 TEXT NOT NULL,
+    request TEXT NOT NULL,
+    estimated INTEGER NOT NULL,
+    billed INTEGER NOT NULL,
+    UNIQUE (plan_sha256, request)
+);
 """
+MIN_COUNT_OBSERVATIONS = 20  # fewer: the stated band stays as it is
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,30 @@ class Calibration:
         self._memo.clear()
         return self.db.total_changes - before
 
+    def record_counts(self, plan_sha256: str, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """(family, custom_id, estimated, billed) of approximate counts, once per plan and request."""
+        data = [(m, plan_sha256, hashlib.sha256(c.encode()).hexdigest(), e, b) for m, c, e, b in rows if e > 0]
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT OR IGNORE INTO input_counts VALUES (?, ?, ?, ?, ?)", data)
+        self.db.execute("COMMIT")
+
+    def count_corrections(self) -> dict:
+        """family -> (low, central, high) multipliers of an approximate count, from billed / estimated: the
+        median, and the smallest and largest seen with a 3% margin; only with MIN_COUNT_OBSERVATIONS or more."""
+        from decimal import Decimal
+
+        out = {}
+        rows = self.db.execute("SELECT model, billed * 1.0 / estimated FROM input_counts ORDER BY model").fetchall()
+        by_model: dict[str, list[float]] = {}
+        for model, ratio in rows:
+            by_model.setdefault(model, []).append(ratio)
+        for model, ratios in by_model.items():
+            if len(ratios) >= MIN_COUNT_OBSERVATIONS:
+                ratios.sort()
+                out[model] = tuple(Decimal(str(round(v, 4))) for v in
+                                   (ratios[0] * 0.97, ratios[len(ratios) // 2], ratios[-1] * 1.03))
+        return out
+
     def stats(self, model: str, fingerprint: str) -> Stats | None:
         key = (model, fingerprint)
         if key not in self._memo:
@@ -89,3 +122,11 @@ class Calibration:
                 self._memo[key] = Stats(len(rows), percentile(outputs, 50), percentile(outputs, 90),
                                         (sum(r[2] for r in rows) / inputs) if inputs else 0.0)
         return self._memo[key]
+
+
+def count_corrections() -> dict:
+    """What reconciles learned about approximate counts; {} when there is no calibration store (nothing is made)."""
+    path = home() / CALIBRATION_FILE
+    if not path.exists():
+        return {}
+    return Calibration(path).count_corrections()

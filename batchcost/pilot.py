@@ -16,7 +16,7 @@ from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import PlanLine, plan_sha256, read_plan
 from batchcost.pricing.cost import money, price_tokens
 from batchcost.pricing.tables import PriceTable
-from batchcost.reconcile import _usage
+from batchcost.providers.openai import _usage
 
 
 def sample_lines(plan: Path, n: int, seed: int | None = None) -> list[PlanLine]:

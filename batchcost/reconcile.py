@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
+from batchcost import providers
 from batchcost.atomic import atomic_writer
 from batchcost.calibration import Calibration, Observation
 from batchcost.errors import BadInput, UsageError
@@ -34,7 +35,8 @@ class Planned:
     fingerprint: str
     input_tokens: int
     out: tuple[int, int | None, int | None]  # forecast low, expected, high
-    status: str = "missing"  # succeeded, failed, expired, missing
+    band: tuple[int, int] | None = None  # an approximate count's stated band (low, high); None when exact
+    status: str = "missing"  # succeeded, failed, expired, cancelled, missing
     usage: dict | None = None
     error: str | None = None
 
@@ -76,14 +78,6 @@ class Reconciliation:
 
 MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big
 
-_USAGE_NAMES = {  # endpoint kind -> (input, output, input details, cached, output details, reasoning)
-    "responses": ("input_tokens", "output_tokens", "input_tokens_details", "cached_tokens", "output_tokens_details",
-                  "reasoning_tokens"),
-    "chat": ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "cached_tokens",
-             "completion_tokens_details", "reasoning_tokens"),
-}
-
-
 def _count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int:
     value = obj.get(key)
     if value is None:
@@ -95,32 +89,6 @@ def _count_field(obj: dict, key: str, where: str, default: int | None = 0) -> in
     if value > MAX_TOKENS_PER_LINE:
         raise ValueError(f"{where}{key} is {value:,}, out of any real range")
     return value
-
-
-def _usage(endpoint: str, body: Any) -> dict:
-    """The line's usage as neutral counts; ``ValueError`` says what is wrong with it."""
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        raise ValueError("a succeeded line without a usage block")
-    names = _USAGE_NAMES["responses" if endpoint == "/v1/responses" else "chat"]
-    input_tokens = _count_field(usage, names[0], "usage.", default=None)
-    output_tokens = _count_field(usage, names[1], "usage.")
-    details = {}
-    for key in (names[2], names[4]):
-        value = usage.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise ValueError(f"usage.{key} must be an object, not {json.dumps(value)[:40]}")
-        details[key] = value or {}
-    cached = _count_field(details[names[2]], names[3], f"usage.{names[2]}.")
-    reasoning = _count_field(details[names[4]], names[5], f"usage.{names[4]}.")
-    if cached > input_tokens:
-        raise ValueError(f"usage reports {cached:,} cached tokens but only {input_tokens:,} {names[0]} (cached "
-                         "tokens are part of them)")
-    if reasoning > output_tokens:
-        raise ValueError(f"usage reports {reasoning:,} reasoning tokens but only {output_tokens:,} {names[1]} "
-                         "(reasoning tokens are part of them)")
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached,
-            "reasoning_tokens": reasoning}
 
 
 def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
@@ -187,14 +155,17 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
     counter = PlanCounter(base_dir=plan.parent, fingerprints=True)
     planned: dict[str, Planned] = {}
     endpoint = None
+    provider = None
     for item in read_plan(plan, digest=digest):
+        provider = provider or providers.get(item.provider)
         record = counter.count_line(item, plan)
         endpoint = endpoint or item.url
         bound = record.max_output_tokens
         if bound is None:
             bound = counter.model_info(record.model).max_output_tokens
         planned[item.custom_id] = Planned(item.line, record.model, record.family, record.fingerprint,
-                                          record.input_tokens, forecast.forecast_request(record, bound))
+                                          record.input_tokens, forecast.forecast_request(record, bound),
+                                          None if record.input_low is None else (record.input_low, record.input_high))
     sha = digest.hexdigest()
     if estimate_doc is not None and (estimate_doc.get("plan") or {}).get("sha256") not in (None, sha):
         raise BadInput(f"the estimate is for another plan (sha256 {estimate_doc['plan']['sha256'][:12]}…, this plan "
@@ -219,7 +190,7 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
                 issues.append(Issue(str(path), number, f"custom_id {cid!r} already appeared at {seen[cid]}"))
                 continue
             seen[cid] = where
-            _classify(planned[cid], obj, endpoint, issues, str(path), number)
+            _classify(planned[cid], obj, endpoint, provider, issues, str(path), number)
     if lines and not matched:
         raise BadInput("no custom_id of the results is in the plan: the results belong to another plan",
                        path=results or errors)
@@ -233,33 +204,13 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
     return result
 
 
-def _classify(p: Planned, obj: dict, endpoint: str, issues: list[Issue], path: str, number: int) -> None:
-    response, error = obj.get("response"), obj.get("error")
-    if response is not None and not isinstance(response, dict):
-        issues.append(Issue(path, number, "response must be an object or null"))
-        p.status, p.error = "failed", "unreadable line"
-        return
-    status_code = response.get("status_code") if response else None
-    if status_code is not None and (not isinstance(status_code, int) or isinstance(status_code, bool)):
-        issues.append(Issue(path, number, f"response.status_code must be a number, not {json.dumps(status_code)[:20]}"))
-        p.status, p.error = "failed", "unreadable line"
-        return
-    if status_code == 200:
-        try:
-            p.usage = _usage(endpoint, response.get("body"))
-        except ValueError as exc:
-            issues.append(Issue(path, number, str(exc)))
-            p.status, p.error = "failed", "unusable usage"
-            return
-        p.status = "succeeded"
-        return
-    code = error.get("code") if isinstance(error, dict) else None
-    if code is None and isinstance(response, dict):
-        body = response.get("body")
-        body_error = body.get("error") if isinstance(body, dict) else None
-        code = (body_error.get("code") if isinstance(body_error, dict) else None) or f"HTTP {status_code}"
-    p.status = "expired" if code and "expired" in str(code) else "failed"
-    p.error = str(code)
+def _classify(p: Planned, obj: dict, endpoint: str, provider, issues: list[Issue], path: str, number: int) -> None:
+    """One result line into its request's status and usage, through the plan's provider."""
+    try:
+        p.status, p.usage, p.error = provider.classify(obj, endpoint)
+    except ValueError as exc:
+        issues.append(Issue(path, number, str(exc)))
+        p.status, p.error = "failed", "unusable line"
 
 
 def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues: list[Issue]) -> Reconciliation:
@@ -270,7 +221,7 @@ def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues:
     per_model: dict[str, dict] = {}
     rows, mismatches, first_mismatch = [], 0, None
     for cid, p in planned.items():
-        counts[p.status] += 1
+        counts[p.status] = counts.get(p.status, 0) + 1  # "cancelled" appears where a provider reports it
         if p.status != "succeeded":
             continue
         u = p.usage
@@ -279,6 +230,7 @@ def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues:
         long_actual = lc is not None and u["input_tokens"] > lc.above_input_tokens
         long_est = lc is not None and p.input_tokens > lc.above_input_tokens
         cost = price_tokens(price, "batch", input_tokens=u["input_tokens"], cached_input_tokens=u["cached_tokens"],
+                            cache_write_tokens=u["cache_write_tokens"], cache_write_1h_tokens=u["cache_write_1h_tokens"],
                             output_tokens=u["output_tokens"], long_context=long_actual)
         estimated = [None if o is None else price_tokens(price, "batch", input_tokens=p.input_tokens,
                                                          output_tokens=o, long_context=long_est) for o in p.out]
@@ -286,6 +238,9 @@ def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues:
         for key, value in (("input_tokens", u["input_tokens"]), ("cached_input_tokens", u["cached_tokens"]),
                            ("output_tokens", u["output_tokens"]), ("reasoning_tokens", u["reasoning_tokens"])):
             actual[key] += value
+        writes = u["cache_write_tokens"] + u["cache_write_1h_tokens"]
+        if writes or "cache_write_input_tokens" in actual:
+            actual["cache_write_input_tokens"] = actual.get("cache_write_input_tokens", 0) + writes
         est["input_tokens"] += p.input_tokens
         for i in range(3):
             if p.out[i] is None or estimated[i] is None:
@@ -338,10 +293,24 @@ def _explain(r: Reconciliation, est: dict, actual_cost: Decimal, first_mismatch,
                                     cached_input_tokens=row["cached"])) for row in r.rows if row["cached"])
         out.append(f"cache: {r.actual['cached_input_tokens']:,} input tokens were cache hits, saving "
                    f"{display_money(saved)} against the estimate (which assumes none)")
-    not_done = r.counts["failed"] + r.counts["expired"] + r.counts["missing"]
+    cancelled = r.counts.get("cancelled", 0)
+    not_done = r.counts["failed"] + r.counts["expired"] + r.counts["missing"] + cancelled
     if not_done:
-        out.append(f"unfinished: {r.counts['failed']:,} failed, {r.counts['expired']:,} expired and "
-                   f"{r.counts['missing']:,} missing requests were not billed; they are in the retry plan")
+        out.append(f"unfinished: {r.counts['failed']:,} failed, {r.counts['expired']:,} expired, "
+                   + (f"{cancelled:,} cancelled " if cancelled else "")
+                   + f"and {r.counts['missing']:,} missing requests were not billed; they are in the retry plan")
+    banded = [(p, p.usage["input_tokens"]) for p in planned.values() if p.status == "succeeded" and p.band]
+    if banded:
+        estimated = sum(p.input_tokens for p, _ in banded)
+        billed = sum(b for _, b in banded)
+        low, high = sum(p.band[0] for p, _ in banded), sum(p.band[1] for p, _ in banded)
+        inside = sum(1 for p, b in banded if p.band[0] <= b <= p.band[1])
+        share = "" if not estimated else f" ({(billed - estimated) / estimated:+.1%})"
+        out.append(f"input (approximate counts): {billed:,} tokens billed vs {estimated:,} estimated{share}, "
+                   f"{'inside' if low <= billed <= high else 'OUTSIDE'} the stated band {low:,} to {high:,}; "
+                   f"{inside:,} of {len(banded):,} requests inside their own band. This is the count's error, "
+                   "apart from the output forecast's")
+        return out
     if r.input_mismatches:
         cid, estimated, billed = first_mismatch
         out.append(f"INPUT COUNT MISMATCH on {r.input_mismatches:,} request(s) (first: {cid}, estimated {estimated:,},"
@@ -356,8 +325,13 @@ def _calibrate(planned: dict[str, Planned], sha: str) -> None:
     observations = [Observation(p.family, p.fingerprint, cid, p.usage["input_tokens"], p.usage["cached_tokens"],
                                 p.usage["output_tokens"], p.usage["reasoning_tokens"])
                     for cid, p in planned.items() if p.status == "succeeded"]
+    counts = [(p.family, cid, p.input_tokens, p.usage["input_tokens"]) for cid, p in planned.items()
+              if p.status == "succeeded" and p.band is not None]
     if observations:
-        Calibration().record(sha, observations, dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+        store = Calibration()
+        store.record(sha, observations, dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+        if counts:
+            store.record_counts(sha, counts)
 
 
 def _write_retry(plan: Path, planned: dict[str, Planned], path: Path, prices: PriceTable) -> dict:

@@ -27,7 +27,7 @@ def test_jsonl_contract(cli, write_plan):
     assert [r["max_output_tokens"] for r in records] == [1, None, 200]
     assert records[0] == {"line": 1, "custom_id": "request-1", "model": "gpt-4o",
                           "endpoint": "/v1/chat/completions", "input_tokens": 124, "max_output_tokens": 1,
-                          "approximate": False}
+                          "approximate": False, "provider": "openai", "count_basis": "tokenizer"}
 
 
 def test_csv_and_table_agree(cli, write_plan):

@@ -39,6 +39,9 @@ class RequestCount:
     prefix_tokens: int = 0  # tokens of the shared prefix (tools, leading system/developer messages): cacheable
     fingerprint: str = ""  # the request's template: model + shared prefix + response format, hashed (no text kept)
     tools_key: bytes = b""  # digest of the tools block (reused by the fingerprint)
+    low: int | None = None  # the stated band of an approximate count (None: the count is exact)
+    high: int | None = None
+    basis: str = "tokenizer"  # tokenizer (exact offline), approximation, or online (the provider counted it)
 
 
 MEMO_ENTRIES = 8192

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, UsageError
+from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, PlanError, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
 from batchcost.plans.reader import PlanLine, fast_loads, parse_line, read_plan, read_raw_lines
@@ -113,6 +113,8 @@ class _Bucket:
     out: list[int] = field(default_factory=lambda: [0, 0, 0])       # low, expected, high (normal)
     long_out: list[int] = field(default_factory=lambda: [0, 0, 0])  # low, expected, high (long context)
     unbounded: int = 0  # requests with no output bound at all: high is unknown
+    band: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # approximate counts: below, above (normal, long)
+    approximate: int = 0  # requests whose count is an approximation with a band
 
 
 @dataclass
@@ -151,6 +153,7 @@ class Estimate:
     sample: dict | None = None  # set when estimated from a sample: the confidence intervals
     tally: "Tally | None" = field(default=None, repr=False, compare=False)  # the integer sums it was priced from
     prices_at: str | None = None  # the date whose prices were asked for (None: today's)
+    input_tokens_range: dict | None = None  # {"low", "high"} when any count is approximate
 
     @property
     @exact_money
@@ -162,6 +165,7 @@ class Estimate:
         return {
             "plan": self.plan,
             "input_tokens": self.input_tokens,
+            **({"input_tokens_range": self.input_tokens_range} if self.input_tokens_range else {}),
             "output_tokens": dict(self.output_tokens),
             "cost": _cost_json(self.cost),
             "savings": {"expected": money(self.savings)},
@@ -258,6 +262,10 @@ def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: in
         bucket.long_input_tokens += record.input_tokens
     else:
         bucket.input_tokens += record.input_tokens
+    if record.input_low is not None:
+        bucket.approximate += 1
+        bucket.band[2 if is_long else 0] += record.input_tokens - record.input_low
+        bucket.band[3 if is_long else 1] += record.input_high - record.input_tokens
     out = bucket.long_out if is_long else bucket.out
     out[0] += low
     out[1] += expected or 0
@@ -274,8 +282,12 @@ def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None
         if key == "high" and bucket.unbounded:
             result[key] = None
             continue
-        result[key] = (price_tokens(price, tier, input_tokens=bucket.input_tokens, output_tokens=bucket.out[i])
-                       + price_tokens(price, tier, input_tokens=bucket.long_input_tokens,
+        # low and high take the low and high of an approximate count's band
+        shift, long_shift = {"low": (-bucket.band[0], -bucket.band[2]), "expected": (0, 0),
+                             "high": (bucket.band[1], bucket.band[3])}[key]
+        result[key] = (price_tokens(price, tier, input_tokens=bucket.input_tokens + shift,
+                                    output_tokens=bucket.out[i])
+                       + price_tokens(price, tier, input_tokens=bucket.long_input_tokens + long_shift,
                                       output_tokens=bucket.long_out[i], long_context=True))
     return result
 
@@ -302,8 +314,19 @@ class Tally:
     cache_observed: float = 0.0
     has_observed: bool = False
     forecast: dict = field(default_factory=dict)  # the forecast's own tally (calibrated basis)
+    provider: str | None = None  # the plan's provider: one per plan
+    provider_line: int = 0
+
+    def _provider(self, provider: str, line: int) -> None:
+        if self.provider is None:
+            self.provider, self.provider_line = provider, line
+        elif provider != self.provider:
+            raise PlanError(f"this is a {provider} request in a plan of {self.provider} requests (from line "
+                            f"{self.provider_line}); a plan holds one provider's requests", line=line)
 
     def add(self, record: CountedRequest, out: tuple, long_threshold: int | None, calibration=None) -> None:
+        if record.provider != self.provider:
+            self._provider(record.provider, record.line)
         if record.model not in self.buckets:
             self.buckets[record.model] = _Bucket()
         _add(self.buckets[record.model], record, out, long_threshold)
@@ -325,6 +348,8 @@ class Tally:
 
     def merge(self, later: "Tally") -> "Tally":
         """Add the tally of the part of the plan that comes after this one."""
+        if later.provider is not None:
+            self._provider(later.provider, later.provider_line)
         for model, b in later.buckets.items():
             mine = self.buckets.setdefault(model, _Bucket())
             mine.requests += b.requests
@@ -332,6 +357,9 @@ class Tally:
             mine.long_input_tokens += b.long_input_tokens
             mine.long_requests += b.long_requests
             mine.unbounded += b.unbounded
+            mine.approximate += b.approximate
+            for i in range(4):
+                mine.band[i] += b.band[i]
             for i in range(3):
                 mine.out[i] += b.out[i]
                 mine.long_out[i] += b.long_out[i]
@@ -394,7 +422,10 @@ class _Adder:
         out = (0, bound, bound) if self.plain_max else self.forecast.forecast_request(record, bound)
         if self.calibration is None and self.forecast.basis == "calibrated":
             self.calibration = self.forecast.calibration
-        self.tally.add(record, out, lc.above_input_tokens if lc else None, self.calibration)
+        try:
+            self.tally.add(record, out, lc.above_input_tokens if lc else None, self.calibration)
+        except PlanError as exc:
+            raise PlanError(exc.message, path=self.counter.source, line=record.line) from None
         if self.on_request is not None:
             self.on_request(record, price, out, lc is not None and record.input_tokens > lc.above_input_tokens)
 
@@ -538,12 +569,21 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
                             "(reconcile a batch made from the same template to calibrate)")
     plan = dict(plan or {})
     plan.update({"requests": sum(m.requests for m in by_model), "endpoint": ",".join(tally.endpoints),
-                 "models": list(tally.buckets)})
+                 "models": list(tally.buckets), "provider": tally.provider or "openai"})
+    approximate = sum(b.approximate for b in tally.buckets.values())
+    total_in = sum(m.input_tokens for m in by_model)
+    band = None
+    if approximate:
+        band = {"low": total_in - sum(b.band[0] + b.band[2] for b in tally.buckets.values()),
+                "high": total_in + sum(b.band[1] + b.band[3] for b in tally.buckets.values())}
+        warnings.append(f"{approximate:,} input count(s) are approximations (no offline tokenizer exists for "
+                        f"this provider's models): {band['low']:,} to {band['high']:,} input tokens, used for the "
+                        "cost's low and high (`--online` counts them exactly)")
     used_paths = {p.path for p in model_price.values()}
     sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
                     by_model=by_model, prices=sources, warnings=warnings, forecast=forecast,
-                    cache=tally.cache_summary(prices), tally=tally)
+                    cache=tally.cache_summary(prices), tally=tally, input_tokens_range=band)
 
 
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 from batchcost.data import load_data
 from batchcost.errors import UnknownModel, UsageError
 
-_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")  # -2024-07-18, -20250929 (Claude), -0613
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,16 @@ class ImageRules:
 
 
 @dataclass(frozen=True)
+class Approximation:
+    """How far an offline count may be from the provider's: the text measured with a proxy encoding, scaled by
+    ``ratio`` (central), and by ``low`` and ``high`` for the stated band."""
+
+    ratio: Decimal
+    low: Decimal
+    high: Decimal
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Everything needed to count one model's requests. ``name`` is the registry family."""
 
@@ -57,6 +67,10 @@ class ModelInfo:
     reasoning: bool
     max_inputs: int | None = None
     aliases: tuple[str, ...] = field(default=())
+    provider: str = "openai"
+    approximation: Approximation | None = None  # set where no official offline tokenizer exists
+    tool_prompt: dict | None = None  # tokens the provider adds once for tools, by tool_choice (Claude)
+    structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
 
 
 def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
@@ -81,14 +95,32 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         reasoning=bool(spec["reasoning"]),
         max_inputs=spec.get("max_inputs"),
         aliases=tuple(spec.get("aliases", ())),
+        provider=spec.get("provider", "openai"),
+        approximation=_approximation(spec, registry),
+        tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
+        structure=registry["claude_rules"]["standard"] if spec.get("provider") == "anthropic" else None,
     )
+
+
+def _approximation(spec: dict, registry: dict) -> Approximation | None:
+    name = spec.get("approximation")
+    if not name:
+        return None
+    raw = registry["approximations"][name]
+    return Approximation(*(Decimal(str(raw[k])) for k in ("ratio", "low", "high")))
+
+
+ANTHROPIC_DEFAULTS = {"kind": "messages", "encoding": "cl100k_base", "provider": "anthropic"}
 
 
 @cache
 def registry() -> dict[str, ModelInfo]:
     """Family name -> ModelInfo, built once from the data file."""
     data = load_data("models.yaml")
-    return {name: _build(name, entry, data) for name, entry in data["models"].items()}
+    models = {name: _build(name, entry, data) for name, entry in data["models"].items()}
+    for name, entry in (data.get("anthropic_models") or {}).items():
+        models[name] = _build(name, {**ANTHROPIC_DEFAULTS, **entry}, data)
+    return models
 
 
 @cache

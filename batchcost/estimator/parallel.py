@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from batchcost.atomic import signals_held
-from batchcost.errors import BatchcostError
+from batchcost.errors import PlanError, BatchcostError
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_plan_lines
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import parse_line, plan_sha256
@@ -108,7 +108,11 @@ def merge_results(path: Path, results: Sequence[RangeResult], prices: PriceTable
             raise kind(message, path=path, line=_lines_before(path, result.first_line_offset) + (local or 0))
     tally = Tally()
     for result in results:
-        tally.merge(result.tally)
+        try:
+            tally.merge(result.tally)
+        except PlanError:
+            raise PlanError("the plan mixes providers' request lines; a plan holds one provider's requests "
+                            "(run without --jobs to see the first odd line)", path=path) from None
     estimate = finish(tally, prices, forecast, {"path": str(path)})
     estimate.plan = {"path": str(path), "sha256": sha256, **{k: v for k, v in estimate.plan.items() if k != "path"}}
     return estimate

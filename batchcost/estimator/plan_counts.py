@@ -27,6 +27,10 @@ class CountedRequest:
     nbytes: int = 0
     prefix_tokens: int = 0
     fingerprint: str = ""
+    provider: str = "openai"
+    basis: str = "tokenizer"  # tokenizer (exact offline), approximation, online (the provider counted it)
+    input_low: int | None = None  # an approximate count's stated band; None when the count is exact
+    input_high: int | None = None
 
     def contract(self) -> dict:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
@@ -38,7 +42,12 @@ class CountedRequest:
             "input_tokens": self.input_tokens,
             "max_output_tokens": self.max_output_tokens,
             "approximate": self.approximate,
+            "provider": self.provider,
+            "count_basis": self.basis,
         }
+        if self.input_low is not None:
+            record["input_tokens_low"] = self.input_low
+            record["input_tokens_high"] = self.input_high
         if self.notes:
             record["notes"] = self.notes
         return record
@@ -55,21 +64,49 @@ class PlanCounter:
         self.assume_image_size = assume_image_size
         self.base_dir = base_dir
         self._counters: dict[str, Counter] = {}
+        self.corrections: dict | None = None  # family -> calibrated (low, central, high) ratios, for approximations
+        self._calibrated = False
+
+    def use_calibration(self) -> "PlanCounter":
+        """Approximate counts use what reconciles learned for each model family (a correction, a narrower band)."""
+        self._calibrated = True  # loaded when the first approximate model is met: an OpenAI plan never opens it
+        return self
 
     def model_info(self, name: str) -> ModelInfo:
         return custom_model(name, self.encoding) if self.encoding else resolve_model(name)
 
-    def counter(self, name: str) -> Counter:
+    def counter(self, name: str, provider: str = "openai") -> Counter:
         counter = self._counters.get(name)
         if counter is None:
-            counter = self._counters[name] = Counter(self.model_info(name), assume_image_size=self.assume_image_size,
-                                                     base_dir=self.base_dir, fingerprints=self.fingerprints)
+            info = self.model_info(name)
+            if info.provider != provider:
+                from batchcost.errors import UnknownModel
+
+                raise UnknownModel(f"model {name!r} is {_article(info.provider)} model, not one of {provider}'s "
+                                   f"(a {provider} plan line names it)")
+            options = {"assume_image_size": self.assume_image_size, "base_dir": self.base_dir,
+                       "fingerprints": self.fingerprints}
+            if provider == "openai":
+                counter = Counter(info, **options)
+            else:
+                from batchcost import providers
+
+                if self._calibrated and self.corrections is None:
+                    from batchcost.calibration import count_corrections
+
+                    self.corrections = count_corrections()
+                if self.corrections:
+                    options["correction"] = self.corrections.get(info.name)
+                counter = providers.get(provider).counter(info, **options)
+            self._counters[name] = counter
         return counter
 
     def count_line(self, item: PlanLine, path: Path) -> CountedRequest:
         self.source = path
         try:
-            counter = self._counters.get(item.model) or self.counter(item.model)
+            counter = self._counters.get(item.model) or self.counter(item.model, item.provider)
+            if counter.model.provider != item.provider:
+                counter = self.counter(item.model, item.provider)  # raises: the model is another provider's
             result = counter.count(item.url, item.body)
         except BatchcostError as exc:  # errors from the body or the model name get this file and line
             if exc.path is None:
@@ -79,7 +116,12 @@ class PlanCounter:
             raise PlanError("the request is nested too deeply to count", path=path, line=item.line) from None
         return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
-                              item.nbytes, result.prefix_tokens, result.fingerprint)
+                              item.nbytes, result.prefix_tokens, result.fingerprint, item.provider, result.basis,
+                              result.low, result.high)
+
+
+def _article(provider: str) -> str:
+    return {"openai": "an OpenAI", "anthropic": "an Anthropic"}.get(provider, f"a {provider}")
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,
@@ -87,5 +129,6 @@ def count_plan(path: str | Path, *, encoding: str | None = None,
     """Yield a ``CountedRequest`` per plan line, in plan order, never holding the whole plan."""
     path = Path(path)
     counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent)
+    counter.use_calibration()
     for item in read_plan(path):
         yield counter.count_line(item, path)

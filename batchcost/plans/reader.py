@@ -1,7 +1,8 @@
 """Stream a Batch API input file line by line, validating each line's shape.
 
-A line is ``{"custom_id": str, "method": "POST", "url": str, "body": {...}}``. Anything else is a
-``PlanError`` naming the file and line. The whole file is never held in memory.
+A line is in one provider's own batch input shape (DESIGN.md): OpenAI's ``{"custom_id", "method": "POST", "url",
+"body"}``, Anthropic's ``{"custom_id", "params"}``; the provider module turns it into the neutral ``PlanLine``.
+Anything else is a ``PlanError`` naming the file and line. The whole file is never held in memory.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from batchcost import providers
 from batchcost.errors import BadInput, PlanError
 from batchcost.inputs import check_input_file, load_json
 
@@ -25,6 +27,7 @@ class PlanLine:
     body: dict[str, Any]
     nbytes: int  # bytes of the line as written, newline included
     raw: bytes = b""  # the line's JSON text as written (no BOM, no line ending), for writing it out unchanged
+    provider: str = "openai"  # whose line shape it has; method and url are the neutral request kind
 
     @property
     def model(self) -> str:
@@ -67,8 +70,8 @@ def parse_line(raw: bytes, path: Path, line: int, parsed: Any = None) -> PlanLin
     if obj is _NOT_PARSED:
         obj = _strict_loads(text, path, line)
     if not isinstance(obj, dict):
-        raise PlanError("a plan line must be a JSON object with custom_id, method, url and body",
-                        path=path, line=line)
+        raise PlanError("a plan line must be a JSON object with custom_id, method, url and body (OpenAI) or "
+                        "custom_id and params (Anthropic)", path=path, line=line)
     return _checked(obj, path, line, raw, text)
 
 
@@ -89,8 +92,18 @@ def _strict_loads(text: bytes, path: Path, line: int):
 def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanLine:
     custom_id, method, url, body = obj.get("custom_id"), obj.get("method"), obj.get("url"), obj.get("body")
     if (type(custom_id) is str and custom_id and type(method) is str and type(url) is str and type(body) is dict
-            and type(body.get("model")) is str):
+            and type(body.get("model")) is str and providers._forced in (None, "openai")):
         return PlanLine(line, custom_id, method, url, body, len(raw), text)  # the common, well-formed case
+    kind = providers.shape_of(obj)
+    wanted = providers._forced
+    if wanted is not None and kind != wanted:
+        raise PlanError(f"this line has the shape of {_describe(kind)}, but the plan is read as {wanted} "
+                        f"(--provider {wanted})", path=path, line=line)
+    if kind in providers.PLANNED:
+        raise PlanError(f"this is {providers.PLANNED[kind]}; batchcost does not read {kind} plans yet",
+                        path=path, line=line)
+    if kind != "openai":
+        return providers.get(kind).parse(obj, path, line, len(raw), text)
     custom_id = _field(obj, "custom_id", str, path, line)
     if not custom_id:
         raise PlanError("custom_id is empty", path=path, line=line)
@@ -101,16 +114,55 @@ def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanL
     return PlanLine(line, custom_id, method, url, body, len(raw), text)
 
 
+def _describe(kind: str) -> str:
+    return {"openai": "an OpenAI Batch API line", "anthropic": "an Anthropic Message Batches line"}.get(
+        kind, providers.PLANNED.get(kind, kind))
+
+
+class ProviderGuard:
+    """One provider per plan: the first request's provider is the plan's; a line of another is an error naming it."""
+
+    __slots__ = ("provider", "first_line")
+
+    def __init__(self):
+        self.provider: str | None = None
+        self.first_line = 0
+
+    def see(self, item: PlanLine, path: Path | None) -> None:
+        if item.provider == self.provider:
+            return
+        if self.provider is None:
+            self.provider, self.first_line = item.provider, item.line
+            return
+        raise PlanError(f"this is {_describe(item.provider)} in a plan of {_describe(self.provider)}s (from line "
+                        f"{self.first_line}); a plan holds one provider's requests", path=path, line=item.line)
+
+
 def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[PlanLine]:
-    """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line.
+    """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line, and at the first
+    line of another provider than the first line's.
 
     ``digest``, when given, is updated with every byte read, so a caller gets the plan's sha256 in the same pass.
     """
     path = Path(path)
+    guard = ProviderGuard()
     for number, raw in enumerate(read_raw_lines(path, digest=digest), start=1):
         parsed = parse_line(raw, path, number)
         if parsed is not None:
+            guard.see(parsed, path)
             yield parsed
+
+
+def plan_provider(path: str | Path) -> str:
+    """The provider of the plan's first request (``--provider`` when forced); openai for an empty plan."""
+    if providers._forced is not None:
+        return providers._forced
+    path = Path(path)
+    for number, raw in enumerate(read_raw_lines(path), start=1):
+        parsed = parse_line(raw, path, number)
+        if parsed is not None:
+            return parsed.provider
+    return "openai"
 
 
 def read_raw_lines(path: Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[bytes]:

@@ -1,0 +1,101 @@
+"""OpenAI Batch API (and Azure OpenAI, OpenAI-compatible servers): plan lines ``{"custom_id", "method", "url",
+"body"}``, exact offline counts with tiktoken, results ``{"custom_id", "response": {"status_code", "body"}, "error"}``,
+and the client (``batchcost.batch.client``, the only importer of ``openai``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from batchcost.plans import limits as _limits
+from batchcost.providers import Limits, usage_record
+
+NAME = "openai"
+LINE = '{"custom_id", "method": "POST", "url", "body"}'
+ENDPOINT = "/v1/chat/completions"
+ENV_KEY = "OPENAI_API_KEY"
+LIMITS = Limits(max_requests=_limits.MAX_REQUESTS_PER_FILE, max_bytes=_limits.MAX_BYTES_PER_FILE)
+STATUSES = {s: s for s in ("validating", "in_progress", "finalizing", "completed", "failed", "expired",
+                           "cancelling", "cancelled")}
+
+
+def matches(obj: dict) -> bool:
+    return "body" in obj or "url" in obj
+
+
+def parse(obj: dict, path: Path, line: int, nbytes: int, text: bytes):
+    from batchcost.plans.reader import parse_line
+
+    return parse_line(text, path, line, obj)
+
+
+def check_request(item) -> Iterator[tuple[str, str]]:
+    if item.method != _limits.BATCH_METHOD:
+        yield "method", f"method must be POST, not {item.method!r}"
+
+
+def counter(info, **options):
+    from batchcost.estimator.counting import Counter
+
+    return Counter(info, **options)
+
+
+# -- results --------------------------------------------------------------------------------------------------
+_USAGE_NAMES = {  # endpoint kind -> (input, output, input details, cached, output details, reasoning)
+    "responses": ("input_tokens", "output_tokens", "input_tokens_details", "cached_tokens", "output_tokens_details",
+                  "reasoning_tokens"),
+    "chat": ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "cached_tokens",
+             "completion_tokens_details", "reasoning_tokens"),
+}
+
+
+def _usage(endpoint: str, body: Any) -> dict:
+    """The line's usage as neutral counts; ``ValueError`` says what is wrong with it."""
+    from batchcost.reconcile import _count_field
+
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        raise ValueError("a succeeded line without a usage block")
+    names = _USAGE_NAMES["responses" if endpoint == "/v1/responses" else "chat"]
+    input_tokens = _count_field(usage, names[0], "usage.", default=None)
+    output_tokens = _count_field(usage, names[1], "usage.")
+    details = {}
+    for key in (names[2], names[4]):
+        value = usage.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"usage.{key} must be an object, not {json.dumps(value)[:40]}")
+        details[key] = value or {}
+    cached = _count_field(details[names[2]], names[3], f"usage.{names[2]}.")
+    reasoning = _count_field(details[names[4]], names[5], f"usage.{names[4]}.")
+    if cached > input_tokens:
+        raise ValueError(f"usage reports {cached:,} cached tokens but only {input_tokens:,} {names[0]} (cached "
+                         "tokens are part of them)")
+    if reasoning > output_tokens:
+        raise ValueError(f"usage reports {reasoning:,} reasoning tokens but only {output_tokens:,} {names[1]} "
+                         "(reasoning tokens are part of them)")
+    return usage_record(input_tokens=input_tokens, output_tokens=output_tokens, cached_tokens=cached,
+                        reasoning_tokens=reasoning)
+
+
+def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
+    """(status, usage, error) of one output or error line; ``ValueError`` says what is wrong with the line."""
+    response, error = obj.get("response"), obj.get("error")
+    if response is not None and not isinstance(response, dict):
+        raise ValueError("response must be an object or null")
+    status_code = response.get("status_code") if response else None
+    if status_code is not None and (not isinstance(status_code, int) or isinstance(status_code, bool)):
+        raise ValueError(f"response.status_code must be a number, not {json.dumps(status_code)[:20]}")
+    if status_code == 200:
+        return "succeeded", _usage(endpoint, response.get("body")), None
+    code = error.get("code") if isinstance(error, dict) else None
+    if code is None and isinstance(response, dict):
+        body = response.get("body")
+        body_error = body.get("error") if isinstance(body, dict) else None
+        code = (body_error.get("code") if isinstance(body_error, dict) else None) or f"HTTP {status_code}"
+    return ("expired" if code and "expired" in str(code) else "failed"), None, str(code)
+
+
+def client(**options):
+    from batchcost.batch.client import BatchClient
+
+    return BatchClient(**options)
