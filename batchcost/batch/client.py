@@ -29,6 +29,26 @@ def scrub(text: str, key: str | None) -> str:
     return _KEYLIKE.sub(r"\1***", text)
 
 
+@contextmanager
+def sdk_errors(what: str, key: str | None, base_url: str, status_error: type, connection_error: type,
+               base_error: type) -> Iterator[None]:
+    """An SDK's failures (after its own retries) as one ``RemoteError`` line, the key scrubbed; ``transient`` says
+    whether trying again may help (408/409/429/5xx and dropped connections). Shared by every provider's client."""
+    try:
+        yield
+    except status_error as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        error = RemoteError(f"{what} failed: HTTP {exc.status_code}: {scrub(message, key)}")
+        error.transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+        raise error from None
+    except connection_error as exc:
+        error = RemoteError(f"{what} failed: cannot reach {base_url}: {scrub(str(exc.__cause__ or exc), key)}")
+        error.transient = True
+        raise error from None
+    except base_error as exc:
+        raise RemoteError(f"{what} failed: {scrub(str(exc), key)}") from None
+
+
 class BatchClient:
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None, max_retries: int = 5,
                  timeout: float = 120.0):
@@ -41,22 +61,9 @@ class BatchClient:
         # what messages and the ledger show: never credentials written into the URL (https://user:key@host)
         self.base_url = re.sub(r"//[^/@]*@", "//", url)
 
-    @contextmanager
-    def _call(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except openai.APIStatusError as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            error = RemoteError(f"{what} failed: HTTP {exc.status_code}: {scrub(message, self._key)}")
-            error.transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-            raise error from None
-        except openai.APIConnectionError as exc:
-            error = RemoteError(f"{what} failed: cannot reach {self.base_url}: "
-                                f"{scrub(str(exc.__cause__ or exc), self._key)}")
-            error.transient = True
-            raise error from None
-        except openai.OpenAIError as exc:
-            raise RemoteError(f"{what} failed: {scrub(str(exc), self._key)}") from None
+    def _call(self, what: str):
+        return sdk_errors(what, self._key, self.base_url, openai.APIStatusError, openai.APIConnectionError,
+                          openai.OpenAIError)
 
     # -- files ----------------------------------------------------------------------------------------------
     def upload(self, path: Path, filename: str) -> str:
@@ -94,14 +101,14 @@ class BatchClient:
         return response
 
     # -- batches ----------------------------------------------------------------------------------------------
-    def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> dict:
+    def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str], *, wave_path=None) -> dict:
         """One attempt, no SDK retry: a create whose answer was lost may have happened, so the caller looks for
         the batch (find_batch) before trying again. That is what keeps a batch from being created twice."""
         with self._call("creating the batch"):
             return self._client.with_options(max_retries=0).batches.create(
                 input_file_id=file_id, endpoint=endpoint, completion_window="24h", metadata=metadata).model_dump()
 
-    def find_batch(self, key: str, value: str, limit: int = 500) -> dict | None:
+    def find_batch(self, key: str, value: str, limit: int = 500, **_) -> dict | None:
         """A batch whose metadata[key] == value (after a crash between create and ledger)."""
         with self._call("listing batches"):
             for n, batch in enumerate(self._client.batches.list(limit=100)):

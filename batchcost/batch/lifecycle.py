@@ -10,7 +10,7 @@ from batchcost.batch.client import BatchClient
 from batchcost.batch.ledger import Ledger, Submission
 from batchcost.errors import BatchcostError, RemoteError
 from batchcost.home import home
-from batchcost.plans import limits
+from batchcost import providers
 from batchcost.plans.reader import plan_sha256, read_plan
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -28,19 +28,22 @@ def plan_waves(plan: Path, plan_sha: str) -> list[Wave]:
     """The plan itself when it fits one batch, else its waves (deterministic, kept under BATCHCOST_HOME)."""
     requests, endpoint, models = 0, None, set()
     size = plan.stat().st_size
+    provider = "openai"
     for item in read_plan(plan):
         requests += 1
         endpoint = endpoint or item.url
+        provider = item.provider
         models.add(item.model)
     if requests == 0:
         raise BatchcostError("the plan has no requests", path=plan)
-    if requests <= limits.MAX_REQUESTS_PER_FILE and size <= limits.MAX_BYTES_PER_FILE and len(models) == 1:
+    bounds = providers.get(provider).LIMITS
+    if requests <= bounds.max_requests and size <= bounds.max_bytes and len(models) == 1:
         return [Wave(plan, endpoint, requests)]
     from batchcost.plans.split import split_plan
 
     folder = home() / "waves" / plan_sha
     if not folder.exists() or not any(folder.glob("*.jsonl")):
-        split_plan(plan, folder, max_requests=limits.MAX_REQUESTS_PER_FILE, max_bytes=limits.MAX_BYTES_PER_FILE)
+        split_plan(plan, folder)
     waves = []
     for path in sorted(folder.glob("*.jsonl")):
         items = list(read_plan(path))
@@ -89,7 +92,7 @@ def _advance(sub: Submission, client: BatchClient, ledger: Ledger, on_step, *, r
         sub = ledger.update(sub, state="uploaded", file_id=file_id)
         resumed = False  # uploaded just now: no batch can exist for it yet
     if sub.state == "uploaded":
-        batch = client.find_batch(METADATA_KEY, sub.tag) if resumed else None
+        batch = _find(client, sub) if resumed else None
         if batch is None:
             on_step(f"creating the batch for wave {sub.wave}/{sub.waves}")
             batch = _create_once(sub, client, on_step)
@@ -106,17 +109,24 @@ def _create_once(sub: Submission, client: BatchClient, on_step, attempts: int = 
     for attempt in range(1, attempts + 1):
         try:
             return client.create_batch(sub.file_id, sub.endpoint, {METADATA_KEY: sub.tag,
-                                                                    "batchcost_plan": sub.plan_sha256[:64]})
+                                                                    "batchcost_plan": sub.plan_sha256[:64]},
+                                       wave_path=Path(sub.wave_path))
         except RemoteError as exc:
             if not getattr(exc, "transient", False) or attempt == attempts:
                 raise
             on_step(f"{exc.message}; checking whether the batch exists before retrying")
             sleep(delay)
             delay = min(8.0, delay * 2)
-            found = client.find_batch(METADATA_KEY, sub.tag)
+            found = _find(client, sub)
             if found is not None:
                 return found
     raise AssertionError("unreachable")
+
+
+def _find(client, sub: Submission) -> dict | None:
+    """The batch an earlier, interrupted create made, if any: by our metadata tag where the provider keeps
+    metadata, else by the wave's request count and creation time (the provider's client decides)."""
+    return client.find_batch(METADATA_KEY, sub.tag, requests=sub.requests, since=sub.updated_at)
 
 
 def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_interval: float = 30.0,

@@ -10,7 +10,10 @@ from batchcost.errors import BatchcostError
 
 app = typer.Typer(
     name="batchcost",
-    help="Know what an OpenAI Batch API job will cost before you spend, then submit exactly what was approved.",
+    help="Know what an LLM batch job (OpenAI Batch API, Anthropic Message Batches) will cost before you spend, then "
+         "submit exactly what was approved.\n\nEvery command takes --provider openai|anthropic: plans are read as "
+         "that provider's lines (default: detected from the plan's first line), and batch commands talk to it "
+         "(default: the provider the ledger recorded for the batch, else openai).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,7 +31,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """Count, price, approve, submit and reconcile OpenAI Batch API jobs."""
+    """Count, price, approve, submit and reconcile batch jobs (OpenAI Batch API, Anthropic Message Batches)."""
 
 
 def _register() -> None:
@@ -57,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
 
     _register()
     forget_inputs()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = _take_provider(argv)
+    except BatchcostError as exc:
+        return fail(exc.one_line(), exc.exit_code)
     for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a user's text is printed as its escape
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -91,6 +99,33 @@ def main(argv: list[str] | None = None) -> int:
         for sig, handler in previous.items():  # once interrupted, a second signal changes nothing
             signal.signal(sig, signal.SIG_IGN if _SIGNALLED else handler)
     return 0
+
+
+def _take_provider(argv: list[str]) -> list[str]:
+    """``--provider NAME`` (or ``--provider=NAME``) anywhere on the line: every command takes it (DESIGN.md)."""
+    from batchcost import providers
+
+    out, chosen, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        if arg == "--provider" or arg.startswith("--provider="):
+            if "=" in arg:
+                chosen = arg.split("=", 1)[1]
+            elif i + 1 < len(argv):
+                chosen = argv[i + 1]
+                i += 1
+            else:
+                from batchcost.errors import UsageError
+
+                raise UsageError("--provider needs a name (openai or anthropic)")
+        else:
+            out.append(arg)
+        i += 1
+    providers.force(chosen)
+    return out
 
 
 def _interrupted() -> int:

@@ -20,15 +20,27 @@ class Fmt(str, enum.Enum):
     json = "json"
 
 
-BASE_URL_HELP = "API base URL (Azure OpenAI or any compatible server); default OPENAI_BASE_URL or OpenAI."
+BASE_URL_HELP = ("API base URL (Azure OpenAI or any compatible server); default OPENAI_BASE_URL or OpenAI "
+                 "(Anthropic: ANTHROPIC_BASE_URL or Anthropic's).")
 BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
 MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
 
 
-def _client(base_url: str | None, max_retries: int):
-    from batchcost.batch.client import BatchClient
+def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None):
+    """The provider's client: --provider, else the plan's provider, else the one the ledger recorded for the batch
+    (or an Anthropic id's msgbatch_ prefix), else OpenAI."""
+    from batchcost import providers
 
-    return BatchClient(base_url=base_url, max_retries=max_retries)
+    name = providers.forced()
+    if name is None and plan is not None:
+        from batchcost.plans.reader import plan_provider
+
+        name = plan_provider(plan)
+    if name is None and batch_id:
+        sub = _ledger().by_batch(batch_id)
+        if (sub is not None and sub.endpoint == "/v1/messages") or batch_id.startswith("msgbatch_"):
+            name = "anthropic"
+    return providers.get(name or "openai").client(base_url=base_url, max_retries=max_retries)
 
 
 def _ledger():
@@ -115,7 +127,7 @@ def submit(
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
-    client, ledger = _client(base_url, max_retries), _ledger()
+    client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
     subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
                                 on_step=_say)
     if not created:
@@ -180,7 +192,8 @@ def wait(
     or was cancelled (its completed lines can still be downloaded)."""
     check_positive(poll_interval, "--poll-interval")
     check_positive(timeout, "--timeout")
-    _wait_and_report(batch_id, _client(base_url, max_retries), _ledger(), poll_interval, fmt, timeout)
+    _wait_and_report(batch_id, _client(base_url, max_retries, batch_id=batch_id), _ledger(), poll_interval, fmt,
+                     timeout)
 
 
 @app.command()
@@ -200,7 +213,7 @@ def status(
                                    f"{s.requests:,} requests  {s.plan_path} wave {s.wave}/{s.waves}" for s in subs)
               or "no submissions in the ledger")
         return
-    batch = _client(base_url, max_retries).retrieve(batch_id)
+    batch = _client(base_url, max_retries, batch_id=batch_id).retrieve(batch_id)
     ledger.record_status(batch)
     history = ledger.history(batch_id)
     _emit(fmt, {"batch": batch, "history": history, "downloads": ledger.downloads(batch_id)},
@@ -222,7 +235,7 @@ def download(
     from batchcost.cli.options import guard
 
     guard(folders=[out])  # refused before any key is needed or anything is fetched
-    files = download_batch(batch_id, out, _client(base_url, max_retries), _ledger())
+    files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id), _ledger())
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
 
@@ -236,7 +249,7 @@ def cancel(
 ) -> None:
     """Cancel BATCH_ID. Lines completed before the cancel are still delivered and billed."""
     ledger = _ledger()
-    batch = _client(base_url, max_retries).cancel(batch_id)
+    batch = _client(base_url, max_retries, batch_id=batch_id).cancel(batch_id)
     ledger.record_status(batch)
     _emit(fmt, batch, _batch_line(batch))
 

@@ -69,7 +69,9 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
     for name in ("low", "expected", "high"):
         table.add_column(name, justify="right")
     out, cost = estimate.output_tokens, estimate.cost
-    table.add_row("input tokens", *[f"{estimate.input_tokens:,}"] * 3)
+    band = estimate.input_tokens_range  # approximate counts: low and high are the stated band's ends
+    table.add_row("input tokens", *(f"{n:,}" for n in ((band["low"], estimate.input_tokens, band["high"]) if band
+                                                       else [estimate.input_tokens] * 3)))
     table.add_row("output tokens", _fmt(out["low"]), _fmt(out["expected"]), _fmt(out["high"]))
     table.add_row("real-time cost", *(usd(cost["realtime"][k]) for k in ("low", "expected", "high")))
     table.add_row("batch cost", *(usd(cost["batch"][k]) for k in ("low", "expected", "high")), style="bold")

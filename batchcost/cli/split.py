@@ -15,10 +15,12 @@ from batchcost.plans import limits
 def split(
     plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL)."),
     out_dir: Path = typer.Option(..., "--out-dir", metavar="DIR", help="Where the wave files are written."),
-    max_requests: int = typer.Option(limits.MAX_REQUESTS_PER_FILE, "--max-requests", metavar="N",
-                                     help="Requests per file (the API allows 50,000)."),
-    max_bytes: int = typer.Option(limits.MAX_BYTES_PER_FILE, "--max-bytes", metavar="N",
-                                  help="Bytes per file (the API allows 200 MB)."),
+    max_requests: Optional[int] = typer.Option(None, "--max-requests", metavar="N",
+                                               help="Requests per file. Default: the provider's limit (OpenAI "
+                                               "50,000; Anthropic 100,000)."),
+    max_bytes: Optional[int] = typer.Option(None, "--max-bytes", metavar="N",
+                                            help="Bytes per file. Default: the provider's limit (OpenAI 200 MB; "
+                                            "Anthropic 256 MiB)."),
     max_enqueued_tokens: Optional[int] = typer.Option(
         None, "--max-enqueued-tokens", metavar="N",
         help="Input tokens per file: your account tier's per-model cap on enqueued tokens."),

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from batchcost import providers
 from batchcost.errors import BatchcostError
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
 from batchcost.estimator.plan_counts import PlanCounter
@@ -41,6 +42,7 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
     seen_ids: dict[str, int] = {}
     first_url = first_model = None
     requests = total_bytes = embedding_inputs = 0
+    provider = None
     with open_plan(path) as fh:
         for number, raw in enumerate(fh, start=1):
             total_bytes += len(raw)
@@ -52,13 +54,24 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
             if item is None:
                 continue
             requests += 1
+            if provider is None:
+                provider = providers.get(item.provider)
+            elif item.provider != provider.NAME:
+                yield Finding("mixed-providers", f"this is a {item.provider} request in a plan of {provider.NAME} "
+                              "requests (one provider per plan)", number)
+                continue
             if item.custom_id in seen_ids:
                 yield Finding("duplicate-custom-id", f"custom_id {item.custom_id!r} was already used on line "
                               f"{seen_ids[item.custom_id]}", number)
             else:
                 seen_ids[item.custom_id] = number
-            if item.method != limits.BATCH_METHOD:
-                yield Finding("method", f"method must be POST, not {item.method!r}", number)
+            for code, message in provider.check_request(item):
+                yield Finding(code, message, number)
+            if provider.NAME != "openai":
+                if first_model is None:
+                    first_model = item.model
+                yield from _check_request(counter, item, path, number)
+                continue
             if item.url not in ENDPOINTS:
                 yield Finding("endpoint", f"url {item.url!r} is not a batch endpoint ({', '.join(ENDPOINTS)})",
                               number)
@@ -77,12 +90,13 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
             if item.url == EMBEDDINGS:
                 value = item.body.get("input")
                 embedding_inputs += len(value) if isinstance(value, list) and not _is_token_array(value) else 1
-    if requests > limits.MAX_REQUESTS_PER_FILE:
-        yield Finding("too-many-requests", f"{requests:,} requests; a batch file holds at most "
-                      f"{limits.MAX_REQUESTS_PER_FILE:,} (use `batchcost split`)")
-    if total_bytes > limits.MAX_BYTES_PER_FILE:
-        yield Finding("file-too-large", f"{total_bytes:,} bytes; a batch file holds at most "
-                      f"{limits.MAX_BYTES_PER_FILE:,} (use `batchcost split`)")
+    bounds = (provider or providers.get("openai")).LIMITS
+    if requests > bounds.max_requests:
+        yield Finding("too-many-requests", f"{requests:,} requests; a batch holds at most "
+                      f"{bounds.max_requests:,} (use `batchcost split`)")
+    if total_bytes > bounds.max_bytes:
+        yield Finding("file-too-large", f"{total_bytes:,} bytes; a batch holds at most "
+                      f"{bounds.max_bytes:,} (use `batchcost split`)")
     if embedding_inputs > limits.MAX_EMBEDDING_INPUTS_PER_FILE:
         yield Finding("too-many-embedding-inputs", f"{embedding_inputs:,} embedding inputs; a batch holds at "
                       f"most {limits.MAX_EMBEDDING_INPUTS_PER_FILE:,}")
@@ -114,6 +128,8 @@ def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Itera
             yield Finding("too-many-inputs", f"{len(lengths):,} inputs in one request; {info.name} accepts at "
                           f"most {info.max_inputs:,}", number)
         return
+    if counted.input_low is not None:  # approximate: only what is sure to be over is reported (the band's low)
+        counted.input_tokens = counted.input_low
     if context and counted.input_tokens > context:
         yield Finding("context-window", f"input of {counted.input_tokens:,} tokens exceeds the {context:,}-token "
                       f"context window of {info.name}", number)

@@ -33,15 +33,22 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int = limits.MAX_REQUESTS_PER_FILE,
-               max_bytes: int = limits.MAX_BYTES_PER_FILE, max_enqueued_tokens: int | None = None,
+def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | None = None,
+               max_bytes: int | None = None, max_enqueued_tokens: int | None = None,
                encoding: str | None = None) -> list[Wave]:
-    """Write the waves into ``out_dir`` and return them in the order they should be submitted."""
+    """Write the waves into ``out_dir`` and return them in the order they should be submitted. The limits default
+    to (and may not exceed) the plan's provider's batch limits."""
+    from batchcost import providers
+    from batchcost.plans.reader import plan_provider
+
     path, out_dir = Path(path), Path(out_dir)
-    if not 0 < max_requests <= limits.MAX_REQUESTS_PER_FILE:
-        raise UsageError(f"--max-requests must be between 1 and {limits.MAX_REQUESTS_PER_FILE:,}")
-    if not 0 < max_bytes <= limits.MAX_BYTES_PER_FILE:
-        raise UsageError(f"--max-bytes must be between 1 and {limits.MAX_BYTES_PER_FILE:,}")
+    bounds = providers.get(plan_provider(path)).LIMITS
+    max_requests = bounds.max_requests if max_requests is None else max_requests
+    max_bytes = bounds.max_bytes if max_bytes is None else max_bytes
+    if not 0 < max_requests <= bounds.max_requests:
+        raise UsageError(f"--max-requests must be between 1 and {bounds.max_requests:,}")
+    if not 0 < max_bytes <= bounds.max_bytes:
+        raise UsageError(f"--max-bytes must be between 1 and {bounds.max_bytes:,}")
     if max_enqueued_tokens is not None and max_enqueued_tokens <= 0:
         raise UsageError("--max-enqueued-tokens must be positive")
     check_output_dir(out_dir, what="wave folder")

@@ -14,7 +14,17 @@ NAME = "openai"
 LINE = '{"custom_id", "method": "POST", "url", "body"}'
 ENDPOINT = "/v1/chat/completions"
 ENV_KEY = "OPENAI_API_KEY"
-LIMITS = Limits(max_requests=_limits.MAX_REQUESTS_PER_FILE, max_bytes=_limits.MAX_BYTES_PER_FILE)
+class _Limits(Limits):
+    """plans/limits.py stays the one home of OpenAI's numbers: read from there each time."""
+
+    max_requests = property(lambda self: _limits.MAX_REQUESTS_PER_FILE)
+    max_bytes = property(lambda self: _limits.MAX_BYTES_PER_FILE)
+
+    def __init__(self):
+        pass
+
+
+LIMITS = _Limits()
 STATUSES = {s: s for s in ("validating", "in_progress", "finalizing", "completed", "failed", "expired",
                            "cancelling", "cancelled")}
 

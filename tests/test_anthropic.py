@@ -1,0 +1,219 @@
+"""Anthropic Message Batches end to end: plans, approximate counts with a band checked against the numbers
+Anthropic's docs report, check, split, estimate, and the lifecycle and reconcile through the real anthropic SDK
+against a loopback server of the documented endpoints (tests/anthropic_server.py)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from batchcost.estimator.plan_counts import count_plan
+from batchcost.pricing.tables import load_prices
+
+from tests.anthropic_server import MessageBatchesServer
+
+PLANTED_KEY = "sk-ant-api03-PLANTEDKEYplantedkeyPLANTEDKEY0123456789"
+
+# The token-counting guide's examples (https://platform.claude.com/docs/en/build-with-claude/token-counting, read
+# 2026-12-01), each with the input_tokens the API returned for it.
+DOC_EXAMPLES = [
+    ({"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": "You are a scientist",
+      "messages": [{"role": "user", "content": "Hello, Claude"}]}, 14),
+    ({"model": "claude-sonnet-4-5", "max_tokens": 1024,
+      "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
+                 "input_schema": {"type": "object", "properties": {"location": {
+                     "type": "string", "description": "The city and state, e.g. San Francisco, CA"}},
+                     "required": ["location"]}}],
+      "messages": [{"role": "user", "content": "What's the weather like in San Francisco?"}]}, 403),
+]
+
+
+def line(i, **params):
+    return {"custom_id": f"req-{i}", "params": {"model": "claude-sonnet-4-5", "max_tokens": 100,
+                                                "messages": [{"role": "user", "content": f"Say hello {i}"}],
+                                                **params}}
+
+
+def test_every_documented_example_falls_inside_its_stated_band(write_plan):
+    plan = write_plan([{"custom_id": f"doc-{i}", "params": p} for i, (p, _) in enumerate(DOC_EXAMPLES)])
+    for record, (_, reported) in zip(count_plan(plan), DOC_EXAMPLES):
+        c = record.contract()
+        assert c["provider"] == "anthropic" and c["count_basis"] == "approximation" and c["approximate"] is True
+        assert c["input_tokens_low"] <= reported <= c["input_tokens_high"], (c, reported)
+        assert c["input_tokens_low"] <= c["input_tokens"] <= c["input_tokens_high"]
+        assert c["max_output_tokens"] == 1024
+
+
+def test_count_jsonl_and_estimate_carry_the_band_and_price_its_ends(write_plan, cli):
+    plan = write_plan([line(i) for i in range(3)])
+    out = cli("count", plan, "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["custom_id"] for r in records] == ["req-0", "req-1", "req-2"]
+    out = cli("estimate", plan, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    low, high = sum(r["input_tokens_low"] for r in records), sum(r["input_tokens_high"] for r in records)
+    assert doc["input_tokens_range"] == {"low": low, "high": high} and doc["plan"]["provider"] == "anthropic"
+    # the batch tier at Anthropic's page price for Sonnet 4.5 ($1.50 / $7.50 per 1M): low = band low, no output;
+    # high = band high and every max_tokens
+    assert Decimal(doc["cost"]["batch"]["low"]) == Decimal(low) * Decimal("1.5") / 10**6
+    assert Decimal(doc["cost"]["batch"]["high"]) == (Decimal(high) * Decimal("1.5") + 300 * Decimal("7.5")) / 10**6
+    assert any("approximation" in w for w in doc["warnings"])
+
+
+def test_a_plan_mixing_providers_is_an_error_naming_the_first_odd_line(write_plan, cli):
+    openai_line = {"custom_id": "o-1", "method": "POST", "url": "/v1/chat/completions",
+                   "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}
+    plan = write_plan([line(1), line(2), openai_line])
+    for command in (("count",), ("estimate",), ("check",)):
+        out = cli(*command, plan)
+        assert out.returncode == 1 and f"{plan}:3" in out.stderr + out.stdout, (command, out.stderr)
+        assert "Traceback" not in out.stderr
+    forced = cli("count", write_plan([line(1)], name="one.jsonl"), "--provider", "openai")
+    assert forced.returncode == 1 and ":1:" in forced.stderr and "--provider openai" in forced.stderr
+
+
+def test_check_finds_what_message_batches_would_reject(write_plan, cli):
+    bad_id = line(1)
+    bad_id["custom_id"] = "has spaces!"
+    no_max = line(2)
+    del no_max["params"]["max_tokens"]
+    plan = write_plan([bad_id, no_max, line(2), line(4, model="claude-sonet-9"),
+                       line(5, max_tokens=70_000)])
+    out = cli("check", plan, "--format", "json")
+    found = {(f["line"], f["code"]) for f in json.loads(out.stdout)["findings"]}
+    assert {(1, "custom-id"), (2, "max-tokens"), (3, "duplicate-custom-id"), (4, "unknown-model"),
+            (5, "max-output")} <= found, found
+    assert out.returncode == 1
+
+
+def test_split_uses_the_providers_limits(write_plan, cli, tmp_path):
+    plan = write_plan([line(i) for i in range(5)])
+    out = cli("split", plan, "--out-dir", tmp_path / "waves", "--max-requests", "2")
+    assert out.returncode == 0, out.stderr
+    waves = sorted((tmp_path / "waves").glob("*.jsonl"))
+    assert [len(w.read_text().splitlines()) for w in waves] == [2, 2, 1]
+    too_many = cli("split", plan, "--out-dir", tmp_path / "w2", "--max-requests", "100001")
+    assert too_many.returncode == 2 and "100,000" in too_many.stderr
+
+
+# -- the lifecycle through the real SDK ---------------------------------------------------------------------------
+def _bill(params):
+    """What the stand-in service bills: 7% more input than our central count, a fixed reply, cache classes."""
+    from batchcost.providers.anthropic import ClaudeCounter
+    from batchcost.estimator.models import resolve_model
+
+    central = ClaudeCounter(resolve_model(params["model"])).count("/v1/messages", params).input_tokens
+    fresh = round(central * 1.07)
+    return {"input_tokens": fresh, "cache_creation_input_tokens": 30, "cache_read_input_tokens": 10,
+            "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 10},
+            "output_tokens": 17}
+
+
+@pytest.fixture
+def service(monkeypatch):
+    server = MessageBatchesServer(bill=_bill).start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    yield server
+    server.stop()
+
+
+def test_approve_submit_wait_download_reconcile(service, write_plan, cli, tmp_path):
+    plan = write_plan([line(i, system="Answer briefly.") for i in range(4)])
+    out = cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "approval.json")
+    assert out.returncode == 0, out.stderr
+    out = cli("submit", plan, "--approval", tmp_path / "approval.json", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    [sub] = json.loads(out.stdout)
+    batch_id = sub["batch_id"]
+    assert batch_id.startswith("msgbatch_") and service.created() == 1
+    again = cli("submit", plan, "--approval", tmp_path / "approval.json")
+    assert again.returncode == 0 and service.created() == 1  # the same plan again: reported, never re-created
+    out = cli("wait", batch_id, "--poll-interval", "0.01", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "completed"
+    out = cli("download", batch_id, "--out", tmp_path / "results", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    results = tmp_path / "results" / f"{batch_id}_output.jsonl"
+    assert len(results.read_text().splitlines()) == 4
+    out = cli("reconcile", plan, "--results", results, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["requests"]["succeeded"] == 4
+    # exact to the Decimal: Anthropic's batch prices for Sonnet 4.5 (the page, 2026-12-01): input $1.50,
+    # 5-minute writes $1.875, 1-hour writes $3, cache reads $0.15, output $7.50 per 1M
+    expected = Decimal(0)
+    for result in map(json.loads, results.read_text().splitlines()):
+        u = result["result"]["message"]["usage"]
+        expected += (u["input_tokens"] * Decimal("1.5") + 20 * Decimal("1.875") + 10 * Decimal(3)
+                     + 10 * Decimal("0.15") + u["output_tokens"] * Decimal("7.5")) / 10**6
+    assert Decimal(doc["actual"]["cost"]) == expected
+    assert doc["actual"]["cache_write_input_tokens"] == 4 * 30
+    assert any("approximate counts" in e and "band" in e for e in doc["explanations"])
+    # the key never reaches an output, the ledger, the approval or the results
+    for path in [tmp_path / "approval.json", results, *(tmp_path / "home").glob("*")]:
+        if path.is_file():
+            assert PLANTED_KEY.encode() not in path.read_bytes()
+    assert PLANTED_KEY in service.keys_seen
+
+
+def test_a_create_whose_answer_was_lost_is_found_never_made_twice(service, write_plan, cli, tmp_path):
+    plan = write_plan([line(i) for i in range(3)])
+    cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
+    service.fail("create", "drop")  # the batch is created, the answer never arrives
+    out = cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert service.created() == 1
+    [sub] = json.loads(out.stdout)
+    assert sub["batch_id"] == service.order[0]
+
+
+def test_transient_errors_are_retried_and_a_lasting_one_is_one_line(service, write_plan, cli, tmp_path):
+    plan = write_plan([line(1)])
+    cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
+    out = cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json")
+    batch_id = json.loads(out.stdout)[0]["batch_id"]
+    service.fail("retrieve", 429, 500)
+    out = cli("status", batch_id, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    service.fail("retrieve", *([500] * 10))
+    out = cli("status", batch_id, "--max-retries", "1")
+    assert out.returncode == 4 and "HTTP 500" in out.stderr and "Traceback" not in out.stderr
+    assert PLANTED_KEY not in out.stderr
+
+
+def test_cancel_and_reconcile_the_cancelled_requests_into_the_retry_file(service, write_plan, cli, tmp_path):
+    service.polls_to_end = 99
+    plan = write_plan([line(i) for i in range(2)])
+    cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
+    batch_id = json.loads(cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json").stdout)[0][
+        "batch_id"]
+    out = cli("cancel", batch_id, "--format", "json")
+    assert out.returncode == 0 and json.loads(out.stdout)["status"] == "cancelling"
+    out = cli("wait", batch_id, "--poll-interval", "0.01")
+    assert out.returncode == 4 and "cancelled" in out.stderr
+    cli("download", batch_id, "--out", tmp_path / "r")
+    out = cli("reconcile", plan, "--results", tmp_path / "r" / f"{batch_id}_output.jsonl", "--retry-file",
+              tmp_path / "retry.jsonl", "--format", "json")
+    doc = json.loads(out.stdout)
+    assert doc["requests"]["cancelled"] == 2 and doc["retry"]["requests"] == 2
+    assert (tmp_path / "retry.jsonl").read_bytes() == plan.read_bytes()
+
+
+def test_calibration_learns_a_family_correction_and_narrows_the_band(tmp_path, write_plan):
+    from batchcost.calibration import MIN_COUNT_OBSERVATIONS, Calibration
+
+    plan = write_plan([line(i, system="Be brief. " * 30) for i in range(3)])
+    before = list(count_plan(plan))
+    store = Calibration()
+    store.record_counts("a" * 64, [("claude-sonnet-4-5", f"r{i}", 100, 104 + i % 3)
+                                   for i in range(MIN_COUNT_OBSERVATIONS)])
+    after = list(count_plan(plan))
+    for b, a in zip(before, after):
+        assert a.input_high - a.input_low < b.input_high - b.input_low
+        assert b.input_low <= a.input_low and a.input_high <= b.input_high
+        assert a.input_tokens == min(max(round(b.input_tokens * Decimal("1.05")), a.input_low), a.input_high)
