@@ -76,21 +76,6 @@ class Reconciliation:
                 **({"prices_at": self.prices_at} if self.prices_at else {})}
 
 
-MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big
-
-def _count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int:
-    value = obj.get(key)
-    if value is None:
-        if default is None:
-            raise ValueError(f"{where}{key} is missing")
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{where}{key} must be a non-negative integer, not {json.dumps(value)[:40]}")
-    if value > MAX_TOKENS_PER_LINE:
-        raise ValueError(f"{where}{key} is {value:,}, out of any real range")
-    return value
-
-
 def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
     check_input_file(path, BadInput, "results file")
     try:

@@ -36,7 +36,7 @@ def plan_waves(plan: Path, plan_sha: str) -> list[Wave]:
         models.add(item.model)
     if requests == 0:
         raise BatchcostError("the plan has no requests", path=plan)
-    bounds = providers.get(provider).LIMITS
+    bounds = providers.get(provider).limits()
     if requests <= bounds.max_requests and size <= bounds.max_bytes and len(models) == 1:
         return [Wave(plan, endpoint, requests)]
     from batchcost.plans.split import split_plan

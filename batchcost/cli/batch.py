@@ -26,9 +26,10 @@ BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
 MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
 
 
-def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None):
-    """The provider's client: --provider, else the plan's provider, else the one the ledger recorded for the batch
-    (or an Anthropic id's msgbatch_ prefix), else OpenAI."""
+def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None,
+            ledger=None):
+    """The provider's client: --provider, else the plan's provider, else the batch's (what the ledger recorded
+    for it, or the shape of its id), else OpenAI."""
     from batchcost import providers
 
     name = providers.forced()
@@ -37,9 +38,8 @@ def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None,
 
         name = plan_provider(plan)
     if name is None and batch_id:
-        sub = _ledger().by_batch(batch_id)
-        if (sub is not None and sub.endpoint == "/v1/messages") or batch_id.startswith("msgbatch_"):
-            name = "anthropic"
+        sub = (ledger or _ledger()).by_batch(batch_id)
+        name = providers.for_batch(batch_id, sub.endpoint if sub is not None else None)
     return providers.get(name or "openai").client(base_url=base_url, max_retries=max_retries)
 
 
@@ -192,8 +192,9 @@ def wait(
     or was cancelled (its completed lines can still be downloaded)."""
     check_positive(poll_interval, "--poll-interval")
     check_positive(timeout, "--timeout")
-    _wait_and_report(batch_id, _client(base_url, max_retries, batch_id=batch_id), _ledger(), poll_interval, fmt,
-                     timeout)
+    ledger = _ledger()
+    _wait_and_report(batch_id, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger), ledger,
+                     poll_interval, fmt, timeout)
 
 
 @app.command()
@@ -213,7 +214,7 @@ def status(
                                    f"{s.requests:,} requests  {s.plan_path} wave {s.wave}/{s.waves}" for s in subs)
               or "no submissions in the ledger")
         return
-    batch = _client(base_url, max_retries, batch_id=batch_id).retrieve(batch_id)
+    batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id)
     ledger.record_status(batch)
     history = ledger.history(batch_id)
     _emit(fmt, {"batch": batch, "history": history, "downloads": ledger.downloads(batch_id)},
@@ -235,7 +236,8 @@ def download(
     from batchcost.cli.options import guard
 
     guard(folders=[out])  # refused before any key is needed or anything is fetched
-    files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id), _ledger())
+    ledger = _ledger()
+    files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger), ledger)
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
 
@@ -249,7 +251,7 @@ def cancel(
 ) -> None:
     """Cancel BATCH_ID. Lines completed before the cancel are still delivered and billed."""
     ledger = _ledger()
-    batch = _client(base_url, max_retries, batch_id=batch_id).cancel(batch_id)
+    batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).cancel(batch_id)
     ledger.record_status(batch)
     _emit(fmt, batch, _batch_line(batch))
 

@@ -321,8 +321,9 @@ class Tally:
         if self.provider is None:
             self.provider, self.provider_line = provider, line
         elif provider != self.provider:
-            raise PlanError(f"this is a {provider} request in a plan of {self.provider} requests (from line "
-                            f"{self.provider_line}); a plan holds one provider's requests", line=line)
+            from batchcost import providers
+
+            raise PlanError(providers.mixed(provider, self.provider, self.provider_line), line=line)
 
     def add(self, record: CountedRequest, out: tuple, long_threshold: int | None, calibration=None) -> None:
         if record.provider != self.provider:

@@ -76,37 +76,40 @@ class PlanCounter:
         return custom_model(name, self.encoding) if self.encoding else resolve_model(name)
 
     def counter(self, name: str, provider: str = "openai") -> Counter:
+        """The model's counter, made by its provider's module; a model of another provider than the line's is an
+        error (a cached counter is checked too)."""
         counter = self._counters.get(name)
         if counter is None:
             info = self.model_info(name)
-            if info.provider != provider:
-                from batchcost.errors import UnknownModel
-
-                raise UnknownModel(f"model {name!r} is {_article(info.provider)} model, not one of {provider}'s "
-                                   f"(a {provider} plan line names it)")
+            self._check_provider(name, info.provider, provider)
             options = {"assume_image_size": self.assume_image_size, "base_dir": self.base_dir,
                        "fingerprints": self.fingerprints}
-            if provider == "openai":
-                counter = Counter(info, **options)
-            else:
-                from batchcost import providers
-
-                if self._calibrated and self.corrections is None:
+            if info.approximation is not None and self._calibrated:
+                if self.corrections is None:  # read once, and only for a plan of approximate counts
                     from batchcost.calibration import count_corrections
 
                     self.corrections = count_corrections()
-                if self.corrections:
-                    options["correction"] = self.corrections.get(info.name)
-                counter = providers.get(provider).counter(info, **options)
-            self._counters[name] = counter
+                options["correction"] = self.corrections.get(info.name)
+            from batchcost import providers
+
+            counter = self._counters[name] = providers.get(provider).counter(info, **options)
+        elif counter.model.provider != provider:
+            self._check_provider(name, counter.model.provider, provider)
         return counter
+
+    @staticmethod
+    def _check_provider(name: str, owner: str, provider: str) -> None:
+        if owner != provider:
+            from batchcost import providers
+            from batchcost.errors import UnknownModel
+
+            raise UnknownModel(f"model {name!r} is not one of {provider}'s (it is {owner}'s), but "
+                               f"{providers.describe(provider)} names it")
 
     def count_line(self, item: PlanLine, path: Path) -> CountedRequest:
         self.source = path
         try:
-            counter = self._counters.get(item.model) or self.counter(item.model, item.provider)
-            if counter.model.provider != item.provider:
-                counter = self.counter(item.model, item.provider)  # raises: the model is another provider's
+            counter = self.counter(item.model, item.provider)
             result = counter.count(item.url, item.body)
         except BatchcostError as exc:  # errors from the body or the model name get this file and line
             if exc.path is None:
@@ -118,10 +121,6 @@ class PlanCounter:
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
                               item.nbytes, result.prefix_tokens, result.fingerprint, item.provider, result.basis,
                               result.low, result.high)
-
-
-def _article(provider: str) -> str:
-    return {"openai": "an OpenAI", "anthropic": "an Anthropic"}.get(provider, f"a {provider}")
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,

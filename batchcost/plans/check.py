@@ -55,10 +55,9 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
                 continue
             requests += 1
             if provider is None:
-                provider = providers.get(item.provider)
+                provider, first_line = providers.get(item.provider), number
             elif item.provider != provider.NAME:
-                yield Finding("mixed-providers", f"this is a {item.provider} request in a plan of {provider.NAME} "
-                              "requests (one provider per plan)", number)
+                yield Finding("mixed-providers", providers.mixed(item.provider, provider.NAME, first_line), number)
                 continue
             if item.custom_id in seen_ids:
                 yield Finding("duplicate-custom-id", f"custom_id {item.custom_id!r} was already used on line "
@@ -67,9 +66,7 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
                 seen_ids[item.custom_id] = number
             for code, message in provider.check_request(item):
                 yield Finding(code, message, number)
-            if provider.NAME != "openai":
-                if first_model is None:
-                    first_model = item.model
+            if provider.NAME != "openai":  # the endpoint, one-model and embeddings rules below are OpenAI's
                 yield from _check_request(counter, item, path, number)
                 continue
             if item.url not in ENDPOINTS:
@@ -90,7 +87,7 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
             if item.url == EMBEDDINGS:
                 value = item.body.get("input")
                 embedding_inputs += len(value) if isinstance(value, list) and not _is_token_array(value) else 1
-    bounds = (provider or providers.get("openai")).LIMITS
+    bounds = (provider or providers.get("openai")).limits()
     if requests > bounds.max_requests:
         yield Finding("too-many-requests", f"{requests:,} requests; a batch holds at most "
                       f"{bounds.max_requests:,} (use `batchcost split`)")
@@ -128,15 +125,15 @@ def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Itera
             yield Finding("too-many-inputs", f"{len(lengths):,} inputs in one request; {info.name} accepts at "
                           f"most {info.max_inputs:,}", number)
         return
-    if counted.input_low is not None:  # approximate: only what is sure to be over is reported (the band's low)
-        counted.input_tokens = counted.input_low
-    if context and counted.input_tokens > context:
-        yield Finding("context-window", f"input of {counted.input_tokens:,} tokens exceeds the {context:,}-token "
+    # an approximate count: only what is sure to be over is reported (the band's low)
+    tokens = counted.input_tokens if counted.input_low is None else counted.input_low
+    if context and tokens > context:
+        yield Finding("context-window", f"input of {tokens:,} tokens exceeds the {context:,}-token "
                       f"context window of {info.name}", number)
     bound = _per_choice_bound(item.body)
     if bound and max_out is not None and bound[1] > max_out:
         yield Finding("max-output", f"{bound[0]} {bound[1]:,} exceeds {info.name}'s maximum output of "
                       f"{max_out:,} tokens", number)
-    elif bound and context and counted.input_tokens + bound[1] > context:
-        yield Finding("context-window", f"input {counted.input_tokens:,} + {bound[0]} {bound[1]:,} exceeds the "
+    elif bound and context and tokens + bound[1] > context:
+        yield Finding("context-window", f"input {tokens:,} + {bound[0]} {bound[1]:,} exceeds the "
                       f"{context:,}-token context window of {info.name}", number)

@@ -97,7 +97,7 @@ def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanL
     kind = providers.shape_of(obj)
     wanted = providers._forced
     if wanted is not None and kind != wanted:
-        raise PlanError(f"this line has the shape of {_describe(kind)}, but the plan is read as {wanted} "
+        raise PlanError(f"this line has the shape of {providers.describe(kind)}, but the plan is read as {wanted} "
                         f"(--provider {wanted})", path=path, line=line)
     if kind in providers.PLANNED:
         raise PlanError(f"this is {providers.PLANNED[kind]}; batchcost does not read {kind} plans yet",
@@ -112,11 +112,6 @@ def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanL
     body = _field(obj, "body", dict, path, line)
     _field(body, "model", str, path, line, where="body.")
     return PlanLine(line, custom_id, method, url, body, len(raw), text)
-
-
-def _describe(kind: str) -> str:
-    return {"openai": "an OpenAI Batch API line", "anthropic": "an Anthropic Message Batches line"}.get(
-        kind, providers.PLANNED.get(kind, kind))
 
 
 class ProviderGuard:
@@ -134,8 +129,7 @@ class ProviderGuard:
         if self.provider is None:
             self.provider, self.first_line = item.provider, item.line
             return
-        raise PlanError(f"this is {_describe(item.provider)} in a plan of {_describe(self.provider)}s (from line "
-                        f"{self.first_line}); a plan holds one provider's requests", path=path, line=item.line)
+        raise PlanError(providers.mixed(item.provider, self.provider, self.first_line), path=path, line=item.line)
 
 
 def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[PlanLine]:

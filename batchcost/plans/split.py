@@ -42,7 +42,7 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | Non
     from batchcost.plans.reader import plan_provider
 
     path, out_dir = Path(path), Path(out_dir)
-    bounds = providers.get(plan_provider(path)).LIMITS
+    bounds = providers.get(plan_provider(path)).limits()
     max_requests = bounds.max_requests if max_requests is None else max_requests
     max_bytes = bounds.max_bytes if max_bytes is None else max_bytes
     if not 0 < max_requests <= bounds.max_requests:

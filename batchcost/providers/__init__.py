@@ -2,13 +2,14 @@
 
 To add a provider, add ``batchcost/providers/<name>.py`` with these names and list it in ``NAMES``:
 
-- ``NAME``, ``LINE`` (the plan line's shape, for messages) and ``ENDPOINT`` (the neutral request kind its lines get)
+- ``NAME``, ``TITLE`` (what one of its plan lines is called, for messages), ``LINE`` (the line's shape) and
+  ``ENDPOINT`` (the neutral request kind its lines get); ``owns_batch(batch_id)`` (an id only it gives out)
 - ``matches(obj)``: is this decoded plan line in the provider's shape?
 - ``parse(obj, path, line, nbytes, text) -> PlanLine``: the neutral request record (id, model, kind, body, line,
   bytes), or a ``PlanError`` naming the field
 - ``counter(info, **options)``: an object with ``count(endpoint, body) -> RequestCount`` saying how exact it is
   (``basis``: tokenizer, approximation with ``low``/``high``, or online)
-- ``LIMITS``: a ``Limits`` (requests and bytes per batch, the custom_id pattern) for ``check`` and ``split``;
+- ``limits()``: a ``Limits`` (requests and bytes per batch, the custom_id pattern) for ``check`` and ``split``;
   ``check_request(item)`` yields (code, message) for what the provider would reject in one request
 - ``classify(obj, endpoint) -> (status, usage, error)``: one result line as neutral usage (``usage_record``)
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)
@@ -64,6 +65,48 @@ def shape_of(obj: dict) -> str:
     if "request" in obj and "body" not in obj:
         return "gemini" if "key" in obj else "vertex"
     return "openai"
+
+
+def describe(name: str) -> str:
+    """What a plan line of provider ``name`` is called, for messages."""
+    if name in PLANNED:
+        return PLANNED[name]
+    return get(name).TITLE if name in NAMES else name
+
+
+def mixed(provider: str, plan_provider: str, first_line: int) -> str:
+    """The one message for a line of another provider than the plan's."""
+    return (f"this is {describe(provider)} in a plan of {describe(plan_provider)}s (from line {first_line}); a plan "
+            "holds one provider's requests")
+
+
+def for_batch(batch_id: str, endpoint: str | None = None) -> str:
+    """The provider of a batch: the one whose request kind the ledger recorded for it, else the one whose ids look
+    like it, else openai."""
+    for name in NAMES:
+        module = get(name)
+        if (endpoint is not None and endpoint == module.ENDPOINT and name != "openai") or module.owns_batch(batch_id):
+            return name
+    return "openai"
+
+
+MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big
+
+
+def count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int:
+    """A token count in a provider's usage block: a non-negative integer of real size; ``ValueError`` says why not."""
+    import json
+
+    value = obj.get(key)
+    if value is None:
+        if default is None:
+            raise ValueError(f"{where}{key} is missing")
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}{key} must be a non-negative integer, not {json.dumps(value)[:40]}")
+    if value > MAX_TOKENS_PER_LINE:
+        raise ValueError(f"{where}{key} is {value:,}, out of any real range")
+    return value
 
 
 def usage_record(*, input_tokens: int, output_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0,

@@ -22,9 +22,10 @@ from batchcost.errors import PlanError
 from batchcost.estimator.counting import RequestCount, _expect, _json_type, _length_function, _note, fingerprint
 from batchcost.estimator.images import image_size
 from batchcost.estimator.models import ModelInfo
-from batchcost.providers import Limits, usage_record
+from batchcost.providers import Limits, count_field, usage_record
 
 NAME = "anthropic"
+TITLE = "an Anthropic Message Batches line"
 LINE = '{"custom_id", "params": {"model", "max_tokens", "messages", ...}}'
 ENDPOINT = "/v1/messages"  # the neutral request kind of every Message Batches line
 ENV_KEY = "ANTHROPIC_API_KEY"
@@ -33,6 +34,14 @@ ENV_KEY = "ANTHROPIC_API_KEY"
 # in size, whichever is reached first"; custom_id "must match ^[a-zA-Z0-9_-]{1,64}$" and be unique in the batch.
 LIMITS = Limits(max_requests=100_000, max_bytes=256 * 1024 * 1024, id_pattern=re.compile(r"[a-zA-Z0-9_-]{1,64}"),
                 id_rule="1 to 64 letters, digits, _ or -")
+
+
+def limits() -> Limits:
+    return LIMITS
+
+
+def owns_batch(batch_id: str) -> bool:
+    return batch_id.startswith("msgbatch_")  # the Message Batches API's ids
 
 # processing_status: in_progress | canceling | ended (request_counts say how each request ended)
 STATUSES = {"in_progress": "in_progress", "canceling": "cancelling", "ended": "completed"}
@@ -331,19 +340,17 @@ def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
 
 
 def _usage(usage: Any) -> dict:
-    from batchcost.reconcile import _count_field
-
     if not isinstance(usage, dict):
         raise ValueError("a succeeded result without a usage block")
-    fresh = _count_field(usage, "input_tokens", "usage.", default=None)
-    output = _count_field(usage, "output_tokens", "usage.")
-    read = _count_field(usage, "cache_read_input_tokens", "usage.")
-    written = _count_field(usage, "cache_creation_input_tokens", "usage.")
+    fresh = count_field(usage, "input_tokens", "usage.", default=None)
+    output = count_field(usage, "output_tokens", "usage.")
+    read = count_field(usage, "cache_read_input_tokens", "usage.")
+    written = count_field(usage, "cache_creation_input_tokens", "usage.")
     split = usage.get("cache_creation")
     five = one_hour = 0
     if isinstance(split, dict):
-        five = _count_field(split, "ephemeral_5m_input_tokens", "usage.cache_creation.")
-        one_hour = _count_field(split, "ephemeral_1h_input_tokens", "usage.cache_creation.")
+        five = count_field(split, "ephemeral_5m_input_tokens", "usage.cache_creation.")
+        one_hour = count_field(split, "ephemeral_1h_input_tokens", "usage.cache_creation.")
         if five + one_hour != written:
             raise ValueError(f"usage.cache_creation splits {five + one_hour:,} tokens but "
                              f"cache_creation_input_tokens is {written:,}")

@@ -8,23 +8,20 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from batchcost.plans import limits as _limits
-from batchcost.providers import Limits, usage_record
+from batchcost.providers import Limits, count_field, usage_record
 
 NAME = "openai"
+TITLE = "an OpenAI Batch API line"
 LINE = '{"custom_id", "method": "POST", "url", "body"}'
 ENDPOINT = "/v1/chat/completions"
 ENV_KEY = "OPENAI_API_KEY"
-class _Limits(Limits):
+def limits() -> Limits:
     """plans/limits.py stays the one home of OpenAI's numbers: read from there each time."""
-
-    max_requests = property(lambda self: _limits.MAX_REQUESTS_PER_FILE)
-    max_bytes = property(lambda self: _limits.MAX_BYTES_PER_FILE)
-
-    def __init__(self):
-        pass
+    return Limits(max_requests=_limits.MAX_REQUESTS_PER_FILE, max_bytes=_limits.MAX_BYTES_PER_FILE)
 
 
-LIMITS = _Limits()
+def owns_batch(batch_id: str) -> bool:
+    return False  # the default provider: OpenAI's and compatible servers' ids have no one shape
 STATUSES = {s: s for s in ("validating", "in_progress", "finalizing", "completed", "failed", "expired",
                            "cancelling", "cancelled")}
 
@@ -61,22 +58,20 @@ _USAGE_NAMES = {  # endpoint kind -> (input, output, input details, cached, outp
 
 def _usage(endpoint: str, body: Any) -> dict:
     """The line's usage as neutral counts; ``ValueError`` says what is wrong with it."""
-    from batchcost.reconcile import _count_field
-
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         raise ValueError("a succeeded line without a usage block")
     names = _USAGE_NAMES["responses" if endpoint == "/v1/responses" else "chat"]
-    input_tokens = _count_field(usage, names[0], "usage.", default=None)
-    output_tokens = _count_field(usage, names[1], "usage.")
+    input_tokens = count_field(usage, names[0], "usage.", default=None)
+    output_tokens = count_field(usage, names[1], "usage.")
     details = {}
     for key in (names[2], names[4]):
         value = usage.get(key)
         if value is not None and not isinstance(value, dict):
             raise ValueError(f"usage.{key} must be an object, not {json.dumps(value)[:40]}")
         details[key] = value or {}
-    cached = _count_field(details[names[2]], names[3], f"usage.{names[2]}.")
-    reasoning = _count_field(details[names[4]], names[5], f"usage.{names[4]}.")
+    cached = count_field(details[names[2]], names[3], f"usage.{names[2]}.")
+    reasoning = count_field(details[names[4]], names[5], f"usage.{names[4]}.")
     if cached > input_tokens:
         raise ValueError(f"usage reports {cached:,} cached tokens but only {input_tokens:,} {names[0]} (cached "
                          "tokens are part of them)")
