@@ -78,6 +78,17 @@ def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     return value
 
 
+def nonempty_list(body: dict, key: str, where: str) -> list:
+    """``body[key]``, which must be a list with something in it (PlanError naming ``where.key`` otherwise)."""
+    value = body.get(key)
+    if value is None:
+        raise PlanError(f"{where}.{key} is missing")
+    _expect(value, list, f"{where}.{key}")
+    if not value:
+        raise PlanError(f"{where}.{key} is empty")
+    return value
+
+
 def _article(name: str) -> str:
     plain = {"str": "a string", "list": "a list", "dict": "an object", "int": "an integer"}
     return " or ".join(plain.get(n, n) for n in name.split(" or "))
@@ -180,12 +191,7 @@ class Counter:
         return total + primer, prefix, bound
 
     def _chat(self, body: dict, result: RequestCount) -> int:
-        messages = body.get("messages")
-        if messages is None:
-            raise PlanError("body.messages is missing")
-        _expect(messages, list, "body.messages")
-        if not messages:
-            raise PlanError("body.messages is empty")
+        messages = nonempty_list(body, "messages", "body")
         total = self._messages(messages, result, "body.messages")
         shared = self._tools(body, result) + self._schema(_response_schema(body.get("response_format")), result)
         result.prefix_tokens += shared

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from batchcost.errors import PlanError
-from batchcost.estimator.counting import RequestCount, _expect, _json_type, _length_function, _note, fingerprint
+from batchcost.estimator.counting import (RequestCount, _expect, _json_type, _length_function, _note, fingerprint,
+                                          nonempty_list)
 from batchcost.estimator.images import image_size
 from batchcost.estimator.models import ModelInfo
 from batchcost.providers import Limits, count_field, usage_record
@@ -110,61 +111,48 @@ class ClaudeCounter:
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
         _expect(body, dict, "params")
         result = RequestCount(0, None, approximate=True, basis="approximation")
-        text = [0]  # proxy-encoding tokens of all text (scaled by the ratios)
-        fixed = [0, 0, 0]  # tokens not scaled: structure, tool prompt; images and documents (low, central, high)
         s = self.structure
-        for i in range(3):
-            fixed[i] += s["per_request"]
-        prefix_mark = [None]  # (text, fixed) at the last cache_control breakpoint
+        acc = _Sum(s["per_request"])
         tools = body.get("tools")
         if tools is not None:
             _expect(tools, list, "params.tools")
             if tools:
                 choice = body.get("tool_choice") or {"type": "auto"}
                 kind = choice.get("type", "auto") if isinstance(choice, dict) else "auto"
-                prompt = (self.model.tool_prompt or {}).get(kind, (self.model.tool_prompt or {}).get("auto", 0))
-                for i in range(3):
-                    fixed[i] += prompt
+                prompts = self.model.tool_prompt or {}
+                acc.fixed += prompts.get(kind, prompts.get("auto", 0))
                 for j, tool in enumerate(tools):
                     _expect(tool, dict, f"params.tools[{j}]")
-                    text[0] += self._tool(tool)
-                    self._mark(tool, prefix_mark, text, fixed)
+                    acc.text += self._tool(tool)
+                    acc.mark_if_cached(tool)
         system = body.get("system")
         if system is not None:
-            for i in range(3):
-                fixed[i] += s["system"]
+            acc.fixed += s["system"]
             if isinstance(system, str):
-                text[0] += self._len(system)
+                acc.text += self._len(system)
             else:
                 _expect(system, list, "params.system")
                 for j, block in enumerate(system):
-                    self._block(block, f"params.system[{j}]", text, fixed, result, prefix_mark)
-        messages = body.get("messages")
-        if messages is None:
-            raise PlanError("params.messages is missing")
-        _expect(messages, list, "params.messages")
-        if not messages:
-            raise PlanError("params.messages is empty")
-        for j, message in enumerate(messages):
+                    self._block(block, f"params.system[{j}]", acc, result)
+        for j, message in enumerate(nonempty_list(body, "messages", "params")):
             at = f"params.messages[{j}]"
             _expect(message, dict, at)
             role = message.get("role")
             if role not in ("user", "assistant"):
                 raise PlanError(f"{at}.role must be user or assistant, not {json.dumps(role)[:30]}")
-            for i in range(3):
-                fixed[i] += s["per_message"]
+            acc.fixed += s["per_message"]
             content = message.get("content")
             if isinstance(content, str):
-                text[0] += self._len(content)
+                acc.text += self._len(content)
             else:
                 _expect(content, list, f"{at}.content")
                 for k, block in enumerate(content):
-                    self._block(block, f"{at}.content[{k}]", text, fixed, result, prefix_mark)
+                    self._block(block, f"{at}.content[{k}]", acc, result)
         bound = body.get("max_tokens")
         if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or not 0 <= bound <= MAX_BOUND):
             raise PlanError(f"params.max_tokens must be a non-negative whole number, not {json.dumps(bound)[:40]}")
         result.max_output_tokens = bound  # thinking's budget_tokens is part of max_tokens: the bound stays
-        low, central, high = self._band(text[0], fixed)
+        low, central, high = acc.band(self.ratios)
         if self.correction is not None:  # a corrected centre, and the band narrowed to what was seen (never wider)
             c_low, c_mid, c_high = self.correction
             corrected = round(central * c_mid)
@@ -172,9 +160,8 @@ class ClaudeCounter:
             central = min(max(corrected, low), high)
             _note(result, f"{self.model.name} counts corrected by calibration (x{c_mid})")
         result.input_tokens, result.low, result.high = central, low, high
-        if prefix_mark[0] is not None:
-            p_text, p_fixed = prefix_mark[0]
-            result.prefix_tokens = self._band(p_text, p_fixed)[1]
+        if acc.marked is not None:
+            result.prefix_tokens = acc.marked.band(self.ratios)[1]
         if self.fingerprints or result.prefix_tokens >= 1024:
             result.fingerprint = fingerprint(self.model.name, endpoint, _fingerprint_view(body))
         return result
@@ -188,51 +175,37 @@ class ClaudeCounter:
         return self._len(json.dumps({k: v for k, v in tool.items() if k != "cache_control"}, ensure_ascii=False,
                                     separators=(",", ":")))
 
-    def _band(self, text: int, fixed: list[int]) -> tuple[int, int, int]:
-        low, central, high = self.ratios
-        return (fixed[0] + math.floor(text * low), fixed[1] + round(text * central),
-                fixed[2] + math.ceil(text * high))
-
-    def _mark(self, block: dict, mark: list, text: list, fixed: list) -> None:
-        if isinstance(block, dict) and block.get("cache_control") is not None:
-            mark[0] = (text[0], list(fixed))
-
-    def _block(self, block: Any, at: str, text: list, fixed: list, result: RequestCount, mark: list) -> None:
+    def _block(self, block: Any, at: str, acc: "_Sum", result: RequestCount) -> None:
         _expect(block, dict, at)
         kind = block.get("type")
-        for i in range(3):
-            fixed[i] += self.structure["per_block"]
+        acc.fixed += self.structure["per_block"]
         if kind == "text":
-            text[0] += self._len(_expect(block.get("text"), str, f"{at}.text"))
+            acc.text += self._len(_expect(block.get("text"), str, f"{at}.text"))
         elif kind == "image":
-            tokens = self._image(block, at, result)
-            for i in range(3):
-                fixed[i] += tokens[i]
+            acc.add_media(self._image(block, at, result))
         elif kind == "document":
-            tokens = self._document(block, at, result, text)
-            for i in range(3):
-                fixed[i] += tokens[i]
+            acc.add_media(self._document(block, at, result, acc))
         elif kind == "tool_use":
-            text[0] += self._len(str(block.get("name", ""))) + self._len(json.dumps(block.get("input", {}),
-                                                                                   ensure_ascii=False))
+            acc.text += self._len(str(block.get("name", ""))) + self._len(json.dumps(block.get("input", {}),
+                                                                                     ensure_ascii=False))
         elif kind == "tool_result":
             content = block.get("content")
             if isinstance(content, str):
-                text[0] += self._len(content)
+                acc.text += self._len(content)
             elif isinstance(content, list):
                 for k, inner in enumerate(content):
-                    self._block(inner, f"{at}.content[{k}]", text, fixed, result, mark)
+                    self._block(inner, f"{at}.content[{k}]", acc, result)
             elif content is not None:
                 raise PlanError(f"{at}.content must be a string or a list of blocks, not {_json_type(content)}")
         elif kind in ("thinking", "redacted_thinking"):
             pass  # thinking of earlier assistant turns is stripped before counting (Anthropic's docs)
         elif isinstance(kind, str):
-            text[0] += self._len(json.dumps({k: v for k, v in block.items() if k != "cache_control"},
-                                            ensure_ascii=False))
+            acc.text += self._len(json.dumps({k: v for k, v in block.items() if k != "cache_control"},
+                                             ensure_ascii=False))
             _note(result, f"{kind} blocks are counted as their JSON text")
         else:
             raise PlanError(f"{at}.type is missing" if kind is None else f"{at}.type must be a string")
-        self._mark(block, mark, text, fixed)
+        acc.mark_if_cached(block)
 
     def _image(self, block: dict, at: str, result: RequestCount) -> tuple[int, int, int]:
         source = block.get("source")
@@ -264,17 +237,17 @@ class ClaudeCounter:
         tokens = claude_image_tokens(*size)
         return math.floor(tokens * 0.9), tokens, math.ceil(tokens * 1.1) + 5
 
-    def _document(self, block: dict, at: str, result: RequestCount, text: list) -> tuple[int, int, int]:
+    def _document(self, block: dict, at: str, result: RequestCount, acc: "_Sum") -> tuple[int, int, int]:
         source = block.get("source")
         _expect(source, dict, f"{at}.source")
         kind = source.get("type")
         if kind == "text":
-            text[0] += self._len(_expect(source.get("data"), str, f"{at}.source.data"))
+            acc.text += self._len(_expect(source.get("data"), str, f"{at}.source.data"))
             return 0, 0, 0
         if kind == "content":
             content = source.get("content")
             if isinstance(content, str):
-                text[0] += self._len(content)
+                acc.text += self._len(content)
             return 0, 0, 0
         pages = None
         if kind == "base64":
@@ -290,6 +263,31 @@ class ClaudeCounter:
         return tuple(pages * t for t in PDF_PAGE_TOKENS)
 
 
+class _Sum:
+    """One request's tokens as they are met: proxy-encoding text (scaled by the ratios), structure and prompts
+    (the same in every figure), and media (images, documents: their own low, central, high); ``marked`` is the
+    sum as it stood at the last cache_control breakpoint (the cacheable prefix)."""
+
+    __slots__ = ("text", "fixed", "media", "marked")
+
+    def __init__(self, fixed: int = 0, text: int = 0, media: tuple[int, int, int] = (0, 0, 0)):
+        self.text, self.fixed, self.media = text, fixed, list(media)
+        self.marked: _Sum | None = None
+
+    def add_media(self, tokens: tuple[int, int, int]) -> None:
+        self.media = [m + t for m, t in zip(self.media, tokens)]
+
+    def mark_if_cached(self, block: dict) -> None:
+        if block.get("cache_control") is not None:
+            self.marked = _Sum(self.fixed, self.text, tuple(self.media))
+
+    def band(self, ratios: tuple[Decimal, Decimal, Decimal]) -> tuple[int, int, int]:
+        low, central, high = ratios
+        return (self.fixed + self.media[0] + math.floor(self.text * low),
+                self.fixed + self.media[1] + round(self.text * central),
+                self.fixed + self.media[2] + math.ceil(self.text * high))
+
+
 def claude_image_tokens(width: int, height: int) -> int:
     """Anthropic's rule: tokens = width * height / 750, after scaling to at most 1,568 px on the long edge and about
     1.15 megapixels (https://platform.claude.com/docs/en/build-with-claude/vision#evaluate-image-size)."""
@@ -302,9 +300,11 @@ def _fingerprint_view(params: dict) -> dict:
     """What requests from one template share, in the shape the fingerprint reads (system first)."""
     system = params.get("system")
     view = {"messages": [{"role": "system", "content": system}] if system is not None else []}
-    for key in ("tools", "tool_choice", "thinking"):
-        if key in params:
-            view[key if key == "tools" else "text"] = params[key]
+    if "tools" in params:
+        view["tools"] = params["tools"]
+    settings = {k: params[k] for k in ("tool_choice", "thinking") if k in params}
+    if settings:
+        view["text"] = settings  # one of the keys the fingerprint reads; both settings kept
     return view
 
 

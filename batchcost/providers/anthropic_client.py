@@ -110,16 +110,6 @@ class AnthropicBatchClient:
     def send(self, endpoint: str, body: dict) -> dict:
         raise UsageError("the real-time pilot is not available for Anthropic plans yet")
 
-    # -- exact counts online ----------------------------------------------------------------------------------------
-    def count_tokens(self, params: dict) -> int:
-        """messages.count_tokens (free, rate-limited): the exact input tokens of one request."""
-        body = {k: v for k, v in params.items() if k in _COUNTED}
-        with self._call("counting tokens"):
-            return self._client.messages.count_tokens(**body).input_tokens
-
-
-_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "output_config")
-
 
 def _total(batch) -> int:
     c = batch.request_counts
