@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from batchcost import providers
 from batchcost.calibration import Calibration, Observation, percentile
 from batchcost.errors import BadInput, RemoteError
 from batchcost.estimator.counting import EMBEDDINGS, MODERATIONS
@@ -16,7 +17,6 @@ from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import PlanLine, plan_sha256, read_plan
 from batchcost.pricing.cost import money, price_tokens
 from batchcost.pricing.tables import PriceTable
-from batchcost.providers.openai import _usage
 
 
 def sample_lines(plan: Path, n: int, seed: int | None = None) -> list[PlanLine]:
@@ -80,7 +80,7 @@ def run_pilot(plan: Path, lines: list[PlanLine], client, prices: PriceTable, *, 
         record = counter.count_line(item, plan)
         on_step(f"pilot request {n}/{len(lines)}: {item.custom_id}")
         response = client.send(item.url, item.body)
-        usage = _usage(item.url, response)
+        usage = providers.get(item.provider).response_usage(item.url, response)
         if usage is None:
             raise RemoteError(f"the answer to {item.custom_id} has no usable usage block")
         result.requests += 1
@@ -89,7 +89,9 @@ def run_pilot(plan: Path, lines: list[PlanLine], client, prices: PriceTable, *, 
         result.cached_input_tokens += usage["cached_tokens"]
         result.output_tokens.append(usage["output_tokens"])
         result.cost += price_tokens(prices.lookup(record.model), "realtime", input_tokens=usage["input_tokens"],
-                                    cached_input_tokens=usage["cached_tokens"], output_tokens=usage["output_tokens"])
+                                    cached_input_tokens=usage["cached_tokens"], output_tokens=usage["output_tokens"],
+                                    cache_write_tokens=usage["cache_write_tokens"],
+                                    cache_write_1h_tokens=usage["cache_write_1h_tokens"])
         observations.append(Observation(record.family, record.fingerprint, item.custom_id, usage["input_tokens"],
                                         usage["cached_tokens"], usage["output_tokens"], usage["reasoning_tokens"]))
     result.recorded = Calibration().record(sha, observations,

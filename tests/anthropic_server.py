@@ -2,7 +2,8 @@
 
 No public emulator serves these endpoints, so this one does, over real HTTP on 127.0.0.1, in the shapes of the API
 reference (https://platform.claude.com/docs/en/api/creating-message-batches and the anthropic SDK's own types):
-create, retrieve, list (newest first, after_id/before_id/limit), cancel, results (JSONL), and count_tokens.
+create, retrieve, list (newest first, after_id/before_id/limit), cancel, results (JSONL), count_tokens, and the
+real-time ``POST /v1/messages`` (for the pilot).
 What a request is "billed" is the test's choice (``bill``, ``count``); faults can be injected per route: an HTTP
 status (429, 500) or a dropped connection. It is driven through the real ``anthropic`` SDK; it never ships.
 """
@@ -16,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 KEY_HEADER = "x-api-key"
+COUNT_REFUSES = {"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream", "metadata",
+                 "service_tier"}  # https://platform.claude.com/docs/en/api/messages-count-tokens takes none of these
 
 
 def _now() -> str:
@@ -164,7 +167,21 @@ class MessageBatchesServer:
         a create whose answer is lost has still happened, as on the real service."""
         json_type = "application/json"
         if path == "/v1/messages/count_tokens" and method == "POST":
+            # the endpoint takes the prompt only: Messages parameters that shape the answer are refused
+            extra = sorted(set(body) & COUNT_REFUSES)
+            if extra or not isinstance(body.get("messages"), list) or not isinstance(body.get("model"), str):
+                why = f"{extra[0]}: Extra inputs are not permitted" if extra else "messages: Field required"
+                return "count", (400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                  "message": why}}, json_type)
             return "count", (200, {"input_tokens": self.count(body)}, json_type)
+        if path == "/v1/messages" and method == "POST":  # the real-time Messages API (the pilot)
+            if not isinstance(body.get("max_tokens"), int) or not isinstance(body.get("messages"), list):
+                return "message", (400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                    "message": "max_tokens: Field required"}}, json_type)
+            usage = self.bill(body)
+            return "message", (200, {"id": f"msg_{next(self._ids):06d}", "type": "message", "role": "assistant",
+                                     "model": body["model"], "content": [{"type": "text", "text": "ok"}],
+                                     "stop_reason": "end_turn", "stop_sequence": None, "usage": usage}, json_type)
         if path == "/v1/messages/batches" and method == "POST":
             requests = body.get("requests")
             if not isinstance(requests, list) or not requests:

@@ -217,3 +217,205 @@ def test_calibration_learns_a_family_correction_and_narrows_the_band(tmp_path, w
         assert a.input_high - a.input_low < b.input_high - b.input_low
         assert b.input_low <= a.input_low and a.input_high <= b.input_high
         assert a.input_tokens == min(max(round(b.input_tokens * Decimal("1.05")), a.input_low), a.input_high)
+
+
+# -- exact counts online (messages.count_tokens) -----------------------------------------------------------------
+def _true_count(body):
+    """What the stand-in counting endpoint reports: 7% over our central count (as _bill), never the same figure."""
+    from batchcost.providers.anthropic import ClaudeCounter
+    from batchcost.estimator.models import resolve_model
+
+    return round(ClaudeCounter(resolve_model(body["model"])).count("/v1/messages", body).input_tokens * 1.07) + 1
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    server = MessageBatchesServer(count=_true_count).start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    yield server
+    server.stop()
+
+
+def _counted(server):
+    return sum(1 for m, p in server.calls if p == "/v1/messages/count_tokens")
+
+
+def test_nothing_is_sent_without_online(counting, write_plan, cli):
+    plan = write_plan([line(i) for i in range(3)])
+    for command in (("count", plan), ("estimate", plan), ("estimate", plan, "--sample", "2")):
+        assert cli(*command).returncode == 0
+    assert counting.calls == []
+
+
+def test_count_online_is_exact_asks_each_distinct_request_once_and_never_shows_the_key(counting, write_plan, cli):
+    rows = [line(i, temperature=0.2, stop_sequences=["END"]) for i in range(5)]
+    rows += [{**line(0, temperature=0.2, stop_sequences=["END"]), "custom_id": f"again-{i}"} for i in range(3)]
+    plan = write_plan(rows)
+    out = cli("count", plan, "--online", "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["input_tokens"] for r in records] == [_true_count(r["params"]) for r in rows]
+    assert all(r["count_basis"] == "online" and r["approximate"] is False and "input_tokens_low" not in r
+               for r in records)
+    assert _counted(counting) == 5  # the three repeats of request 0 were asked once
+    assert "5 distinct" in out.stderr and "3 identical" in out.stderr
+    table = cli("count", plan, "--online")
+    assert table.returncode == 0 and "approximation" not in table.stdout
+    assert PLANTED_KEY not in out.stdout + out.stderr + table.stdout + table.stderr
+    assert counting.keys_seen == {PLANTED_KEY}
+
+
+def test_estimate_online_prices_the_providers_counts_with_no_band(counting, write_plan, cli):
+    rows = [line(i, system="Answer in one word.") for i in range(4)]
+    plan = write_plan(rows)
+    out = cli("estimate", plan, "--online", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    total = sum(_true_count(r["params"]) for r in rows)
+    assert doc["input_tokens"] == total and "input_tokens_range" not in doc
+    assert doc["online"] == {"provider": "anthropic", "asked": 4, "reused": 0, "verified_requests": 4}
+    assert Decimal(doc["cost"]["batch"]["low"]) == Decimal(total) * Decimal("1.5") / 10**6
+    assert Decimal(doc["cost"]["batch"]["high"]) == (Decimal(total) * Decimal("1.5") + 400 * Decimal("7.5")) / 10**6
+    assert doc["plan"]["sha256"]
+
+
+def test_online_sample_verifies_a_sample_and_its_interval_holds_the_true_total(counting, write_plan, cli):
+    rows = [line(i, system="Reply. " * (i % 7 + 1)) for i in range(60)]
+    plan = write_plan(rows)
+    truth = sum(_true_count(r["params"]) for r in rows)
+    out = cli("count", plan, "--online", "--sample", "12", "--seed", "3", "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(records) == 60 and sum(r["count_basis"] == "online" for r in records) == 12
+    assert _counted(counting) == 12
+    verified = [r for r in records if r["count_basis"] == "online"]
+    assert all(r["input_tokens"] == _true_count(rows[r["line"] - 1]["params"]) for r in verified)
+    import re
+    low, high = (int(x.replace(",", "")) for x in re.search(r"\(([\d,]+) to ([\d,]+), 95%", out.stderr).groups())
+    assert low <= truth <= high
+    est = cli("estimate", plan, "--online", "--sample", "15", "--seed", "3", "--format", "json")
+    assert est.returncode == 0, est.stderr
+    doc = json.loads(est.stdout)
+    assert doc["sample"]["input_tokens"]["low"] <= truth <= doc["sample"]["input_tokens"]["high"]
+    # each distinct sampled line was asked once (the sampler draws at least 30 times)
+    assert doc["online"]["asked"] == doc["sample"]["distinct_lines"] and _counted(counting) == 12 + doc["online"]["asked"]
+
+
+def test_rate_limits_back_off_and_resume(counting, write_plan):
+    from batchcost.estimator.online import OnlineCounts, Resume, count_plan_online
+
+    rows = [line(i) for i in range(3)]
+    counting.fail("count", 429, 429, 429, 429, "drop", 500)  # more than the SDK's own two retries, twice over
+    verifier = OnlineCounts(resume=Resume(first=0.01, attempts=3))
+    records = list(count_plan_online(write_plan(rows), verifier))
+    assert [r.input_tokens for r in records] == [_true_count(r["params"]) for r in rows]
+    counting.fail("count", *[429] * 20)
+    verifier = OnlineCounts(resume=Resume(first=0.01, attempts=1))
+    from batchcost.errors import RemoteError
+
+    with pytest.raises(RemoteError, match="HTTP 429"):
+        list(count_plan_online(write_plan([line(9)], name="other.jsonl"), verifier))
+
+
+def test_online_is_refused_clearly_where_it_cannot_help(write_plan, cli, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    out = cli("count", write_plan([line(1)]), "--online")
+    assert out.returncode == 2 and "ANTHROPIC_API_KEY" in out.stderr and "Traceback" not in out.stderr
+    openai_plan = write_plan([{"custom_id": "o", "method": "POST", "url": "/v1/chat/completions",
+                               "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}}],
+                             name="openai.jsonl")
+    out = cli("estimate", openai_plan, "--online")
+    assert out.returncode == 2 and "exact offline" in out.stderr
+    out = cli("count", openai_plan, "--sample", "3")
+    assert out.returncode == 2 and "--online" in out.stderr
+
+
+def test_cache_breakpoints_price_writes_once_then_reads_and_high_writes_every_time(write_plan, cli):
+    from batchcost.estimator.models import resolve_model
+    from batchcost.pricing.cost import price_tokens
+    from batchcost.providers.anthropic import ClaudeCounter
+
+    manual = "Follow the style manual exactly. " * 400  # well over Sonnet 4.5's 1,024-token minimum
+    def row(i, ttl=None):
+        mark = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+        return line(i, system=[{"type": "text", "text": manual, "cache_control": mark}])
+    rows = [row(i) for i in range(5)] + [row(i, "1h") for i in range(5, 8)] + [line(8, system="short")]
+    plan = write_plan(rows)
+    counter = ClaudeCounter(resolve_model("claude-sonnet-4-5"))
+    counts = [counter.count("/v1/messages", r["params"]) for r in rows]
+    prefix = counts[0].prefix_tokens
+    assert prefix > 1024 and counts[0].cache_ttl == "5m" and counts[5].cache_ttl == "1h"
+    assert counts[0].cache_key == counts[4].cache_key != counts[5].cache_key and counts[8].cache_ttl is None
+    doc = json.loads(cli("estimate", plan, "--format", "json").stdout)
+    price = load_prices([]).lookup("claude-sonnet-4-5")
+    total_in = sum(c.input_tokens for c in counts)
+    out_high = 100 * len(rows)
+    # expected: plain input and no output (the default forecast's expected is the bound: price it as the tool does)
+    plain = price_tokens(price, "batch", input_tokens=total_in, output_tokens=out_high)
+    best = (price_tokens(price, "batch", input_tokens=5 * prefix, cache_write_tokens=prefix,
+                         cached_input_tokens=4 * prefix)
+            + price_tokens(price, "batch", input_tokens=3 * prefix, cache_write_1h_tokens=prefix,
+                           cached_input_tokens=2 * prefix)
+            - price_tokens(price, "batch", input_tokens=8 * prefix))
+    worst = (price_tokens(price, "batch", input_tokens=5 * prefix, cache_write_tokens=5 * prefix)
+             + price_tokens(price, "batch", input_tokens=3 * prefix, cache_write_1h_tokens=3 * prefix)
+             - price_tokens(price, "batch", input_tokens=8 * prefix))
+    assert Decimal(doc["cost"]["batch"]["expected"]) == plain + best
+    band_high = sum(c.high - c.input_tokens for c in counts)
+    assert Decimal(doc["cost"]["batch"]["high"]) == plain + worst + price_tokens(price, "batch",
+                                                                                   input_tokens=band_high)
+    # Anthropic's rates: a 5-minute write 1.25x input, a 1-hour write 2x, a read 0.1x, the batch half on all
+    assert worst == Decimal(prefix) * (5 * Decimal("1.5") * Decimal("0.25") + 3 * Decimal("1.5")) / 10**6
+    marks = doc["cache"]["breakpoints"]
+    assert marks["prefixes"] == 2 and marks["cache_write_tokens"] == {"expected": 2 * prefix, "high": 8 * prefix}
+    assert marks["cache_read_tokens"]["expected"] == 6 * prefix
+
+
+def test_plan_templates_take_provider_and_write_message_batches_lines(cli, tmp_path):
+    out_plan = tmp_path / "reviews-claude.jsonl"
+    made = cli("plan", "examples/reviews/reviews.csv", "--template", "examples/reviews/sentiment-claude.yaml",
+               "-o", out_plan)
+    assert made.returncode == 0, made.stderr
+    rows = [json.loads(x) for x in out_plan.read_text().splitlines()]
+    assert rows and all(set(r) == {"custom_id", "params"} for r in rows)
+    assert rows[0]["custom_id"] == "review-1" and rows[0]["params"]["model"] == "claude-haiku-4-5"
+    assert rows[0]["params"]["messages"][0]["content"].startswith("Product: Headphones\nReview: Arrived")
+    assert cli("check", out_plan).returncode == 0
+    # estimating the dataset through the template is the same as estimating the written plan
+    direct = json.loads(cli("estimate", out_plan, "--format", "json").stdout)
+    through = json.loads(cli("estimate", "examples/reviews/reviews.csv", "--template",
+                             "examples/reviews/sentiment-claude.yaml", "--format", "json").stdout)
+    assert through["plan"]["provider"] == "anthropic" and through["plan"]["sha256"] == direct["plan"]["sha256"]
+    assert through["cost"] == direct["cost"] and through["input_tokens_range"] == direct["input_tokens_range"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("provider: anthropic\nendpoint: /v1/chat/completions\nmodel: claude-haiku-4-5\n"
+                   "custom_id: 'r-{id}'\nbody: {max_tokens: 5, messages: [{role: user, content: '{text}'}]}\n")
+    out = cli("plan", "examples/reviews/reviews.csv", "--template", bad, "-o", tmp_path / "x.jsonl")
+    assert out.returncode == 1 and f"{bad}:2" in out.stderr and "not a batch endpoint of anthropic" in out.stderr
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("provider: anthropic\nmodel: gpt-4o-mini\ncustom_id: 'r-{id}'\n"
+                     "body: {max_tokens: 5, messages: [{role: user, content: '{text}'}]}\n")
+    out = cli("estimate", "examples/reviews/reviews.csv", "--template", wrong)
+    assert out.returncode != 0 and "not one of anthropic's" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_pilot_sends_real_time_messages_and_prices_every_class(service, write_plan, cli):
+    plan = write_plan([line(i, system="Answer briefly.") for i in range(6)])
+    out = cli("pilot", plan, "--sample", "3", "--seed", "2", "--yes", "--budget", "1", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    sent = [p for m, p in service.calls if m == "POST" and p == "/v1/messages"]
+    assert doc["requests"] == 3 and len(sent) == 3 and doc["calibration_recorded"] == 3
+    price = load_prices([]).lookup("claude-sonnet-4-5")
+    from batchcost.pricing.cost import price_tokens
+
+    usages = [_bill(r["params"]) for r in [line(i, system="Answer briefly.") for i in range(6)]]
+    billed = [u["input_tokens"] + 30 + 10 for u in usages]
+    assert doc["input_tokens"]["billed"] in {sum(c) for c in __import__("itertools").combinations(billed, 3)}
+    # three requests, each with a 5-minute write (20), a 1-hour write (10), a read (10) and 17 output tokens, at
+    # real-time rates: costs are linear, so the sum prices in one call
+    assert Decimal(doc["cost"]["realtime"]) == price_tokens(
+        price, "realtime", input_tokens=doc["input_tokens"]["billed"], cached_input_tokens=30, cache_write_tokens=60,
+        cache_write_1h_tokens=30, output_tokens=51)
+    assert PLANTED_KEY not in out.stdout + out.stderr

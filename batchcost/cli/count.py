@@ -6,6 +6,7 @@ import enum
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -42,13 +43,56 @@ def count(
                                    help="Assume this size for images that cannot be read offline (remote URLs). "
                                    "Default: the model's maximum per image, the safe figure."),
     limit: int = typer.Option(20, "--limit", min=0, help="Rows shown per request in the table (totals cover all)."),
+    online: bool = typer.Option(False, "--online", help="Ask the provider's free token-counting endpoint for "
+                                "exact counts (Anthropic: messages.count_tokens; needs its API key). Identical "
+                                "requests are asked once. Nothing is sent without this flag."),
+    sample: Optional[str] = typer.Option(None, "--sample", metavar="N|P%", help="With --online: ask for a uniform "
+                                         "random sample of N requests (or P%); the others keep their offline "
+                                         "counts, and the total gets a 95% interval."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="With --sample: the random seed (repeatable runs)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="With --online: the provider's API base URL "
+                                           "(default: its *_BASE_URL variable, else the public API)."),
 ) -> None:
     """Count the input tokens of every request in PLAN, streaming the file.
 
     input_tokens equals usage.prompt_tokens (usage.input_tokens for /v1/responses) as the API reports it;
-    max_output_tokens is the request's own bound times n, or null when it sets none.
+    max_output_tokens is the request's own bound times n, or null when it sets none. Claude counts are an
+    approximation with a stated band (input_tokens_low / input_tokens_high) unless --online.
     """
-    records = _non_empty(plan, count_plan(plan, encoding=encoding, assume_image_size=parse_image_size(image_size)))
+    size = parse_image_size(image_size)
+    if sample is not None and not online:
+        from batchcost.errors import UsageError
+
+        raise UsageError("count --sample needs --online (estimate --sample estimates from a sample offline)")
+    if online:
+        from batchcost.cli.progress import count_progress
+        from batchcost.estimator.online import OnlineCounts, count_plan_online
+
+        verifier = OnlineCounts(base_url=base_url)
+        with count_progress(plan, "Counting online") as progress:
+            stream = count_plan_online(plan, verifier, sample=sample, seed=seed, encoding=encoding,
+                                       assume_image_size=size, progress=progress)
+            _emit(plan, _non_empty(plan, stream), fmt, limit, lambda: _online_lines(verifier, sample))
+        return
+    records = _non_empty(plan, count_plan(plan, encoding=encoding, assume_image_size=size))
+    _emit(plan, records, fmt, limit, None)
+
+
+def _online_lines(verifier, sample) -> list[str]:
+    lines = [verifier.summary() + "."]
+    if sample is not None:
+        total = verifier.total()
+        if total["confidence"] is None:
+            lines.append(f"The sample covers all {total['requests']:,} requests: the total, {total['estimate']:,} "
+                         "input tokens, is exact.")
+        else:
+            lines.append(f"Verified {total['sampled']:,} of {total['requests']:,} requests online; the plan's input "
+                         f"total as the provider counts it: {total['estimate']:,} ({total['low']:,} to "
+                         f"{total['high']:,}, 95% interval; online / offline ratio {total['ratio']}).")
+    return lines
+
+
+def _emit(plan: Path, records, fmt: "CountFormat", limit: int, after) -> None:
     if fmt is CountFormat.jsonl:
         for record in records:
             sys.stdout.write(json.dumps(record.contract(), ensure_ascii=False) + "\n")
@@ -62,4 +106,8 @@ def count(
     else:
         from batchcost.cli.render import print_count_table
 
-        print_count_table(plan, records, limit=limit)
+        print_count_table(plan, records, limit=limit, after=after)
+        return
+    if after is not None:
+        for line in after():
+            print(line, file=sys.stderr)

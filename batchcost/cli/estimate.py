@@ -124,6 +124,10 @@ def estimate(
     tiers: Optional[str] = typer.Option(None, "--tiers", metavar="standard,batch,flex,priority",
                                         help="Price these tiers side by side (default: standard and batch, always "
                                         "shown). A tier a model does not offer is shown as not offered."),
+    online: bool = typer.Option(False, "--online", help="Count input exactly with the provider's free "
+                                "token-counting endpoint (Anthropic: messages.count_tokens; needs its API key); "
+                                "with --sample, only the sampled requests. Nothing is sent without this flag."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="With --online: the provider's API base URL."),
 ) -> None:
     """Estimate what PLAN will cost in real time and through the Batch API.
 
@@ -140,11 +144,29 @@ def estimate(
     on = parse_date(prices_at, "--prices-at")
     table = load_prices(prices or [], at=on)
     size = parse_image_size(image_size)
+    verifier = None
+    if online:
+        from batchcost.estimator.online import OnlineCounts
+
+        if engine is Engine.dask:
+            raise UsageError("--online counts through the provider's endpoint from this machine; drop --engine dask")
+        verifier = OnlineCounts(base_url=base_url)
     if sample is not None:
         from batchcost.estimator.sampling import estimate_sample
 
         result = estimate_sample(plan, table, sample, forecast=forecast, seed=seed, encoding=encoding,
-                                 assume_image_size=size)
+                                 assume_image_size=size, online=verifier)
+    elif verifier is not None:
+        from batchcost.cli.progress import count_progress
+
+        with count_progress(plan, "Counting online") as progress:
+            verifier.progress = progress  # requests verified, on a terminal
+            if template is not None:
+                result = estimate_dataset(plan, template, table, model=model, forecast=forecast,
+                                          assume_image_size=size, online=verifier)
+            else:
+                result = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
+                                       online=verifier)
     elif template is not None and (engine is Engine.dask or (jobs or 1) > 1):
         from batchcost.estimator import parallel
         from batchcost.plans.distributed import estimate_dataset_in_parts

@@ -29,7 +29,6 @@ def pilot(
     """Send N randomly chosen requests of PLAN through the real-time API (after a confirmation), record their
     output lengths as calibration for `estimate --output-tokens calibrated`, and report what the pilot cost.
     Real-time prices apply: the pilot is small on purpose."""
-    from batchcost.batch.client import BatchClient
     from batchcost.pilot import pilot_high_cost, run_pilot, sample_lines
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
@@ -53,7 +52,10 @@ def pilot(
                        "Type yes to send: ")
         if answer.strip().lower() != "yes":
             raise BudgetExceeded("not confirmed; nothing was sent")
-    client = BatchClient(base_url=base_url, max_retries=max_retries)
+    from batchcost import providers
+    from batchcost.plans.reader import plan_provider
+
+    client = providers.get(plan_provider(plan)).client(base_url=base_url, max_retries=max_retries)
     result = run_pilot(plan, lines, client, table, on_step=lambda s: print(s, file=sys.stderr))
     data = result.as_dict()
     if fmt == "json":

@@ -56,3 +56,18 @@ def batch_progress(batch_id: str) -> Iterator[Callable[[dict], None]]:
             bar.update(task, total=total, completed=done, description=f"{batch_id} {batch['status']}")
 
         yield update
+
+
+@contextmanager
+def count_progress(path: Path, label: str) -> Iterator[Callable[[int], None] | None]:
+    """Requests done, on a terminal (the total is not known before the plan is read); None when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), "[progress.description]{task.description}", MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"{label}: {path.name}", total=None)
+        yield lambda n: bar.advance(task, n)

@@ -15,7 +15,8 @@ def _fmt(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
 
-def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: int) -> None:
+def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: int, after=None) -> None:
+    """``after()``, called once every record is read, returns lines to print last (what --online verified)."""
     console = Console(highlight=False)
     rows = Table(title=f"Input tokens per request — {plan}", title_justify="left")
     for name, justify in (("line", "right"), ("custom_id", "left"), ("model", "left"),
@@ -23,8 +24,13 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
         rows.add_column(name, justify=justify)
     per_model: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # requests, input, bound, unbounded
     notes: dict[str, int] = {}
+    band = [0, 0, 0]  # approximate requests, tokens below and above their central counts
     shown = 0
     for r in records:
+        if r.input_low is not None:
+            band[0] += 1
+            band[1] += r.input_tokens - r.input_low
+            band[2] += r.input_high - r.input_tokens
         if shown < limit:
             rows.add_row(str(r.line), r.custom_id, r.model, _fmt(r.input_tokens) + ("*" if r.approximate else ""),
                          _fmt(r.max_output_tokens))
@@ -54,6 +60,13 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
     console.print(summary)
     for note, n in notes.items():
         console.print(f"* approximate: {note} ({n:,} request{'s' if n != 1 else ''})")
+    if band[0]:
+        total = sum(t[1] for t in per_model.values())
+        console.print(f"* {band[0]:,} count(s) are approximations (no offline tokenizer exists for these models): "
+                      f"{total - band[1]:,} to {total + band[2]:,} input tokens in all (`--online` counts them "
+                      "exactly)")
+    for line in (after() if after else []):
+        console.print(line)
 
 
 def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:

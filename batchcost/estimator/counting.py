@@ -42,6 +42,8 @@ class RequestCount:
     low: int | None = None  # the stated band of an approximate count (None: the count is exact)
     high: int | None = None
     basis: str = "tokenizer"  # tokenizer (exact offline), approximation, or online (the provider counted it)
+    cache_ttl: str | None = None  # an explicit cache breakpoint (Claude's cache_control): "5m" or "1h"
+    cache_key: str = ""  # what the breakpoint's prefix holds, hashed: requests sharing it share one cache entry
 
 
 MEMO_ENTRIES = 8192

@@ -115,6 +115,7 @@ class _Bucket:
     unbounded: int = 0  # requests with no output bound at all: high is unknown
     band: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # approximate counts: below, above (normal, long)
     approximate: int = 0  # requests whose count is an approximation with a band
+    marks: dict = field(default_factory=dict)  # explicit cache breakpoints: (ttl, long) -> [first uses, all uses]
 
 
 @dataclass
@@ -154,6 +155,7 @@ class Estimate:
     tally: "Tally | None" = field(default=None, repr=False, compare=False)  # the integer sums it was priced from
     prices_at: str | None = None  # the date whose prices were asked for (None: today's)
     input_tokens_range: dict | None = None  # {"low", "high"} when any count is approximate
+    online: dict | None = None  # --online: what the provider's counting endpoint was asked
 
     @property
     @exact_money
@@ -175,6 +177,7 @@ class Estimate:
             "warnings": self.warnings,
             "cache": self.cache,
             **({"sample": self.sample} if self.sample else {}),
+            **({"online": self.online} if self.online else {}),
             **({"prices_at": self.prices_at} if self.prices_at else {}),
         }
 
@@ -289,6 +292,18 @@ def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None
                                     output_tokens=bucket.out[i])
                        + price_tokens(price, tier, input_tokens=bucket.long_input_tokens + long_shift,
                                       output_tokens=bucket.long_out[i], long_context=True))
+    for (ttl, long), (first, total) in bucket.marks.items():
+        # low and expected: each distinct prefix written once at its write rate, every later use read at the cache
+        # read rate; high: written on every use (cache hits inside a batch are best effort)
+        plain = price_tokens(price, tier, input_tokens=total, long_context=long)
+        writes = {"cache_write_1h_tokens" if ttl == "1h" else "cache_write_tokens": first}
+        best = price_tokens(price, tier, input_tokens=total, cached_input_tokens=total - first, long_context=long,
+                            **writes) - plain
+        result["low"] += best
+        result["expected"] += best
+        if result["high"] is not None:
+            writes = {"cache_write_1h_tokens" if ttl == "1h" else "cache_write_tokens": total}
+            result["high"] += price_tokens(price, tier, input_tokens=total, long_context=long, **writes) - plain
     return result
 
 
@@ -316,6 +331,9 @@ class Tally:
     forecast: dict = field(default_factory=dict)  # the forecast's own tally (calibrated basis)
     provider: str | None = None  # the plan's provider: one per plan
     provider_line: int = 0
+    # explicit cache breakpoints, by (model, prefix key, ttl, long context): tokens of the first use, of every use
+    marked_first: dict[tuple, int] = field(default_factory=dict)
+    marked_total: dict[tuple, int] = field(default_factory=dict)
 
     def _provider(self, provider: str, line: int) -> None:
         if self.provider is None:
@@ -335,7 +353,12 @@ class Tally:
             self.endpoints.append(record.endpoint)
         for note in record.notes:
             self.notes[note] = self.notes.get(note, 0) + 1
-        if record.prefix_tokens >= MIN_CACHEABLE:  # shorter prefixes are never cached: nothing to track
+        if record.cache_ttl is not None:  # an explicit breakpoint: written once, then read (while it lives)
+            key = (record.model, record.cache_key, record.cache_ttl,
+                   long_threshold is not None and record.input_tokens > long_threshold)
+            self.marked_first.setdefault(key, record.prefix_tokens)
+            self.marked_total[key] = self.marked_total.get(key, 0) + record.prefix_tokens
+        elif record.prefix_tokens >= MIN_CACHEABLE:  # shorter prefixes are never cached: nothing to track
             key = (record.model, record.fingerprint)
             cacheable = min(cacheable_tokens(record.prefix_tokens), record.input_tokens)
             if key not in self.cache_first:
@@ -371,6 +394,10 @@ class Tally:
             self.cache_first.setdefault(key, first)
         for key, total in later.cache_total.items():
             self.cache_total[key] = self.cache_total.get(key, 0) + total
+        for key, first in later.marked_first.items():
+            self.marked_first.setdefault(key, first)
+        for key, total in later.marked_total.items():
+            self.marked_total[key] = self.marked_total.get(key, 0) + total
         self.cache_observed += later.cache_observed
         self.has_observed = self.has_observed or later.has_observed
         for key, value in later.forecast.items():
@@ -388,11 +415,20 @@ class Tally:
         saving = {tier: sum((price_tokens(prices.lookup(m), tier, input_tokens=c)
                              - price_tokens(prices.lookup(m), tier, input_tokens=c, cached_input_tokens=c))
                             for m, c in cached_by_model.items()) or Decimal(0) for tier in TIERS}
-        return {"cached_input_tokens": {"low": 0, "high": sum(cached_by_model.values()),
-                                        "observed": round(self.cache_observed) if self.has_observed else None},
-                "savings_if_cached": {tier: money(v) for tier, v in saving.items()},
-                "note": "costs assume no cache hits; high = every shared prefix of 1,024+ tokens cached after its "
-                        "first use"}
+        summary = {"cached_input_tokens": {"low": 0, "high": sum(cached_by_model.values()),
+                                           "observed": round(self.cache_observed) if self.has_observed else None},
+                   "savings_if_cached": {tier: money(v) for tier, v in saving.items()},
+                   "note": "costs assume no cache hits; high = every shared prefix of 1,024+ tokens cached after its "
+                           "first use"}
+        if self.marked_total:
+            first, total = sum(self.marked_first.values()), sum(self.marked_total.values())
+            summary["breakpoints"] = {
+                "prefixes": len(self.marked_total), "cache_write_tokens": {"expected": first, "high": total},
+                "cache_read_tokens": {"expected": total - first, "high": 0},
+                "note": "cache_control breakpoints are priced in the costs: low and expected write each distinct "
+                        "prefix once (at the 5-minute or 1-hour write rate) and read it after; high writes it on "
+                        "every request"}
+        return summary
 
 
 class _Adder:
@@ -545,6 +581,12 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
                        path=(plan or {}).get("path"))
     by_model = []
     model_price = {}
+    for b in tally.buckets.values():
+        b.marks = {}
+    for (model, _, ttl, long), total in tally.marked_total.items():
+        mark = tally.buckets[model].marks.setdefault((ttl, long), [0, 0])
+        mark[0] += tally.marked_first[(model, _, ttl, long)]
+        mark[1] += total
     for model, b in tally.buckets.items():
         price = model_price[model] = prices.lookup(model)
         by_model.append(ModelEstimate(
@@ -610,32 +652,43 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
 def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Path, plan: dict,
                    forecast: OutputForecast = OutputForecast(), encoding: str | None = None,
                    assume_image_size: tuple[int, int] | None = None, progress=None, model: str | None = None,
-                   on_request: Callable | None = None) -> Estimate:
+                   on_request: Callable | None = None, online=None) -> Estimate:
     """Count, forecast and price plan lines from any source (a plan file, or a dataset rendered by a template).
 
-    ``model`` prices the same requests on another model (what-if), counted with that model's own encoding."""
+    ``online`` (an ``OnlineCounts``) replaces every count by the provider's own. ``model`` prices the same requests on another model (what-if), counted with that model's own encoding."""
     counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=source.parent,
                           fingerprints=forecast.basis == "calibrated")
+    if online is not None:
+        counter.use_calibration()  # the offline figures the ratio and the explanation compare with
 
-    def records() -> Iterator[CountedRequest]:
+    def counted() -> Iterator[tuple[CountedRequest, dict]]:
         for item in lines:
             if progress is not None:
                 progress(item.nbytes)
             if model is not None:
                 item = replace(item, body={**item.body, "model": model})
-            yield counter.count_line(item, source)
+            yield counter.count_line(item, source), item.body
 
-    return estimate_records(records(), prices, counter, forecast, plan=plan, on_request=on_request)
+    if online is None:
+        records = (record for record, _ in counted())
+    else:
+        records = online.stream(counted())
+    result = estimate_records(records, prices, counter, forecast, plan=plan, on_request=on_request)
+    if online is not None:
+        result.online = online.as_dict()
+        result.warnings.append(online.summary() + ": every input count is the provider's own")
+    return result
 
 
 def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForecast = OutputForecast(),
                   encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
-                  progress=None, model: str | None = None, on_request: Callable | None = None) -> Estimate:
+                  progress=None, model: str | None = None, on_request: Callable | None = None,
+                  online=None) -> Estimate:
     """Stream ``path`` once: count, forecast output and price every request; hash the bytes on the way."""
     path = Path(path)
     digest = hashlib.sha256()
     plan = {"path": str(path)}
-    if model is None and on_request is None:
+    if model is None and on_request is None and online is None:
         counter = PlanCounter(encoding=encoding, assume_image_size=assume_image_size, base_dir=path.parent,
                               fingerprints=forecast.basis == "calibrated")
         tally = tally_plan_lines(read_raw_lines(path, digest=digest), path, prices, counter, forecast, progress)
@@ -643,7 +696,7 @@ def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForec
     else:
         estimate = estimate_lines(read_plan(path, digest=digest), prices, source=path, plan=plan, forecast=forecast,
                                   encoding=encoding, assume_image_size=assume_image_size, progress=progress,
-                                  model=model, on_request=on_request)
+                                  model=model, on_request=on_request, online=online)
     estimate.plan = {"path": str(path), "sha256": digest.hexdigest(),
                      **{k: v for k, v in estimate.plan.items() if k != "path"}}
     return estimate
@@ -651,7 +704,7 @@ def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForec
 
 def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: PriceTable, *, model: str | None = None,
                      forecast: OutputForecast = OutputForecast(), assume_image_size: tuple[int, int] | None = None,
-                     progress=None, on_request: Callable | None = None) -> Estimate:
+                     progress=None, on_request: Callable | None = None, online=None) -> Estimate:
     """Estimate the plan ``batchcost plan`` would write, without writing it. sha256 is that plan's."""
     from batchcost.plans.templates import hash_lines, load_template, plan_lines
 
@@ -660,7 +713,8 @@ def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: Pri
     digest = hashlib.sha256()
     lines = hash_lines(plan_lines(dataset, template), digest)
     estimate = estimate_lines(lines, prices, source=dataset, plan={}, forecast=forecast,
-                              assume_image_size=assume_image_size, progress=progress, on_request=on_request)
+                              assume_image_size=assume_image_size, progress=progress, on_request=on_request,
+                              online=online)
     estimate.plan = {"path": str(dataset), "template": str(template_path), "sha256": digest.hexdigest(),
                      **estimate.plan}
     return estimate

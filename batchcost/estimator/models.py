@@ -71,6 +71,7 @@ class ModelInfo:
     approximation: Approximation | None = None  # set where no official offline tokenizer exists
     tool_prompt: dict | None = None  # tokens the provider adds once for tools, by tool_choice (Claude)
     structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
+    min_cacheable: int | None = None  # the shortest prefix an explicit cache breakpoint caches (Claude)
 
 
 def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
@@ -99,6 +100,7 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         approximation=_approximation(spec, registry),
         tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
         structure=registry["claude_rules"]["standard"] if spec.get("provider") == "anthropic" else None,
+        min_cacheable=spec.get("min_cacheable"),
     )
 
 

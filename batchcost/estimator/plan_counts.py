@@ -31,6 +31,8 @@ class CountedRequest:
     basis: str = "tokenizer"  # tokenizer (exact offline), approximation, online (the provider counted it)
     input_low: int | None = None  # an approximate count's stated band; None when the count is exact
     input_high: int | None = None
+    cache_ttl: str | None = None  # an explicit cache breakpoint: written at the 5-minute or 1-hour rate
+    cache_key: str = ""
 
     def contract(self) -> dict:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
@@ -120,7 +122,7 @@ class PlanCounter:
         return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
                               item.nbytes, result.prefix_tokens, result.fingerprint, item.provider, result.basis,
-                              result.low, result.high)
+                              result.low, result.high, result.cache_ttl, result.cache_key)
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,

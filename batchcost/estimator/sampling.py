@@ -62,7 +62,8 @@ def _mean_line_bytes(path: Path, probe: int = 1 << 20) -> float:
 @exact_money
 def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast: OutputForecast = OutputForecast(),
                     seed: int | None = None, encoding: str | None = None,
-                    assume_image_size: tuple[int, int] | None = None) -> Estimate:
+                    assume_image_size: tuple[int, int] | None = None, online=None) -> Estimate:
+    """``online`` (an ``OnlineCounts``): each sampled request is counted by the provider, exactly."""
     path = Path(path)
     kind, value = parse_sample(spec)
     try:
@@ -76,7 +77,8 @@ def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast
     if draws >= lines:  # a sample as large as the plan: count it whole, exactly, instead of drawing forever
         from batchcost.estimator.estimate import estimate_plan
 
-        whole = estimate_plan(path, prices, forecast=forecast, encoding=encoding, assume_image_size=assume_image_size)
+        whole = estimate_plan(path, prices, forecast=forecast, encoding=encoding, assume_image_size=assume_image_size,
+                              online=online)
         whole.warnings.append(f"--sample {spec} covers the whole plan: every line was counted")
         return whole
     draws = max(MIN_DRAWS, draws)
@@ -89,16 +91,23 @@ def estimate_sample(path: str | Path, prices: PriceTable, spec: str, *, forecast
         for _ in range(draws):
             start, raw = _line_at(fh, rng.randrange(size))
             if start not in seen:
-                seen[start] = _measure(raw, path, counter, prices, forecast)
+                seen[start] = _measure(raw, path, counter, prices, forecast, online)
             samples.append(seen[start])
-    return _extrapolate(path, samples, size, draws, len(seen), prices, forecast, seed)
+    estimate = _extrapolate(path, samples, size, draws, len(seen), prices, forecast, seed)
+    if online is not None:
+        estimate.online = online.as_dict()
+        estimate.warnings.append(online.summary() + ": the sampled counts are the provider's own")
+    return estimate
 
 
-def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, forecast: OutputForecast) -> tuple:
+def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, forecast: OutputForecast,
+             online=None) -> tuple:
     item = parse_line(raw, path, 0)  # line numbers are unknown without a scan; errors name the file
     if item is None:
         return (len(raw), None, 0, (0, 0, 0), None)
     record = counter.count_line(item, path)
+    if online is not None:
+        record = online.one(record, item.body)
     bound = record.max_output_tokens
     if bound is None:
         bound = counter.model_info(record.model).max_output_tokens
@@ -106,9 +115,11 @@ def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, f
     price = prices.lookup(record.model)
     lc = price.long_context
     long = lc is not None and record.input_tokens > lc.above_input_tokens
-    costs = {tier: tuple(None if o is None else price_tokens(price, tier, input_tokens=record.input_tokens,
-                                                             output_tokens=o, long_context=long)
-                         for o in (low, expected, high)) for tier in TIERS}
+    inputs = (record.input_tokens,) * 3 if record.input_low is None else (
+        record.input_low, record.input_tokens, record.input_high)  # an approximate count: its band's ends
+    costs = {tier: tuple(None if o is None else price_tokens(price, tier, input_tokens=n, output_tokens=o,
+                                                             long_context=long)
+                         for n, o in zip(inputs, (low, expected, high))) for tier in TIERS}
     return (len(raw), record.model, record.input_tokens, (low, expected or 0, high), costs)
 
 

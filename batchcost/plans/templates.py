@@ -12,6 +12,9 @@ body:
 chunk: {max_tokens: 512, overlap: 64}   # embeddings only: split long inputs by tokens
 ```
 
+``provider: anthropic`` (default: openai) makes Message Batches lines, ``{"custom_id", "params"}`` with ``body`` as
+the Messages request (``endpoint`` may then be left out; it is /v1/messages).
+
 ``{column}`` is replaced by the record's field as text, inside JSON strings (quotes, newlines, unicode and
 JSON-looking text survive exactly); ``{{`` and ``}}`` are literal braces; ``{_row}`` is the record number.
 """
@@ -151,6 +154,7 @@ class Template:
     body: dict
     custom_id: Text | str
     chunk: Chunking | None
+    provider: str = "openai"
 
     def render(self, record: Record) -> tuple[str, dict]:
         body = {"model": self.model, **{k: v for k, v in _render(self.body, record, self).items() if k != "model"}}
@@ -175,12 +179,19 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
             raise TemplateError(f"{key} cannot contain placeholders", path=path, line=lines.get(key))
         return value
 
-    endpoint = plain("endpoint")
+    from batchcost import providers
+
+    provider = plain("provider") or "openai"
+    if provider not in providers.NAMES:
+        raise TemplateError(f"provider {provider!r} is not one of {', '.join(providers.NAMES)}", path=path,
+                            line=lines.get("provider"))
+    accepted = getattr(providers.get(provider), "ENDPOINTS", None) or ENDPOINTS
+    endpoint = plain("endpoint") or (accepted[0] if len(accepted) == 1 else None)
     if endpoint is None:
         raise TemplateError("endpoint is missing (e.g. /v1/chat/completions)", path=path)
-    if endpoint not in ENDPOINTS:
-        raise TemplateError(f"endpoint {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})", path=path,
-                            line=lines.get("endpoint"))
+    if endpoint not in accepted:
+        raise TemplateError(f"endpoint {endpoint!r} is not a batch endpoint of {provider} ({', '.join(accepted)})",
+                            path=path, line=lines.get("endpoint"))
     name = model or plain("model")
     if name is not None and not isinstance(name, str):
         raise TemplateError(f"model must be a model name (a string), not {name!r}", path=path, line=lines.get("model"))
@@ -198,7 +209,7 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
         raise TemplateError("custom_id must contain a placeholder such as {id} or {_row}, or every request would "
                             "share one id", path=path, line=lines.get("custom_id"))
     chunk = _chunking(spec.get("chunk"), endpoint, body, path, lines.get("chunk"))
-    return Template(path, endpoint, name, body, custom_id, chunk)
+    return Template(path, endpoint, name, body, custom_id, chunk, provider)
 
 
 def _chunking(raw: Any, endpoint: str, body: dict, path: Path, line: int | None) -> Chunking | None:
@@ -260,7 +271,10 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
     from batchcost.estimator.encodings import get_encoding
     from batchcost.estimator.models import resolve_model
 
+    from batchcost import providers
+
     encoding = get_encoding(resolve_model(template.model).encoding) if template.chunk else None
+    shape = providers.get(template.provider).line
     seen: dict[str, str] = {}
     line = 0
     for record in (records if records is not None else read_dataset(dataset)):
@@ -279,9 +293,9 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
                                         f"{seen[cid]}; make the custom_id pattern unique", path=template.path)
                 seen[cid] = record.where
             line += 1
-            obj = {"custom_id": cid, "method": "POST", "url": template.endpoint, "body": item_body}
-            raw = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-            yield PlanLine(line, cid, "POST", template.endpoint, item_body, len(raw) + 1, raw)
+            raw = json.dumps(shape(cid, template.endpoint, item_body), ensure_ascii=False).encode("utf-8")
+            yield PlanLine(line, cid, "POST", template.endpoint, item_body, len(raw) + 1, raw,
+                           provider=template.provider)
 
 
 def hash_lines(lines: Iterator[PlanLine], digest: "hashlib._Hash") -> Iterator[PlanLine]:

@@ -4,16 +4,20 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
 
 - ``NAME``, ``TITLE`` (what one of its plan lines is called, for messages), ``LINE`` (the line's shape) and
   ``ENDPOINT`` (the neutral request kind its lines get); ``owns_batch(batch_id)`` (an id only it gives out)
-- ``matches(obj)``: is this decoded plan line in the provider's shape?
+- ``matches(obj)``: is this decoded plan line in the provider's shape? ``line(custom_id, endpoint, body)``: the
+  line ``plan`` writes for a rendered request (``ENDPOINTS``, when set, are the request kinds a template may name)
 - ``parse(obj, path, line, nbytes, text) -> PlanLine``: the neutral request record (id, model, kind, body, line,
   bytes), or a ``PlanError`` naming the field
 - ``counter(info, **options)``: an object with ``count(endpoint, body) -> RequestCount`` saying how exact it is
   (``basis``: tokenizer, approximation with ``low``/``high``, or online)
 - ``limits()``: a ``Limits`` (requests and bytes per batch, the custom_id pattern) for ``check`` and ``split``;
   ``check_request(item)`` yields (code, message) for what the provider would reject in one request
-- ``classify(obj, endpoint) -> (status, usage, error)``: one result line as neutral usage (``usage_record``)
+- ``classify(obj, endpoint) -> (status, usage, error)``: one result line as neutral usage (``usage_record``);
+  ``response_usage(endpoint, response)``: the same for a real-time answer (the pilot)
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)
 - ``client(**options)``: the only place that imports the provider's SDK (loaded lazily)
+- ``online_counter(**options)``: for ``--online``, a function from a request body to the exact input tokens the
+  provider's free counting endpoint reports (or a ``UsageError`` saying why there is none)
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ blocks of earlier assistant turns are not counted (Anthropic strips them). ``--o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -29,12 +30,18 @@ NAME = "anthropic"
 TITLE = "an Anthropic Message Batches line"
 LINE = '{"custom_id", "params": {"model", "max_tokens", "messages", ...}}'
 ENDPOINT = "/v1/messages"  # the neutral request kind of every Message Batches line
+ENDPOINTS = (ENDPOINT,)
 ENV_KEY = "ANTHROPIC_API_KEY"
 
 # https://platform.claude.com/docs/en/build-with-claude/batch-processing: "up to 100,000 Message requests or 256 MB
 # in size, whichever is reached first"; custom_id "must match ^[a-zA-Z0-9_-]{1,64}$" and be unique in the batch.
 LIMITS = Limits(max_requests=100_000, max_bytes=256 * 1024 * 1024, id_pattern=re.compile(r"[a-zA-Z0-9_-]{1,64}"),
                 id_rule="1 to 64 letters, digits, _ or -")
+
+
+def line(custom_id: str, endpoint: str, body: dict) -> dict:
+    """A Message Batches plan line (what ``plan`` writes): the request body is its ``params``."""
+    return {"custom_id": custom_id, "params": body}
 
 
 def limits() -> Limits:
@@ -160,8 +167,15 @@ class ClaudeCounter:
             central = min(max(corrected, low), high)
             _note(result, f"{self.model.name} counts corrected by calibration (x{c_mid})")
         result.input_tokens, result.low, result.high = central, low, high
+        top = body.get("cache_control")  # automatic caching: the breakpoint is the end of the prompt
+        if isinstance(top, dict):
+            acc.marked, acc.marked_ttl = _Sum(acc.fixed, acc.text, tuple(acc.media)), top.get("ttl")
         if acc.marked is not None:
-            result.prefix_tokens = acc.marked.band(self.ratios)[1]
+            prefix = min(acc.marked.band(self.ratios)[1], central)
+            if prefix >= (self.model.min_cacheable or 1024):  # a shorter prefix is billed as plain input
+                result.prefix_tokens = prefix
+                result.cache_ttl = "1h" if acc.marked_ttl == "1h" else "5m"
+                result.cache_key = _prefix_key(self.model.name, body)
         if self.fingerprints or result.prefix_tokens >= 1024:
             result.fingerprint = fingerprint(self.model.name, endpoint, _fingerprint_view(body))
         return result
@@ -268,18 +282,21 @@ class _Sum:
     (the same in every figure), and media (images, documents: their own low, central, high); ``marked`` is the
     sum as it stood at the last cache_control breakpoint (the cacheable prefix)."""
 
-    __slots__ = ("text", "fixed", "media", "marked")
+    __slots__ = ("text", "fixed", "media", "marked", "marked_ttl")
 
     def __init__(self, fixed: int = 0, text: int = 0, media: tuple[int, int, int] = (0, 0, 0)):
         self.text, self.fixed, self.media = text, fixed, list(media)
         self.marked: _Sum | None = None
+        self.marked_ttl: str | None = None
 
     def add_media(self, tokens: tuple[int, int, int]) -> None:
         self.media = [m + t for m, t in zip(self.media, tokens)]
 
     def mark_if_cached(self, block: dict) -> None:
-        if block.get("cache_control") is not None:
+        mark = block.get("cache_control")
+        if mark is not None:
             self.marked = _Sum(self.fixed, self.text, tuple(self.media))
+            self.marked_ttl = mark.get("ttl") if isinstance(mark, dict) else None
 
     def band(self, ratios: tuple[Decimal, Decimal, Decimal]) -> tuple[int, int, int]:
         low, central, high = ratios
@@ -294,6 +311,33 @@ def claude_image_tokens(width: int, height: int) -> int:
     scale = min(1.0, MAX_LONG_EDGE / max(width, height), math.sqrt(1_150_000 / (width * height)))
     w, h = max(1, int(width * scale)), max(1, int(height * scale))
     return min(MAX_IMAGE_TOKENS, math.ceil(w * h / 750))
+
+
+def _prefix_key(model: str, params: dict) -> str:
+    """The content up to the last cache_control breakpoint (tools, then system, then messages: the order the
+    cache reads the prompt), hashed: requests with the same key share one cache entry. No text is kept."""
+    items: list = [("settings", {k: params.get(k) for k in ("tool_choice", "thinking")})]
+    last = None
+    for tool in params.get("tools") or []:
+        items.append(("tool", tool))
+        if isinstance(tool, dict) and tool.get("cache_control") is not None:
+            last = len(items)
+    system = params.get("system")
+    for block in [system] if isinstance(system, str) else (system or []):
+        items.append(("system", block))
+        if isinstance(block, dict) and block.get("cache_control") is not None:
+            last = len(items)
+    for message in params.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        items.append(("role", message.get("role") if isinstance(message, dict) else None))
+        for block in [content] if isinstance(content, str) else (content or []):
+            items.append(("block", block))
+            if isinstance(block, dict) and block.get("cache_control") is not None:
+                last = len(items)
+    if isinstance(params.get("cache_control"), dict):
+        last = len(items)
+    text = json.dumps([model, items[:last]], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _fingerprint_view(params: dict) -> dict:
@@ -339,6 +383,14 @@ def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
     raise ValueError(f"result.type {json.dumps(kind)[:30]} is not succeeded, errored, canceled or expired")
 
 
+def response_usage(endpoint: str, response: dict) -> dict | None:
+    """Neutral usage of a real-time answer (a Message), for the pilot."""
+    try:
+        return _usage(response.get("usage"))
+    except ValueError:
+        return None
+
+
 def _usage(usage: Any) -> dict:
     if not isinstance(usage, dict):
         raise ValueError("a succeeded result without a usage block")
@@ -365,3 +417,22 @@ def client(**options):
     from batchcost.providers.anthropic_client import AnthropicBatchClient
 
     return AnthropicBatchClient(**options)
+
+
+# -- exact counts online --------------------------------------------------------------------------------------
+# Messages parameters that shape the answer, not the prompt: they add no input token and count_tokens refuses them
+NOT_COUNTED = frozenset({"max_tokens", "metadata", "service_tier", "stop_sequences", "stream", "temperature",
+                         "top_k", "top_p", "container", "inference_geo"})
+
+
+def counting_params(body: dict) -> dict:
+    """What ``messages.count_tokens`` is sent for a request: everything that is part of the prompt."""
+    return {k: v for k, v in body.items() if k not in NOT_COUNTED}
+
+
+def online_counter(**options):
+    """``--online``: a function from a request body to its exact input tokens, asked of the free counting endpoint
+    (which bills nothing and creates nothing)."""
+    options.setdefault("max_retries", 2)  # then OnlineCounts pauses and resumes: a rate limit lasts a minute
+    remote = client(**options)
+    return lambda body: remote.count_tokens(counting_params(body))

@@ -27,6 +27,8 @@ from batchcost.errors import RemoteError, UsageError
 
 ENDPOINT = "/v1/messages"
 CLOCK_SKEW = dt.timedelta(minutes=2)
+COUNT_ARGS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "cache_control", "output_config",
+              "speed")  # what the SDK's count_tokens names; anything else counted travels as extra_body
 
 
 class AnthropicBatchClient:
@@ -107,8 +109,22 @@ class AnthropicBatchClient:
                 size += len(line)
         return digest.hexdigest(), size
 
+    def count_tokens(self, params: dict) -> int:
+        """The free ``messages.count_tokens`` endpoint's exact count for one request (``params`` holds only what
+        the endpoint takes: ``counting_params``); the SDK backs off on 429 and 5xx."""
+        known = {k: params[k] for k in COUNT_ARGS if k in params}
+        extra = {k: v for k, v in params.items() if k not in COUNT_ARGS}
+        with self._call(f"counting tokens for a {params.get('model')} request"):
+            answer = self._client.messages.count_tokens(**known, extra_body=extra or None)
+        return int(answer.input_tokens)
+
     def send(self, endpoint: str, body: dict) -> dict:
-        raise UsageError("the real-time pilot is not available for Anthropic plans yet")
+        """One real-time Messages request with a plan line's params, as-is (the pilot); the Message as a dict."""
+        with self._call("sending a pilot request to /v1/messages"):
+            response = self._client.post(ENDPOINT, body=body, cast_to=object)
+        if not isinstance(response, dict):
+            raise RemoteError("/v1/messages answered with something that is not a JSON object")
+        return response
 
 
 def _total(batch) -> int:

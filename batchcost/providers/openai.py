@@ -15,6 +15,11 @@ TITLE = "an OpenAI Batch API line"
 LINE = '{"custom_id", "method": "POST", "url", "body"}'
 ENDPOINT = "/v1/chat/completions"
 ENV_KEY = "OPENAI_API_KEY"
+def line(custom_id: str, endpoint: str, body: dict) -> dict:
+    """A plan line in the Batch API's input shape (what ``plan`` writes)."""
+    return {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
+
+
 def limits() -> Limits:
     """plans/limits.py stays the one home of OpenAI's numbers: read from there each time."""
     return Limits(max_requests=_limits.MAX_REQUESTS_PER_FILE, max_bytes=_limits.MAX_BYTES_PER_FILE)
@@ -104,3 +109,15 @@ def client(**options):
     from batchcost.batch.client import BatchClient
 
     return BatchClient(**options)
+
+
+def response_usage(endpoint: str, response: dict) -> dict | None:
+    """Neutral usage of a real-time answer, for the pilot (None when it has no usable usage block)."""
+    return _usage(endpoint, response)
+
+
+def online_counter(**options):
+    from batchcost.errors import UsageError
+
+    raise UsageError("--online is not available for OpenAI plans yet: their text counts are exact offline "
+                     "(tiktoken, the API's own tokenizer), so there is nothing approximate to verify")
