@@ -40,6 +40,7 @@ def sdk_errors(what: str, key: str | None, base_url: str, status_error: type, co
         message = getattr(exc, "message", None) or str(exc)
         error = RemoteError(f"{what} failed: HTTP {exc.status_code}: {scrub(message, key)}")
         error.transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+        error.status = exc.status_code
         raise error from None
     except connection_error as exc:
         error = RemoteError(f"{what} failed: cannot reach {base_url}: {scrub(str(exc.__cause__ or exc), key)}")

@@ -2,7 +2,8 @@
 
 Nothing is sent without ``--online``. Identical requests (the same counted body) are asked once; requests are asked
 a few at a time in plan order; a refused or dropped call is retried by the SDK and then, for rate limits and
-server errors, resumed after a growing pause, so a long plan survives a provider's per-minute limit.
+server errors, resumed after a growing pause, so a long plan survives a provider's per-minute limit. A server that
+cannot be reached is one error, at once.
 
 ``--sample N|P%`` asks for a uniform random sample of the plan's requests: every other request keeps its offline
 count, and the total is extrapolated by the ratio estimator (the sample's online / offline ratio times the plan's
@@ -16,6 +17,7 @@ import json
 import math
 import random
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -53,6 +55,7 @@ class OnlineCounts:
         self.pairs: list[tuple[int, int]] = []  # (offline, online) of each verified request, for the ratio
         self.offline_total = self.requests = 0
         self.progress: Callable[[int], None] | None = None  # requests done, when no other callback is given
+        self._said, self._last_said = threading.Lock(), 0.0
 
     def _start(self, record: CountedRequest) -> None:
         """The provider's counter, made (in the calling thread) when the first request is asked."""
@@ -69,14 +72,20 @@ class OnlineCounts:
                                          separators=(",", ":")).encode()).hexdigest()
 
     def _ask_resuming(self, body: dict) -> int:
+        """Ask once; a rate limit or a server error (the SDK's own retries spent) pauses and resumes. An
+        unreachable server or a refused request is one error at once: waiting would not change it."""
         wait = self.resume.first
         for attempt in range(self.resume.attempts + 1):
             try:
                 return self._ask(body)
             except RemoteError as exc:
-                if not getattr(exc, "transient", False) or attempt == self.resume.attempts:
+                status = getattr(exc, "status", None)
+                if status is None or not (status == 429 or status >= 500) or attempt == self.resume.attempts:
                     raise
-                print(f"{exc.message}; resuming in {wait:g} s", file=sys.stderr)
+                with self._said:
+                    if time.monotonic() - self._last_said > 1:  # one line per pause, whichever worker met it
+                        print(f"{exc.message}; resuming in {wait:g} s", file=sys.stderr)
+                        self._last_said = time.monotonic()
                 time.sleep(wait)
                 wait = min(wait * 2, self.resume.longest)
         raise AssertionError("unreachable")
