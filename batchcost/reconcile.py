@@ -76,7 +76,7 @@ class Reconciliation:
                 **({"prices_at": self.prices_at} if self.prices_at else {})}
 
 
-def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]:
+def _result_lines(path: Path, issues: list[Issue], id_field: str = "custom_id") -> Iterator[tuple[int, dict]]:
     check_input_file(path, BadInput, "results file")
     try:
         fh = path.open("rb")
@@ -95,8 +95,12 @@ def _result_lines(path: Path, issues: list[Issue]) -> Iterator[tuple[int, dict]]
             if problem is not None:
                 issues.append(Issue(str(path), number, f"not a JSON line: {problem}"))
                 continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("custom_id"), str):
-                issues.append(Issue(str(path), number, "a result line must be an object with a custom_id"))
+            if id_field is None:  # the result echoes its request (Vertex)
+                if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
+                    issues.append(Issue(str(path), number, "a result line must be an object with the request"))
+                    continue
+            elif not isinstance(obj, dict) or not isinstance(obj.get(id_field), str):
+                issues.append(Issue(str(path), number, f"a result line must be an object with a {id_field}"))
                 continue
             yield number, obj
 
@@ -141,8 +145,11 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
     planned: dict[str, Planned] = {}
     endpoint = None
     provider = None
+    echoes: dict[str, list[str]] = {}  # a request's content -> its plan lines' ids, for results that echo it
     for item in read_plan(plan, digest=digest):
         provider = provider or providers.get(item.provider)
+        if getattr(provider, "ID_FIELD", "custom_id") is None:
+            echoes.setdefault(provider.request_key(json.loads(item.raw)["request"]), []).append(item.custom_id)
         record = counter.count_line(item, plan)
         endpoint = endpoint or item.url
         bound = record.max_output_tokens
@@ -156,32 +163,48 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
         raise BadInput(f"the estimate is for another plan (sha256 {estimate_doc['plan']['sha256'][:12]}…, this plan "
                        f"{sha[:12]}…)", path=estimate_json)
 
-    # 2. outputs and errors, joined on custom_id
+    # 2. outputs and errors, joined on the request id (custom_id; Gemini's key)
+    id_field = getattr(provider, "ID_FIELD", "custom_id")
+    repeated = {key for key, ids in echoes.items() if len(ids) > 1}
+    by_order = 0
     issues: list[Issue] = []
     seen: dict[str, str] = {}
     matched = lines = 0
     for source, path in (("results", results), ("errors", errors)):
         if path is None:
             continue
-        for number, obj in _result_lines(Path(path), issues):
+        for number, obj in _result_lines(Path(path), issues, id_field):
             lines += 1
-            cid = obj["custom_id"]
             where = f"{path}:{number}"
+            if id_field is None:
+                key = provider.request_key(obj["request"])
+                same = echoes.get(key)
+                if not same:
+                    issues.append(Issue(str(path), number, "its request is not in the plan" if same is None else
+                                        "its request appears more often in the results than in the plan"))
+                    continue
+                by_order += key in repeated  # identical requests: joined in the order they come
+                cid = same.pop(0)
+            else:
+                cid = obj[id_field]
             if cid not in planned:
-                issues.append(Issue(str(path), number, f"custom_id {cid!r} is not in the plan"))
+                issues.append(Issue(str(path), number, f"{id_field} {cid!r} is not in the plan"))
                 continue
             matched += 1
             if cid in seen:
-                issues.append(Issue(str(path), number, f"custom_id {cid!r} already appeared at {seen[cid]}"))
+                issues.append(Issue(str(path), number, f"{id_field} {cid!r} already appeared at {seen[cid]}"))
                 continue
             seen[cid] = where
             _classify(planned[cid], obj, endpoint, provider, issues, str(path), number)
     if lines and not matched:
-        raise BadInput("no custom_id of the results is in the plan: the results belong to another plan",
+        raise BadInput(f"no {id_field or 'request'} of the results is in the plan: the results belong to another plan",
                        path=results or errors)
 
     # 3. totals, like for like over the succeeded lines
     result = _totals(planned, prices, {"path": str(plan), "sha256": sha}, issues)
+    if by_order:
+        result.explanations.append(f"{by_order:,} result(s) echo a request that several plan lines hold; they were "
+                                   "joined to those lines in the order they come")
     if calibrate:
         _calibrate(planned, sha)
     if retry_file is not None:

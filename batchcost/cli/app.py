@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     forget_inputs()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv = _take_provider(argv)
+        argv = _take_model(_take_provider(argv))
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
     for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a user's text is printed as its escape
@@ -125,6 +125,41 @@ def _take_provider(argv: list[str]) -> list[str]:
             out.append(arg)
         i += 1
     providers.force(chosen)
+    return out
+
+
+MODEL_COMMANDS = ("estimate", "plan", "report")  # they define --model themselves (templates, what-if pricing)
+
+
+def _take_model(argv: list[str]) -> list[str]:
+    """``--model NAME`` on any command: the batch's model, for plan lines that carry none (Gemini). Commands with
+    their own --model keep it too."""
+    from batchcost import providers
+
+    command = next((a for a in argv if not a.startswith("-")), None)
+    out, chosen, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        if arg == "--model" or arg.startswith("--model="):
+            value = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else None)
+            if value is None or not value.strip() or value.startswith("-"):
+                from batchcost.errors import UsageError
+
+                raise UsageError("--model needs a model name, e.g. --model gemini-2.5-flash")
+            chosen = value.strip()
+            if command in MODEL_COMMANDS:
+                out.append(arg)
+                if "=" not in arg:
+                    out.append(argv[i + 1])
+            if "=" not in arg:
+                i += 1
+        else:
+            out.append(arg)
+        i += 1
+    providers.set_default_model(chosen)
     return out
 
 

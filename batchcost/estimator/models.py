@@ -108,11 +108,12 @@ def _approximation(spec: dict, registry: dict) -> Approximation | None:
     name = spec.get("approximation")
     if not name:
         return None
-    raw = registry["approximations"][name]
+    raw = {**registry.get("approximations", {}), **registry.get("gemini_approximations", {})}[name]
     return Approximation(*(Decimal(str(raw[k])) for k in ("ratio", "low", "high")))
 
 
 ANTHROPIC_DEFAULTS = {"kind": "messages", "encoding": "cl100k_base", "provider": "anthropic"}
+GEMINI_DEFAULTS = {"kind": "generate", "encoding": "gemma3", "provider": "gemini"}
 
 
 @cache
@@ -122,6 +123,8 @@ def registry() -> dict[str, ModelInfo]:
     models = {name: _build(name, entry, data) for name, entry in data["models"].items()}
     for name, entry in (data.get("anthropic_models") or {}).items():
         models[name] = _build(name, {**ANTHROPIC_DEFAULTS, **entry}, data)
+    for name, entry in (data.get("gemini_models") or {}).items():
+        models[name] = _build(name, {**GEMINI_DEFAULTS, **entry}, data)
     return models
 
 

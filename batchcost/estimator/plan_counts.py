@@ -38,7 +38,7 @@ class CountedRequest:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
         record = {
             "line": self.line,
-            "custom_id": self.custom_id,
+            "custom_id": None if self.provider == "vertex" else self.custom_id,  # Vertex lines carry no id
             "model": self.model,
             "endpoint": self.endpoint,
             "input_tokens": self.input_tokens,
@@ -66,6 +66,7 @@ class PlanCounter:
         self.assume_image_size = assume_image_size
         self.base_dir = base_dir
         self._counters: dict[str, Counter] = {}
+        self._served: dict[str, set] = {}  # model -> other providers found to serve it (Vertex serves Gemini's)
         self.corrections: dict | None = None  # family -> calibrated (low, central, high) ratios, for approximations
         self._calibrated = False
 
@@ -95,14 +96,16 @@ class PlanCounter:
             from batchcost import providers
 
             counter = self._counters[name] = providers.get(provider).counter(info, **options)
-        elif counter.model.provider != provider:
+        elif counter.model.provider != provider and provider not in self._served.get(name, ()):
             self._check_provider(name, counter.model.provider, provider)
+            self._served.setdefault(name, set()).add(provider)
         return counter
 
     @staticmethod
     def _check_provider(name: str, owner: str, provider: str) -> None:
-        if owner != provider:
-            from batchcost import providers
+        from batchcost import providers
+
+        if owner != provider and owner != getattr(providers.get(provider), "MODELS_OF", provider):
             from batchcost.errors import UnknownModel
 
             raise UnknownModel(f"model {name!r} is not one of {provider}'s (it is {owner}'s), but "

@@ -28,12 +28,12 @@ from types import ModuleType
 
 from batchcost.errors import UsageError
 
-NAMES = ("openai", "anthropic")
-PLANNED = {"gemini": "a Gemini API Batch Mode line ({\"key\", \"request\"})",
-           "vertex": "a Vertex AI batch prediction line ({\"request\"})"}
+NAMES = ("openai", "anthropic", "gemini", "vertex")
+PLANNED: dict[str, str] = {}  # shapes recognised but not read yet (none today)
 OUR_STATUSES = ("validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 
 _forced: str | None = None
+_default_model: str | None = None  # --model: the batch's model, for line shapes that carry none (Gemini)
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ def force(name: str | None) -> None:
 
 def forced() -> str | None:
     return _forced
+
+
+def set_default_model(name: str | None) -> None:
+    global _default_model
+    _default_model = name
+
+
+def default_model() -> str | None:
+    return _default_model
 
 
 def shape_of(obj: dict) -> str:

@@ -1,0 +1,353 @@
+"""Gemini API Batch Mode: plan lines ``{"key", "request": GenerateContentRequest}``, exact offline text counts with
+the Gemma 3 vocabulary, and result lines ``{"key", "response": GenerateContentResponse}`` or ``{"key", "error"}``.
+
+The model is not part of a batch line (it is the batch's): it comes from ``--model``, a template's ``model:``, or a
+``model`` field in the request itself (``models/`` prefix or not).
+
+Counting follows what ``promptTokenCount`` counts, as google-genai's own LocalTokenizer accumulates it
+(``google/genai/local_tokenizer.py``): each text is tokenized on its own, with no special token and no per-turn
+overhead (the Gemini 2.0 Flash conversation of geminibyexample.com, 3 turns, billed ``prompt_token_count=30`` =
+7 + 15 + 8) — the text of every part; a function call's name, its argument keys and string values; a function
+response's name, keys and string values; every function declaration's name, description and parameter schema
+(type names are not counted: format, description, enum values, required names, property names, items, example);
+``generationConfig.responseSchema`` likewise; and ``systemInstruction``. Images are counted by Google's
+documented tile rule and PDFs per page, approximately; ``--online`` asks ``countTokens``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from batchcost.errors import PlanError
+from batchcost.estimator.counting import RequestCount, _expect, _json_type, _length_function, _note
+from batchcost.estimator.images import image_size
+from batchcost.estimator.models import ModelInfo
+from batchcost.providers import Limits, count_field, usage_record
+
+NAME = "gemini"
+TITLE = "a Gemini API Batch Mode line"
+LINE = '{"key", "request": {"contents": [{"role", "parts": [{"text"}]}], ...}}'
+ENDPOINT = "generateContent"  # the neutral request kind of every Gemini batch line
+ENDPOINTS = (ENDPOINT,)
+ENV_KEY = "GEMINI_API_KEY"
+ID_FIELD = "key"  # results are joined to the plan on it
+
+# https://ai.google.dev/gemini-api/docs/batch-mode: an input file of up to 2 GB; no request count is documented,
+# so a batch is bounded by its bytes. Keys are free text, unique within the file (results are joined on them).
+LIMITS = Limits(max_requests=10_000_000, max_bytes=2 * 1024 ** 3)
+
+# batch states (https://ai.google.dev/api/batch-mode): JOB_STATE_* (BATCH_STATE_* in the v1beta REST resource)
+STATUSES = {"JOB_STATE_PENDING": "validating", "JOB_STATE_QUEUED": "validating", "JOB_STATE_RUNNING": "in_progress",
+            "JOB_STATE_SUCCEEDED": "completed", "JOB_STATE_FAILED": "failed", "JOB_STATE_CANCELLING": "cancelling",
+            "JOB_STATE_CANCELLED": "cancelled", "JOB_STATE_EXPIRED": "expired",
+            "BATCH_STATE_PENDING": "validating", "BATCH_STATE_RUNNING": "in_progress",
+            "BATCH_STATE_SUCCEEDED": "completed", "BATCH_STATE_FAILED": "failed",
+            "BATCH_STATE_CANCELLED": "cancelled", "BATCH_STATE_EXPIRED": "expired"}
+
+
+def limits() -> Limits:
+    return LIMITS
+
+
+def owns_batch(batch_id: str) -> bool:
+    return batch_id.startswith("batches/")  # the Gemini API's batch resource names
+
+
+def matches(obj: dict) -> bool:
+    return "request" in obj and "key" in obj and "body" not in obj
+
+
+def line(custom_id: str, endpoint: str, body: dict) -> dict:
+    """A Gemini batch line (what ``plan`` writes): the model is the batch's, so it is not written into the line."""
+    return {"key": custom_id, "request": {k: v for k, v in body.items() if k != "model"}}
+
+
+def model_of(request: dict, path: Path, line_no: int) -> str:
+    """The request's model: its own ``model`` field, else ``--model`` / the template's (the batch's model)."""
+    from batchcost import providers
+
+    own = request.get("model")
+    if own is not None and not isinstance(own, str):
+        raise PlanError("request.model must be a string such as models/gemini-2.5-flash", path=path, line=line_no)
+    name = (own or providers.default_model() or "").removeprefix("models/")
+    if not name:
+        raise PlanError("a Gemini batch line names no model (the batch does): pass --model, e.g. "
+                        "--model gemini-2.5-flash", path=path, line=line_no)
+    return name
+
+
+def parse(obj: dict, path: Path, line_no: int, nbytes: int, text: bytes):
+    from batchcost.plans.reader import PlanLine
+
+    key, request = obj.get("key"), obj.get("request")
+    if not isinstance(key, str):
+        raise PlanError("key is missing" if key is None else "key must be a string", path=path, line=line_no)
+    if not key:
+        raise PlanError("key is empty", path=path, line=line_no)
+    if not isinstance(request, dict):
+        raise PlanError(f"request must be an object (a GenerateContentRequest), not {_json_type(request)}",
+                        path=path, line=line_no)
+    extra = sorted(set(obj) - {"key", "request", "metadata"})
+    if extra:
+        raise PlanError(f"unexpected field {extra[0]!r} beside key and request", path=path, line=line_no)
+    body = {**request, "model": model_of(request, path, line_no)}
+    return PlanLine(line_no, key, "POST", ENDPOINT, body, nbytes, text, provider=NAME)
+
+
+def _get(obj: dict, camel: str) -> Any:
+    """A field by its JSON (camelCase) name or its proto (snake_case) name: the API takes both."""
+    if camel in obj:
+        return obj[camel]
+    return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+
+
+def check_request(item) -> Iterator[tuple[str, str]]:
+    """What the batch would reject in one request, beyond counting."""
+    config = _get(item.body, "generationConfig") or {}
+    bound = _get(config, "maxOutputTokens") if isinstance(config, dict) else None
+    if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 1):
+        yield "max-tokens", f"generationConfig.maxOutputTokens must be a whole number of at least 1, not {bound!r}"
+    if not isinstance(item.body.get("contents"), list) or not item.body["contents"]:
+        yield "contents", "request.contents must be a non-empty list of contents"
+
+
+# -- counting -------------------------------------------------------------------------------------------------
+IMAGE_TILE, TILE_TOKENS, SMALL_IMAGE = 768, 258, 384  # ai.google.dev/gemini-api/docs/tokens: images
+PDF_PAGE_TOKENS = 258  # a PDF page counts as one image (docs: document processing)
+
+
+class GeminiCounter:
+    """Counts GenerateContentRequests for one Gemini model, exactly for text."""
+
+    def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
+                 base_dir: Path | None = None, fingerprints: bool = False, correction=None):
+        self.model = model
+        self.assume_image_size = assume_image_size
+        self._len = _length_function(model.encoding)
+        a = model.approximation
+        self.ratios = None if a is None else (a.low, a.ratio, a.high)
+
+    def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
+        _expect(body, dict, "request")
+        result = RequestCount(0, None)
+        texts: list[str] = []
+        media = [0, 0, 0]
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise PlanError("request.contents must be a non-empty list of contents")
+        for i, content in enumerate(contents):
+            self._content(content, f"request.contents[{i}]", texts, media, result)
+        system = _get(body, "systemInstruction")
+        if system is not None:
+            if isinstance(system, str):
+                texts.append(system)
+            else:
+                self._content(system, "request.systemInstruction", texts, media, result)
+        tools = body.get("tools")
+        if tools is not None:
+            _expect(tools, list, "request.tools")
+            for j, tool in enumerate(tools):
+                _expect(tool, dict, f"request.tools[{j}]")
+                for k, declaration in enumerate(_get(tool, "functionDeclarations") or []):
+                    _expect(declaration, dict, f"request.tools[{j}].functionDeclarations[{k}]")
+                    for key in ("name", "description"):
+                        if declaration.get(key):
+                            texts.append(str(declaration[key]))
+                    for key in ("parameters", "response"):
+                        if isinstance(declaration.get(key), dict):
+                            _schema(declaration[key], texts)
+                if set(tool) - {"functionDeclarations", "function_declarations"}:
+                    _note(result, "built-in tools (search, code execution) add prompt tokens the API reports as "
+                                  "toolUsePromptTokenCount; not counted offline")
+        config = _get(body, "generationConfig")
+        bound = None
+        if config is not None:
+            _expect(config, dict, "request.generationConfig")
+            schema = _get(config, "responseSchema")
+            if isinstance(schema, dict):
+                _schema(schema, texts)
+            bound = _get(config, "maxOutputTokens")
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+                raise PlanError(f"request.generationConfig.maxOutputTokens must be a non-negative whole number, "
+                                f"not {json.dumps(bound)[:40]}")
+            n = _get(config, "candidateCount")
+            if bound is not None and isinstance(n, int) and not isinstance(n, bool) and n > 1:
+                bound *= n
+        result.max_output_tokens = bound  # thinking is billed as output and bounded by maxOutputTokens
+        text_tokens = sum(self._len(t) for t in texts)
+        if self.ratios is None:
+            result.input_tokens = text_tokens + media[1]
+            if any(media):
+                result.approximate, result.basis = True, "approximation"
+                result.low, result.high = text_tokens + media[0], text_tokens + media[2]
+        else:
+            low, mid, high = self.ratios
+            result.approximate, result.basis = True, "approximation"
+            result.input_tokens = round(text_tokens * mid) + media[1]
+            result.low = math.floor(text_tokens * low) + media[0]
+            result.high = math.ceil(text_tokens * high) + media[2]
+            _note(result, f"{self.model.name}'s vocabulary is not shipped: its text is counted with Gemma 3's "
+                          f"({low}x to {high}x)")
+        return result
+
+    def _content(self, content: Any, at: str, texts: list[str], media: list[int], result: RequestCount) -> None:
+        _expect(content, dict, at)
+        parts = content.get("parts")
+        _expect(parts, list, f"{at}.parts")
+        for k, part in enumerate(parts):
+            where = f"{at}.parts[{k}]"
+            _expect(part, dict, where)
+            if "text" in part:
+                texts.append(_expect(part["text"], str, f"{where}.text"))
+            call = _get(part, "functionCall")
+            if isinstance(call, dict):
+                if call.get("name"):
+                    texts.append(str(call["name"]))
+                if isinstance(call.get("args"), dict):
+                    _values(call["args"], texts)
+            response = _get(part, "functionResponse")
+            if isinstance(response, dict):
+                if response.get("name"):
+                    texts.append(str(response["name"]))
+                if isinstance(response.get("response"), dict):
+                    _values(response["response"], texts)
+            inline = _get(part, "inlineData")
+            if isinstance(inline, dict):
+                self._media(inline, _get(inline, "mimeType") or "", inline.get("data"), where, media, result)
+            file_data = _get(part, "fileData")
+            if isinstance(file_data, dict):
+                self._media(file_data, _get(file_data, "mimeType") or "", None, where, media, result)
+
+    def _media(self, part: dict, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
+        raw = b""
+        if isinstance(data, str):
+            try:
+                raw = base64.b64decode(data[:1 << 22] + "=" * (-len(data[:1 << 22]) % 4))
+            except (ValueError, TypeError):
+                raise PlanError(f"{at}.inlineData.data is not base64") from None
+        if mime.startswith("image/"):
+            size = image_size(raw) if raw else self.assume_image_size
+            if size is None:
+                _note(result, "images not readable offline are counted as 1 to 4 tiles (258 tokens each); "
+                              "use --image-size WxH or --online")
+                low, mid, high = TILE_TOKENS, TILE_TOKENS, 4 * TILE_TOKENS
+            else:
+                low = mid = high = gemini_image_tokens(*size)
+                _note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)")
+        elif mime == "application/pdf":
+            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)) if raw else 0
+            low = mid = high = max(1, pages) * PDF_PAGE_TOKENS
+            _note(result, "PDF pages are counted at 258 tokens each (Google's rule; extracted text not counted)")
+        else:
+            low = mid = high = 0
+            _note(result, f"{mime or 'this media'} is not counted offline (audio 32 and video 263 tokens a second); "
+                          "use --online")
+        media[0] += low
+        media[1] += mid
+        media[2] += high
+
+
+def gemini_image_tokens(width: int, height: int) -> int:
+    """Google's rule for Gemini 2.0 and later: an image with both sides at most 384 px is 258 tokens; a larger one is
+    cut into 768x768 tiles of 258 tokens each (ai.google.dev/gemini-api/docs/tokens, "Image")."""
+    if width <= SMALL_IMAGE and height <= SMALL_IMAGE:
+        return TILE_TOKENS
+    return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE) * TILE_TOKENS
+
+
+def _values(value: Any, texts: list[str]) -> None:
+    """A dict's keys and every string inside it (LocalTokenizer's _dict_traverse)."""
+    if isinstance(value, str):
+        texts.append(value)
+    elif isinstance(value, dict):
+        texts.extend(str(k) for k in value)
+        for item in value.values():
+            _values(item, texts)
+    elif isinstance(value, list):
+        for item in value:
+            _values(item, texts)
+
+
+def _schema(schema: dict, texts: list[str]) -> None:
+    """A Schema's counted text (LocalTokenizer's add_schema): format, description, enum, required, property names,
+    items and example; its type, title and default are not counted."""
+    for key in ("format", "description"):
+        if schema.get(key):
+            texts.append(str(schema[key]))
+    for key in ("enum", "required"):
+        if isinstance(schema.get(key), list):
+            texts.extend(str(v) for v in schema[key])
+    if isinstance(schema.get("items"), dict):
+        _schema(schema["items"], texts)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, sub in properties.items():
+            texts.append(str(name))
+            if isinstance(sub, dict):
+                _schema(sub, texts)
+    if schema.get("example") is not None:
+        _values(schema["example"], texts)
+
+
+def counter(info: ModelInfo, **options) -> GeminiCounter:
+    return GeminiCounter(info, **options)
+
+
+# -- results --------------------------------------------------------------------------------------------------
+def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
+    """(status, usage, error) of one result line: ``{"key", "response": {..., "usageMetadata"}}`` or
+    ``{"key", "error": {"code", "message"}}``."""
+    error = obj.get("error")
+    if error is not None:
+        code = error.get("status") or error.get("code") if isinstance(error, dict) else error
+        return "failed", None, str(code or "error")
+    response = obj.get("response")
+    if not isinstance(response, dict):
+        raise ValueError("a result line needs a response or an error")
+    return "succeeded", _usage(_get(response, "usageMetadata")), None
+
+
+def _usage(usage: Any) -> dict:
+    """usageMetadata as neutral usage: input = prompt (cached included) + tool-use prompt; output = candidates +
+    thoughts (thinking is billed as output)."""
+    if not isinstance(usage, dict):
+        raise ValueError("a response without usageMetadata")
+
+    def field(name: str, default: int | None = 0) -> int:
+        key = name if name in usage else re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+        return count_field(usage, key, "usageMetadata.", default=default)
+
+    prompt = field("promptTokenCount", default=None)
+    cached = field("cachedContentTokenCount")
+    tool = field("toolUsePromptTokenCount")
+    thoughts = field("thoughtsTokenCount")
+    output = field("candidatesTokenCount") + thoughts
+    if cached > prompt:
+        raise ValueError(f"usageMetadata.cachedContentTokenCount {cached:,} is over promptTokenCount {prompt:,}")
+    return usage_record(input_tokens=prompt + tool, output_tokens=output, cached_tokens=cached,
+                        reasoning_tokens=thoughts)
+
+
+def client(**options):
+    from batchcost.errors import UsageError
+
+    raise UsageError("submitting Gemini batches from batchcost is not available yet: submit with google-genai "
+                     "(client.batches.create) and reconcile its results file with batchcost")
+
+
+def online_counter(**options):
+    from batchcost.errors import UsageError
+
+    raise UsageError("--online is not available for Gemini plans yet: their text counts are exact offline (the "
+                     "Gemma 3 vocabulary)")
+
+
+def response_usage(endpoint: str, response: dict) -> dict | None:
+    try:
+        return _usage(_get(response, "usageMetadata"))
+    except ValueError:
+        return None
