@@ -9,6 +9,8 @@
    texts (the texts already in memory: the baseline does no I/O or JSON at all). Target: >= 0.85 x cores.
 3. Memory: peak memory of `batchcost estimate` (the process and its workers: PSS summed, RSS summed shown too) on
    plans of 100 MB (and 1 GB).
+5. Gemini: exact Gemma 3 counting of a Gemini batch plan (all cores) vs raw Hugging Face tokenizers encoding of the
+   same texts in memory, one thread. Target: >= 0.85 x cores.
 4. Sampling (--big): `estimate --sample` on a 10 GB plan whose true totals are known (the 1 GB plan ten times over):
    the seconds it takes, and whether the truth lies inside the stated 95% interval.
 """
@@ -56,6 +58,13 @@ def write_plan(path: Path, target_bytes: int, kind: str, seed: int = 1) -> int:
     n = written = 0
     with path.open("w") as fh:
         while written < target_bytes:
+            if kind == "gemini":  # a Gemini API batch line: unique text, the model is the batch's (--model)
+                request = {"contents": [{"role": "user", "parts": [{"text": f"{n} " + text(rng, 50, 400)}]}],
+                           "generationConfig": {"maxOutputTokens": 200}}
+                fh.write(line := json.dumps({"key": f"r{n}", "request": request}) + "\n")
+                written += len(line)
+                n += 1
+                continue
             if kind == "realistic":
                 body = {"model": "gpt-4o-mini", "max_tokens": 200, "tools": TOOLS, "messages": [
                     {"role": "system", "content": SYSTEM}, {"role": "user", "content": text(rng, 20, 120)}]}
@@ -237,11 +246,14 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=50, help="size of the speed plans in MB")
     parser.add_argument("--big", action="store_true", help="also measure memory on a 1 GB plan")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the unique-text runs")
+    parser.add_argument("--gemini-only", action="store_true", help="only the Gemini row (5)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     folder = Path(args.dir or tempfile.mkdtemp(prefix="batchcost-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {cores} cores, python {sys.version.split()[0]}, tiktoken {tiktoken.__version__}")
+    if args.gemini_only:
+        return gemini(folder, args.mb, cores, args.reps)
 
     realistic = folder / "realistic.jsonl"
     n = write_plan(realistic, args.mb << 20, "realistic")
@@ -296,9 +308,68 @@ def main() -> None:
             rss = peak_mb[plan.name, jobs][1]
             print(f"   {size:5d} MB plan, {jobs} process(es): {pss:6.0f} MB peak PSS ({rss:.0f} MB RSS summed), "
                   f"{seconds:6.1f} s  (target < 300 MB)")
+    gemini(folder, args.mb, cores, args.reps)
     if args.big:
         sampling(folder / "memory-1024mb.jsonl", folder / "sample-10gb.jsonl", cores)
     print(f"\nplans in {folder}")
+
+
+def _raw_gemma_part(lo: int, hi: int) -> int:
+    encode = _gemma_texts["encode"]
+    return sum(len(encode(t, add_special_tokens=False)) for t in _gemma_texts["texts"][lo:hi])
+
+
+_gemma_texts: dict = {}
+
+
+def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
+    """5. Gemini: batchcost's exact Gemma 3 counting of a Gemini batch plan against raw Hugging Face tokenizers
+    encoding of the same texts (already in memory, one thread), in the same run."""
+    from batchcost import providers
+    from batchcost.estimator.encodings import vocabulary
+    from batchcost.estimator.estimate import OutputForecast, estimate_plan
+    from batchcost.estimator.parallel import estimate_in_parts
+    from batchcost.pricing import load_prices
+
+    plan = folder / "gemini.jsonl"
+    n = write_plan(plan, mb << 20, "gemini", seed=4)
+    texts = [json.loads(line)["request"]["contents"][0]["parts"][0]["text"] for line in plan.open()]
+    encode = vocabulary("gemma3").encode
+    _gemma_texts.update(texts=texts, encode=encode)
+    providers.set_default_model("gemini-2.5-flash")
+    prices = load_prices([])
+    raws, libs, ceilings = [], [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        raw_tokens = sum(len(encode(t, add_special_tokens=False)) for t in texts)
+        raws.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        estimate = estimate_in_parts(plan, prices, forecast=OutputForecast(), jobs=cores)
+        libs.append(time.perf_counter() - start)
+        import multiprocessing
+
+        step = -(-len(texts) // cores)
+        start = time.perf_counter()
+        with multiprocessing.get_context("fork").Pool(cores) as pool:
+            assert sum(pool.starmap(_raw_gemma_part, [(i, i + step) for i in range(0, len(texts), step)])) == raw_tokens
+        ceilings.append(time.perf_counter() - start)
+    assert estimate.input_tokens == raw_tokens, (estimate.input_tokens, raw_tokens)  # no per-turn overhead
+    start = time.perf_counter()
+    assert estimate_plan(plan, prices).input_tokens == raw_tokens
+    one = time.perf_counter() - start
+    _, cli_s, pss = ours(plan, cores, "--model", "gemini-2.5-flash")
+    raw_s, lib_s, ceiling_s = (statistics.median(v) for v in (raws, libs, ceilings))
+    ratios = sorted(r / lib / cores for r, lib in zip(raws, libs))
+    print(f"\n5. Gemini batch plan, unique texts (50-400 words): {n:,} requests, {plan.stat().st_size / 1e6:.0f} MB, "
+          f"exact Gemma 3 counts (median of {reps})")
+    print(f"   raw tokenizers encode, 1 thread      {raw_s:7.2f} s  ({raw_tokens / raw_s / 1e6:.2f} M tokens/s)")
+    print(f"   raw tokenizers encode, {cores} processes  {ceiling_s:7.2f} s  -> {raw_s / ceiling_s / cores:.2f} x cores "
+          "(this machine's ceiling)")
+    print(f"   batchcost library, 1 process         {one:7.2f} s  -> {raw_s / one:.2f}x")
+    print(f"   batchcost library, {cores} processes      {lib_s:7.2f} s  -> {raw_s / lib_s:.2f}x = "
+          f"{raw_s / lib_s / cores:.2f} x cores  (target >= 0.85 x cores; runs {ratios[0]:.2f}-{ratios[-1]:.2f})")
+    print(f"   batchcost estimate CLI, {cores} procs    {cli_s:7.2f} s; peak {pss:.0f} MB PSS (vocabulary load "
+          "included)")
 
 
 def sampling(one_gb: Path, ten_gb: Path, cores: int) -> None:

@@ -162,3 +162,16 @@ def test_sample_brackets_the_true_totals(write_plan, cli):
     percent = json.loads(cli("estimate", plan, "-f", "json", "--sample", "2%", "--seed", "2").stdout)
     assert percent["sample"]["draws"] >= 30
     assert cli("estimate", plan, "--sample", "lots").returncode == 2
+
+
+def test_a_gemini_plan_counts_the_same_on_processes_and_on_dask(write_plan, cli, dask_scheduler):
+    """--model is how a Gemini plan is read: worker processes and Dask workers are told it too."""
+    rng = random.Random(5)
+    rows = [{"key": f"k{i}", "request": {"contents": [{"parts": [{"text": " ".join(
+        rng.choice(WORDS) for _ in range(rng.randint(1, 80)))}]}]}} for i in range(400)]
+    plan = write_plan(rows)
+    local = json.loads(cli("estimate", plan, "-f", "json", "--model", "gemini-2.5-flash").stdout)
+    for extra in (("--jobs", "2"), ("--engine", "dask", "--scheduler", dask_scheduler, "--jobs", "2")):
+        out = cli("estimate", plan, "-f", "json", "--model", "gemini-2.5-flash", *extra)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == local, extra

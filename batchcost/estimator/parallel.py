@@ -79,9 +79,16 @@ HASH_PART = (-1, -1)  # the byte range that stands for "hash the whole plan" in 
 
 
 def run_part(path: str, start: int, end: int, prices: PriceTable, forecast_spec: str, encoding: str | None = None,
-             assume_image_size: tuple[int, int] | None = None) -> RangeResult | str:
+             assume_image_size: tuple[int, int] | None = None,
+             reading: tuple[str | None, str | None] = (None, None)) -> RangeResult | str:
     """One task of a worker: the sha256 of the whole plan for ``HASH_PART``, else the tally of [start, end).
-    The hash is a task like the others, so it is balanced with them instead of competing with them."""
+    The hash is a task like the others, so it is balanced with them instead of competing with them. ``reading``
+    is how the caller reads plans (``--provider``, ``--model``): a Dask worker is another process on another
+    machine, so it is told."""
+    from batchcost import providers
+
+    providers.force(reading[0])
+    providers.set_default_model(reading[1])
     if (start, end) == HASH_PART:
         return plan_sha256(path)
     return tally_range(path, start, end, prices, forecast_spec, encoding, assume_image_size)
@@ -128,13 +135,17 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
     if map_parts is None:
         _preload_encoding(path, encoding)  # forked workers then share the loaded tokenizer instead of loading it
     ranges = [HASH_PART] + byte_ranges(size, part_count(size, jobs))
-    args = [(str(path), start, end, prices, forecast.spec, encoding, assume_image_size) for start, end in ranges]
+    from batchcost import providers
+
+    reading = (providers.forced(), providers.default_model())
+    args = [(str(path), start, end, prices, forecast.spec, encoding, assume_image_size, reading)
+            for start, end in ranges]
     sha256, *results = (map_parts or _process_map(jobs, progress))(run_part, args)
     return merge_results(path, results, prices, forecast, sha256)
 
 
 def _preload_encoding(path: Path, encoding: str | None) -> None:
-    from batchcost.estimator.encodings import get_encoding
+    from batchcost.estimator.encodings import VOCABULARIES, get_encoding, vocabulary
     from batchcost.estimator.models import resolve_model
 
     try:
@@ -142,7 +153,8 @@ def _preload_encoding(path: Path, encoding: str | None) -> None:
             for number, raw in enumerate(fh, start=1):
                 item = parse_line(raw, path, number)
                 if item is not None:
-                    get_encoding(encoding or resolve_model(item.model).encoding)
+                    name = encoding or resolve_model(item.model).encoding
+                    vocabulary(name) if name in VOCABULARIES else get_encoding(name)
                     return
     except BatchcostError:
         return  # the workers report it, with its line

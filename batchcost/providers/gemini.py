@@ -16,6 +16,7 @@ documented tile rule and PDFs per page, approximately; ``--online`` asks ``count
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -102,7 +103,12 @@ def _get(obj: dict, camel: str) -> Any:
     """A field by its JSON (camelCase) name or its proto (snake_case) name: the API takes both."""
     if camel in obj:
         return obj[camel]
-    return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower())
+    return obj.get(_snake(camel))
+
+
+@functools.cache
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
 
 
 def check_request(item) -> Iterator[tuple[str, str]]:
@@ -318,7 +324,7 @@ def _usage(usage: Any) -> dict:
         raise ValueError("a response without usageMetadata")
 
     def field(name: str, default: int | None = 0) -> int:
-        key = name if name in usage else re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+        key = name if name in usage else _snake(name)
         return count_field(usage, key, "usageMetadata.", default=default)
 
     prompt = field("promptTokenCount", default=None)
