@@ -46,6 +46,16 @@ def report(
         result = estimate(plan, prices=prices or [], output_tokens=output_tokens, template=template, model=model,
                           compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress,
                           tiers=parse_tiers(tiers))
-    for path in write_report(result, out, budget=limit):
+    written = write_report(result, out, budget=limit)
+    for path in written:
         print(path)
-    print(repr(result), file=sys.stderr)
+    from batchcost.pricing.cost import display_money
+
+    e = result.estimate
+    high = e.cost["batch"]["high"]
+    html = next((p for p in written if p.name == "report.html"), None)
+    print(f"Report for {e.plan.get('path')}: {e.plan['requests']:,} requests, batch "
+          f"{display_money(e.cost['batch']['expected'])} expected"
+          f" (high {'unbounded' if high is None else display_money(high)}), real time "
+          f"{display_money(e.cost['realtime']['expected'])}. {len(written)} files written"
+          + (f"; open {html} in a browser" if html else "") + ".", file=sys.stderr)
