@@ -154,6 +154,10 @@ def test_approve_submit_wait_download_reconcile(service, write_plan, cli, tmp_pa
     assert Decimal(doc["actual"]["cost"]) == expected
     assert doc["actual"]["cache_write_input_tokens"] == 4 * 30
     assert any("approximate counts" in e and "band" in e for e in doc["explanations"])
+    # from the ledger: the batch's own provider downloads its results (not OpenAI's client), the same cost
+    out = cli("reconcile", "--batch", batch_id, "--format", "json", "--no-calibrate")
+    assert out.returncode == 0, out.stderr
+    assert Decimal(json.loads(out.stdout)["actual"]["cost"]) == expected
     # the key never reaches an output, the ledger, the approval or the results
     for path in [tmp_path / "approval.json", results, *(tmp_path / "home").glob("*")]:
         if path.is_file():

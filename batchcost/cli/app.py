@@ -10,10 +10,12 @@ from batchcost.errors import BatchcostError
 
 app = typer.Typer(
     name="batchcost",
-    help="Know what an LLM batch job (OpenAI Batch API, Anthropic Message Batches) will cost before you spend, then "
-         "submit exactly what was approved.\n\nEvery command takes --provider openai|anthropic: plans are read as "
-         "that provider's lines (default: detected from the plan's first line), and batch commands talk to it "
-         "(default: the provider the ledger recorded for the batch, else openai).",
+    help="Know what an LLM batch job (OpenAI Batch API, Anthropic Message Batches, Gemini API Batch Mode, Vertex AI "
+         "batch prediction) will cost before you spend, then submit exactly what was approved.\n\nEvery command "
+         "takes --provider openai|anthropic|gemini|vertex: plans are read as that provider's lines (default: "
+         "detected from the plan's first line), and batch commands talk to it (default: the provider the ledger "
+         "recorded for the batch, else openai). Every command takes --model NAME: the batch's model, for Gemini and "
+         "Vertex lines, which name none.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -31,7 +33,7 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """Count, price, approve, submit and reconcile batch jobs (OpenAI Batch API, Anthropic Message Batches)."""
+    """Count, price, approve, submit and reconcile batch jobs (OpenAI, Anthropic, Gemini API, Vertex AI)."""
 
 
 def _register() -> None:
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     forget_inputs()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv = _take_model(_take_provider(argv))
+        argv = _take_reading(argv)
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
     for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a user's text is printed as its escape
@@ -101,66 +103,47 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _take_provider(argv: list[str]) -> list[str]:
-    """``--provider NAME`` (or ``--provider=NAME``) anywhere on the line: every command takes it (DESIGN.md)."""
-    from batchcost import providers
-
-    out, chosen, i = [], None, 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            out += argv[i:]
-            break
-        if arg == "--provider" or arg.startswith("--provider="):
-            if "=" in arg:
-                chosen = arg.split("=", 1)[1]
-            elif i + 1 < len(argv):
-                chosen = argv[i + 1]
-                i += 1
-            else:
-                from batchcost.errors import UsageError
-
-                raise UsageError("--provider needs a name (openai or anthropic)")
-        else:
-            out.append(arg)
-        i += 1
-    providers.force(chosen)
-    return out
-
-
 MODEL_COMMANDS = ("estimate", "plan", "report")  # they define --model themselves (templates, what-if pricing)
 
 
-def _take_model(argv: list[str]) -> list[str]:
-    """``--model NAME`` on any command: the batch's model, for plan lines that carry none (Gemini). Commands with
-    their own --model keep it too."""
-    from batchcost import providers
-
-    command = next((a for a in argv if not a.startswith("-")), None)
+def _take_option(argv: list[str], option: str, example: str, *, keep: bool = False) -> tuple[list[str], str | None]:
+    """``option NAME`` or ``option=NAME`` anywhere on the line (before ``--``): its value, and the line without it
+    (or with it, ``keep``, for a command that defines the option itself)."""
     out, chosen, i = [], None, 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
             out += argv[i:]
             break
-        if arg == "--model" or arg.startswith("--model="):
-            value = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else None)
+        if arg == option or arg.startswith(option + "="):
+            inline = "=" in arg
+            value = arg.split("=", 1)[1] if inline else (argv[i + 1] if i + 1 < len(argv) else None)
             if value is None or not value.strip() or value.startswith("-"):
                 from batchcost.errors import UsageError
 
-                raise UsageError("--model needs a model name, e.g. --model gemini-2.5-flash")
+                raise UsageError(f"{option} needs a name, e.g. {option} {example}")
             chosen = value.strip()
-            if command in MODEL_COMMANDS:
-                out.append(arg)
-                if "=" not in arg:
-                    out.append(argv[i + 1])
-            if "=" not in arg:
-                i += 1
-        else:
-            out.append(arg)
+            if keep:
+                out += argv[i:i + (1 if inline else 2)]
+            i += 1 if inline else 2
+            continue
+        out.append(arg)
         i += 1
-    providers.set_default_model(chosen)
-    return out
+    return out, chosen
+
+
+def _take_reading(argv: list[str]) -> list[str]:
+    """How every plan of this run is read (DESIGN.md): ``--provider NAME`` (that provider's line shape) and
+    ``--model NAME`` (the batch's model, for line shapes that carry none: Gemini, Vertex). Every command takes both;
+    commands with their own --model keep it too."""
+    from batchcost import providers
+
+    argv, provider = _take_option(argv, "--provider", "anthropic")
+    providers.force(provider)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    argv, model = _take_option(argv, "--model", "gemini-2.5-flash", keep=command in MODEL_COMMANDS)
+    providers.set_default_model(model)
+    return argv
 
 
 def _interrupted() -> int:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from batchcost.cli.app import app
-from batchcost.cli.batch import BaseUrl, MaxRetries
+from batchcost.cli.batch import BaseUrl, MaxRetries, _client
 from batchcost.cli.estimate import PRICES_HELP, parse_budget
 from batchcost.errors import BudgetExceeded, UsageError
 
@@ -52,10 +52,7 @@ def pilot(
                        "Type yes to send: ")
         if answer.strip().lower() != "yes":
             raise BudgetExceeded("not confirmed; nothing was sent")
-    from batchcost import providers
-    from batchcost.plans.reader import plan_provider
-
-    client = providers.get(plan_provider(plan)).client(base_url=base_url, max_retries=max_retries)
+    client = _client(base_url, max_retries, plan=plan)
     result = run_pilot(plan, lines, client, table, on_step=lambda s: print(s, file=sys.stderr))
     data = result.as_dict()
     if fmt == "json":

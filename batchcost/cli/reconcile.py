@@ -84,17 +84,17 @@ def reconcile(
 
 
 def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
-    from batchcost.batch.client import BatchClient
     from batchcost.batch.ledger import Ledger
     from batchcost.batch.lifecycle import download_batch
+    from batchcost.cli.batch import _client
     from batchcost.home import home
 
     ledger = Ledger()
     sub = ledger.by_batch(batch_id)
     if sub is None:
         raise BadInput(f"batch {batch_id} is not in the ledger; pass PLAN --results FILE instead")
-    files = download_batch(batch_id, home() / "results" / batch_id, BatchClient(base_url=base_url or sub.base_url),
-                           ledger)
+    client = _client(base_url or sub.base_url, 5, batch_id=batch_id, ledger=ledger)  # the batch's provider
+    files = download_batch(batch_id, home() / "results" / batch_id, client, ledger)
     kinds = {f["kind"]: Path(f["path"]) for f in files}
     import datetime as dt
 

@@ -21,6 +21,7 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from dataclasses import dataclass
@@ -29,7 +30,6 @@ from types import ModuleType
 from batchcost.errors import UsageError
 
 NAMES = ("openai", "anthropic", "gemini", "vertex")
-PLANNED: dict[str, str] = {}  # shapes recognised but not read yet (none today)
 OUR_STATUSES = ("validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 
 _forced: str | None = None
@@ -72,19 +72,28 @@ def default_model() -> str | None:
 
 
 def shape_of(obj: dict) -> str:
-    """The provider whose line shape ``obj`` has (DESIGN.md: detected from the line itself)."""
-    if "params" in obj and "body" not in obj and "url" not in obj:
-        return "anthropic"
-    if "request" in obj and "body" not in obj:
-        return "gemini" if "key" in obj else "vertex"
+    """The provider whose line shape ``obj`` has (DESIGN.md: detected from the line itself): the first module whose
+    ``matches`` takes it; OpenAI's shape is the default."""
+    for name in NAMES[1:]:
+        if get(name).matches(obj):
+            return name
     return "openai"
 
 
 def describe(name: str) -> str:
     """What a plan line of provider ``name`` is called, for messages."""
-    if name in PLANNED:
-        return PLANNED[name]
     return get(name).TITLE if name in NAMES else name
+
+
+def shapes() -> str:
+    """Every provider's line shape, for a message about a line that has none of them."""
+    return "; ".join(f"{get(name).LINE} ({name})" for name in NAMES)
+
+
+@functools.cache
+def names_requests(name: str) -> bool:
+    """Whether the provider's lines carry an id of their own (Vertex lines do not: results echo the request)."""
+    return getattr(get(name), "ID_FIELD", "custom_id") is not None
 
 
 def mixed(provider: str, plan_provider: str, first_line: int) -> str:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from batchcost.errors import PlanError
 from batchcost.plans import limits as _limits
 from batchcost.providers import Limits, count_field, usage_record
 
@@ -36,9 +37,26 @@ def matches(obj: dict) -> bool:
 
 
 def parse(obj: dict, path: Path, line: int, nbytes: int, text: bytes):
-    from batchcost.plans.reader import parse_line
+    """A line the reader's fast path did not take (it takes every well-formed one): the field that is wrong."""
+    from batchcost.plans.reader import PlanLine
 
-    return parse_line(text, path, line, obj)
+    custom_id = _field(obj, "custom_id", str, path, line)
+    if not custom_id:
+        raise PlanError("custom_id is empty", path=path, line=line)
+    method = _field(obj, "method", str, path, line)
+    url = _field(obj, "url", str, path, line)
+    body = _field(obj, "body", dict, path, line)
+    _field(body, "model", str, path, line, where="body.")
+    return PlanLine(line, custom_id, method, url, body, nbytes, text)
+
+
+def _field(obj: dict, key: str, kind: type, path: Path, line: int, where: str = ""):
+    if key not in obj:
+        raise PlanError(f"{where}{key} is missing", path=path, line=line)
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise PlanError(f"{where}{key} must be {'a string' if kind is str else 'an object'}", path=path, line=line)
+    return value
 
 
 def check_request(item) -> Iterator[tuple[str, str]]:
