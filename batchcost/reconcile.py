@@ -95,9 +95,9 @@ def _result_lines(path: Path, issues: list[Issue], id_field: str = "custom_id") 
             if problem is not None:
                 issues.append(Issue(str(path), number, f"not a JSON line: {problem}"))
                 continue
-            if id_field is None:  # the result echoes its request (Vertex)
-                if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
-                    issues.append(Issue(str(path), number, "a result line must be an object with the request"))
+            if id_field is None:  # the result echoes its request instead (the provider's echo_key joins it)
+                if not isinstance(obj, dict):
+                    issues.append(Issue(str(path), number, "a result line must be an object"))
                     continue
             elif not isinstance(obj, dict) or not isinstance(obj.get(id_field), str):
                 issues.append(Issue(str(path), number, f"a result line must be an object with a {id_field}"))
@@ -148,8 +148,8 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
     echoes: dict[str, list[str]] = {}  # a request's content -> its plan lines' ids, for results that echo it
     for item in read_plan(plan, digest=digest):
         provider = provider or providers.get(item.provider)
-        if getattr(provider, "ID_FIELD", "custom_id") is None:
-            echoes.setdefault(provider.request_key(json.loads(item.raw)["request"]), []).append(item.custom_id)
+        if getattr(provider, "ID_FIELD", "custom_id") is None:  # the line as written, not the neutral body
+            echoes.setdefault(provider.echo_key(json.loads(item.raw)), []).append(item.custom_id)
         record = counter.count_line(item, plan)
         endpoint = endpoint or item.url
         bound = record.max_output_tokens
@@ -177,7 +177,11 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
             lines += 1
             where = f"{path}:{number}"
             if id_field is None:
-                key = provider.request_key(obj["request"])
+                try:
+                    key = provider.echo_key(obj)
+                except ValueError as exc:
+                    issues.append(Issue(str(path), number, str(exc)))
+                    continue
                 same = echoes.get(key)
                 if not same:
                     issues.append(Issue(str(path), number, "its request is not in the plan" if same is None else
@@ -263,7 +267,7 @@ def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues:
         m["estimated_cost"] += estimated[1] or Decimal(0)
         m["input_tokens"] += u["input_tokens"]
         m["output_tokens"] += u["output_tokens"]
-        if u["input_tokens"] != p.input_tokens:
+        if p.band is None and u["input_tokens"] != p.input_tokens:  # an approximation is judged by its band
             mismatches += 1
             first_mismatch = first_mismatch or (cid, p.input_tokens, u["input_tokens"])
         rows.append({"custom_id": cid, "model": p.model, "estimated_input": p.input_tokens,
@@ -318,14 +322,16 @@ def _explain(r: Reconciliation, est: dict, actual_cost: Decimal, first_mismatch,
                    f"{'inside' if low <= billed <= high else 'OUTSIDE'} the stated band {low:,} to {high:,}; "
                    f"{inside:,} of {len(banded):,} requests inside their own band. This is the count's error, "
                    "apart from the output forecast's")
-        return out
+    exact = r.counts["succeeded"] - len(banded)
     if r.input_mismatches:
         cid, estimated, billed = first_mismatch
         out.append(f"INPUT COUNT MISMATCH on {r.input_mismatches:,} request(s) (first: {cid}, estimated {estimated:,},"
                    f" billed {billed:,}): the counting rules for this model need attention")
-    elif r.counts["succeeded"]:
+    elif exact and not banded:
         out.append(f"input: every succeeded request was billed exactly the {r.estimated['input_tokens']:,} input "
                    "tokens estimated")
+    elif exact:
+        out.append(f"input: the {exact:,} request(s) counted exactly were billed exactly as estimated")
     return out
 
 

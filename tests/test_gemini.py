@@ -235,3 +235,30 @@ def test_vertex_plans_count_check_and_reconcile_on_the_echoed_request(write_plan
                                    "response": {"usageMetadata": {"promptTokenCount": 2}}}) + "\n")
     out = cli("reconcile", plan, "--results", foreign, "--model", "gemini-2.5-flash")
     assert out.returncode == 1 and "another plan" in out.stderr
+
+
+def test_an_exact_count_that_misses_is_reported_beside_approximate_ones(write_plan, cli, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 100)).save(buf, format="PNG")
+    image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(buf.getvalue()).decode()}}
+    rows = [gline("text", "Describe the weather."),
+            {"key": "pic", "request": {"contents": [{"role": "user", "parts": [{"text": "What is this?"}, image]}]}}]
+    plan = write_plan(rows)
+    count = token_counter("gemma3")
+    records = [json.loads(x) for x in cli("count", plan, "--model", "gemini-2.5-flash", "--format",
+                                          "jsonl").stdout.splitlines()]
+    assert records[1]["input_tokens"] == count("What is this?") + 258 and records[1]["approximate"] is True
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps({"key": k, "response": {"usageMetadata": {
+        "promptTokenCount": n, "candidatesTokenCount": 3}}}) + "\n"
+        for k, n in (("text", count("Describe the weather.") + 2), ("pic", records[1]["input_tokens"]))))
+    out = cli("reconcile", plan, "--results", results, "--model", "gemini-2.5-flash", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    explanations = json.loads(out.stdout)["explanations"]
+    assert any("approximate counts" in e for e in explanations)
+    assert any("INPUT COUNT MISMATCH on 1 request" in e and "first: text" in e for e in explanations)

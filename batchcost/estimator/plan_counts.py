@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from batchcost import providers
 from batchcost.errors import BatchcostError, PlanError
 from batchcost.estimator.counting import Counter
 from batchcost.estimator.models import ModelInfo, custom_model, resolve_model
@@ -38,7 +39,7 @@ class CountedRequest:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
         record = {
             "line": self.line,
-            "custom_id": None if self.provider == "vertex" else self.custom_id,  # Vertex lines carry no id
+            "custom_id": self.custom_id if providers.names_requests(self.provider) else None,
             "model": self.model,
             "endpoint": self.endpoint,
             "input_tokens": self.input_tokens,
@@ -93,8 +94,6 @@ class PlanCounter:
 
                     self.corrections = count_corrections()
                 options["correction"] = self.corrections.get(info.name)
-            from batchcost import providers
-
             counter = self._counters[name] = providers.get(provider).counter(info, **options)
         elif counter.model.provider != provider and provider not in self._served.get(name, ()):
             self._check_provider(name, counter.model.provider, provider)
@@ -103,8 +102,6 @@ class PlanCounter:
 
     @staticmethod
     def _check_provider(name: str, owner: str, provider: str) -> None:
-        from batchcost import providers
-
         if owner != provider and owner != getattr(providers.get(provider), "MODELS_OF", provider):
             from batchcost.errors import UnknownModel
 

@@ -20,7 +20,7 @@ LINE = '{"request": {"contents": [{"role", "parts": [{"text"}]}], ...}}'
 ENDPOINT = _gemini.ENDPOINT
 ENDPOINTS = _gemini.ENDPOINTS
 ENV_KEY = "GOOGLE_APPLICATION_CREDENTIALS"
-ID_FIELD = None  # results echo the request: reconcile joins on it
+ID_FIELD = None  # results echo the request: reconcile joins them on ``echo_key``
 MODELS_OF = "gemini"  # Vertex serves the Gemini models (models.yaml gemini_models)
 
 # https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini: up to 200,000 requests
@@ -76,11 +76,15 @@ def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
     return "succeeded", _gemini._usage(_gemini._get(response, "usageMetadata")), None
 
 
-def request_key(request) -> str:
-    """What a result's echoed request and a plan line's request share, whatever the key order or spacing."""
+def echo_key(obj: dict) -> str:
+    """What a plan line and its result line share (both hold the request), whatever the key order or spacing;
+    ``ValueError`` for a line that holds no request."""
     import hashlib
     import json
 
+    request = obj.get("request") if isinstance(obj, dict) else None
+    if not isinstance(request, dict):
+        raise ValueError("a result line must echo its request")
     return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False,
                                      separators=(",", ":")).encode()).hexdigest()
 
