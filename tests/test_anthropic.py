@@ -113,13 +113,18 @@ def _bill(params):
             "output_tokens": 17}
 
 
-@pytest.fixture
-def service(monkeypatch):
-    server = MessageBatchesServer(bill=_bill).start()
+def _serving(monkeypatch, **options):
+    """The loopback Message Batches server, with the SDK pointed at it and the planted key set."""
+    server = MessageBatchesServer(**options).start()
     monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def service(monkeypatch):
+    yield from _serving(monkeypatch, bill=_bill)
 
 
 def test_approve_submit_wait_download_reconcile(service, write_plan, cli, tmp_path):
@@ -234,11 +239,7 @@ def _true_count(body):
 
 @pytest.fixture
 def counting(monkeypatch):
-    server = MessageBatchesServer(count=_true_count).start()
-    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-    yield server
-    server.stop()
+    yield from _serving(monkeypatch, count=_true_count)
 
 
 def _counted(server):
@@ -423,3 +424,14 @@ def test_pilot_sends_real_time_messages_and_prices_every_class(service, write_pl
         price, "realtime", input_tokens=doc["input_tokens"]["billed"], cached_input_tokens=30, cache_write_tokens=60,
         cache_write_1h_tokens=30, output_tokens=51)
     assert PLANTED_KEY not in out.stdout + out.stderr
+
+
+def test_a_sampled_estimate_keeps_the_write_premium_in_its_high(write_plan, cli):
+    manual = "Follow the style manual exactly. " * 400
+    rows = [line(i, system=[{"type": "text", "text": manual, "cache_control": {"type": "ephemeral"}}])
+            for i in range(10, 70)]  # ids of one length: every line the same bytes, so the sample is exact
+    plan = write_plan(rows)
+    full = json.loads(cli("estimate", plan, "--format", "json").stdout)
+    sampled = json.loads(cli("estimate", plan, "--sample", "30", "--seed", "1", "--format", "json").stdout)
+    assert "sample" in sampled
+    assert abs(Decimal(sampled["cost"]["batch"]["high"]) - Decimal(full["cost"]["batch"]["high"])) < Decimal("1e-8")

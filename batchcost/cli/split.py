@@ -17,10 +17,10 @@ def split(
     out_dir: Path = typer.Option(..., "--out-dir", metavar="DIR", help="Where the wave files are written."),
     max_requests: Optional[int] = typer.Option(None, "--max-requests", metavar="N",
                                                help="Requests per file. Default: the provider's limit (OpenAI "
-                                               "50,000; Anthropic 100,000)."),
+                                               "50,000; Anthropic 100,000; Vertex 200,000; Gemini: bytes only)."),
     max_bytes: Optional[int] = typer.Option(None, "--max-bytes", metavar="N",
                                             help="Bytes per file. Default: the provider's limit (OpenAI 200 MB; "
-                                            "Anthropic 256 MiB)."),
+                                            "Anthropic 256 MiB; Gemini 2 GB; Vertex 1 GB)."),
     max_enqueued_tokens: Optional[int] = typer.Option(
         None, "--max-enqueued-tokens", metavar="N",
         help="Input tokens per file: your account tier's per-model cap on enqueued tokens."),

@@ -198,6 +198,14 @@ def vocabulary(name: str):
         return Tokenizer.from_str(data.decode("utf-8"))
 
 
+def load(name: str) -> None:
+    """Load an encoding or a vocabulary now (before worker processes fork, so they share it)."""
+    if name in VOCABULARIES:
+        vocabulary(name)
+    else:
+        get_encoding(name)
+
+
 def vocabulary_counter(name: str) -> Callable[[str], int]:
     """``len`` of the text's tokens in the vocabulary, no special tokens added (each text on its own, as
     google-genai's LocalTokenizer counts). A lone surrogate, which no API receives, is counted as its repair."""

@@ -115,7 +115,6 @@ class _Bucket:
     unbounded: int = 0  # requests with no output bound at all: high is unknown
     band: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # approximate counts: below, above (normal, long)
     approximate: int = 0  # requests whose count is an approximation with a band
-    marks: dict = field(default_factory=dict)  # explicit cache breakpoints: (ttl, long) -> [first uses, all uses]
 
 
 @dataclass
@@ -219,7 +218,8 @@ def add_tiers(estimate: Estimate, prices: PriceTable, tiers: Iterable[str]) -> E
         for m in estimate.by_model:
             price = prices.lookup(m.model, tiers=(tier,))
             if price.offers(tier):
-                m.cost[tier] = _price_bucket(estimate.tally.buckets[m.model], price, tier)
+                m.cost[tier] = _price_bucket(estimate.tally.buckets[m.model], price, tier,
+                                             estimate.tally.marks(m.model))
                 m.price_source = _provenance(price)
                 source = price.extra.get("tier_sources", {}).get(tier)
                 if source and all(s["path"] != source for s in estimate.prices):
@@ -279,7 +279,9 @@ def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: in
 
 
 @exact_money
-def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None]:
+def _price_bucket(bucket: _Bucket, price, tier: str, marks: dict | None = None) -> dict[str, Decimal | None]:
+    """A model's sums priced at ``tier``: low / expected / high; ``marks`` are its cache breakpoints
+    (``Tally.marks``)."""
     result = {}
     for i, key in enumerate(("low", "expected", "high")):
         if key == "high" and bucket.unbounded:
@@ -292,19 +294,27 @@ def _price_bucket(bucket: _Bucket, price, tier: str) -> dict[str, Decimal | None
                                     output_tokens=bucket.out[i])
                        + price_tokens(price, tier, input_tokens=bucket.long_input_tokens + long_shift,
                                       output_tokens=bucket.long_out[i], long_context=True))
-    for (ttl, long), (first, total) in bucket.marks.items():
-        # low and expected: each distinct prefix written once at its write rate, every later use read at the cache
-        # read rate; high: written on every use (cache hits inside a batch are best effort)
-        plain = price_tokens(price, tier, input_tokens=total, long_context=long)
-        writes = {"cache_write_1h_tokens" if ttl == "1h" else "cache_write_tokens": first}
-        best = price_tokens(price, tier, input_tokens=total, cached_input_tokens=total - first, long_context=long,
-                            **writes) - plain
+    for (ttl, long), (first, total) in (marks or {}).items():
+        best, worst = breakpoint_premium(price, tier, ttl, long, first, total)
         result["low"] += best
         result["expected"] += best
         if result["high"] is not None:
-            writes = {"cache_write_1h_tokens" if ttl == "1h" else "cache_write_tokens": total}
-            result["high"] += price_tokens(price, tier, input_tokens=total, long_context=long, **writes) - plain
+            result["high"] += worst
     return result
+
+
+@exact_money
+def breakpoint_premium(price, tier: str, ttl: str, long: bool, first: int, total: int) -> tuple[Decimal, Decimal]:
+    """What explicit cache breakpoints add to a plain-input price for ``total`` prefix tokens of which ``first``
+    are each distinct prefix's first use: (best, worst). Best: each prefix written once at its write rate (5-minute
+    or 1-hour) and read at the cache-read rate after; worst: written on every use (cache hits inside a batch are
+    best effort). No write price is an error, never $0."""
+    plain = price_tokens(price, tier, input_tokens=total, long_context=long)
+    write = "cache_write_1h_tokens" if ttl == "1h" else "cache_write_tokens"
+    best = price_tokens(price, tier, input_tokens=total, cached_input_tokens=total - first, long_context=long,
+                        **{write: first})
+    worst = price_tokens(price, tier, input_tokens=total, long_context=long, **{write: total})
+    return best - plain, worst - plain
 
 
 MIN_CACHEABLE, CACHE_STEP = 1024, 128  # the API caches prompts of 1,024 tokens or more, in 128-token steps
@@ -369,6 +379,15 @@ class Tally:
             if stats is not None:
                 self.has_observed = True
                 self.cache_observed += stats.cache_rate * record.input_tokens
+
+    def marks(self, model: str) -> dict[tuple[str, bool], tuple[int, int]]:
+        """A model's explicit cache breakpoints: (ttl, long context) -> (tokens of first uses, of all uses)."""
+        out: dict = {}
+        for (name, key, ttl, long), total in self.marked_total.items():
+            if name == model:
+                first, all_uses = out.get((ttl, long), (0, 0))
+                out[ttl, long] = (first + self.marked_first[name, key, ttl, long], all_uses + total)
+        return out
 
     def merge(self, later: "Tally") -> "Tally":
         """Add the tally of the part of the plan that comes after this one."""
@@ -581,19 +600,13 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
                        path=(plan or {}).get("path"))
     by_model = []
     model_price = {}
-    for b in tally.buckets.values():
-        b.marks = {}
-    for (model, _, ttl, long), total in tally.marked_total.items():
-        mark = tally.buckets[model].marks.setdefault((ttl, long), [0, 0])
-        mark[0] += tally.marked_first[(model, _, ttl, long)]
-        mark[1] += total
     for model, b in tally.buckets.items():
         price = model_price[model] = prices.lookup(model)
         by_model.append(ModelEstimate(
             model=model, requests=b.requests, input_tokens=b.input_tokens + b.long_input_tokens,
             output_tokens={"low": b.out[0] + b.long_out[0], "expected": b.out[1] + b.long_out[1],
                            "high": None if b.unbounded else b.out[2] + b.long_out[2], "basis": forecast.basis},
-            cost={tier: _price_bucket(b, price, tier) for tier in TIERS},
+            cost={tier: _price_bucket(b, price, tier, tally.marks(model)) for tier in TIERS},
             long_context_requests=b.long_requests, price_source=_provenance(price),
         ))
     output = {"low": sum(m.output_tokens["low"] for m in by_model),

@@ -145,7 +145,7 @@ def estimate_in_parts(path: str | Path, prices: PriceTable, *, forecast: OutputF
 
 
 def _preload_encoding(path: Path, encoding: str | None) -> None:
-    from batchcost.estimator.encodings import VOCABULARIES, get_encoding, vocabulary
+    from batchcost.estimator.encodings import load
     from batchcost.estimator.models import resolve_model
 
     try:
@@ -153,8 +153,7 @@ def _preload_encoding(path: Path, encoding: str | None) -> None:
             for number, raw in enumerate(fh, start=1):
                 item = parse_line(raw, path, number)
                 if item is not None:
-                    name = encoding or resolve_model(item.model).encoding
-                    vocabulary(name) if name in VOCABULARIES else get_encoding(name)
+                    load(encoding or resolve_model(item.model).encoding)
                     return
     except BatchcostError:
         return  # the workers report it, with its line

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from batchcost.errors import BadInput, UsageError
-from batchcost.estimator.estimate import TIERS, Estimate, ModelEstimate, OutputForecast
+from batchcost.estimator.estimate import TIERS, Estimate, ModelEstimate, OutputForecast, breakpoint_premium
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import parse_line
 from batchcost.pricing.cost import exact_money, money, price_tokens
@@ -117,9 +117,15 @@ def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, f
     long = lc is not None and record.input_tokens > lc.above_input_tokens
     inputs = (record.input_tokens,) * 3 if record.input_low is None else (
         record.input_low, record.input_tokens, record.input_high)  # an approximate count: its band's ends
-    costs = {tier: tuple(None if o is None else price_tokens(price, tier, input_tokens=n, output_tokens=o,
-                                                             long_context=long)
-                         for n, o in zip(inputs, (low, expected, high))) for tier in TIERS}
+    costs = {tier: [None if o is None else price_tokens(price, tier, input_tokens=n, output_tokens=o,
+                                                        long_context=long)
+                    for n, o in zip(inputs, (low, expected, high))] for tier in TIERS}
+    if record.cache_ttl is not None and high is not None:
+        # a cache breakpoint: the high writes its prefix, as the full estimate's high does; low and expected stay
+        # at the plain input rate, since a sample cannot tell which use of a prefix comes first
+        for tier in TIERS:
+            costs[tier][2] += breakpoint_premium(price, tier, record.cache_ttl, long, record.prefix_tokens,
+                                                 record.prefix_tokens)[1]
     return (len(raw), record.model, record.input_tokens, (low, expected or 0, high), costs)
 
 

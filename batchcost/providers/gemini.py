@@ -209,26 +209,19 @@ class GeminiCounter:
             _expect(part, dict, where)
             if "text" in part:
                 texts.append(_expect(part["text"], str, f"{where}.text"))
-            call = _get(part, "functionCall")
-            if isinstance(call, dict):
-                if call.get("name"):
-                    texts.append(str(call["name"]))
-                if isinstance(call.get("args"), dict):
-                    _values(call["args"], texts)
-            response = _get(part, "functionResponse")
-            if isinstance(response, dict):
-                if response.get("name"):
-                    texts.append(str(response["name"]))
-                if isinstance(response.get("response"), dict):
-                    _values(response["response"], texts)
-            inline = _get(part, "inlineData")
-            if isinstance(inline, dict):
-                self._media(inline, _get(inline, "mimeType") or "", inline.get("data"), where, media, result)
-            file_data = _get(part, "fileData")
-            if isinstance(file_data, dict):
-                self._media(file_data, _get(file_data, "mimeType") or "", None, where, media, result)
+            for kind, payload in (("functionCall", "args"), ("functionResponse", "response")):
+                call = _get(part, kind)  # a call's or a response's name, then its keys and string values
+                if isinstance(call, dict):
+                    if call.get("name"):
+                        texts.append(str(call["name"]))
+                    if isinstance(call.get(payload), dict):
+                        _values(call[payload], texts)
+            for kind in ("inlineData", "fileData"):
+                blob = _get(part, kind)
+                if isinstance(blob, dict):
+                    self._media(_get(blob, "mimeType") or "", blob.get("data"), where, media, result)
 
-    def _media(self, part: dict, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
+    def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
         raw = b""
         if isinstance(data, str):
             try:
