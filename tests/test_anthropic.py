@@ -4,7 +4,6 @@ against a loopback server of the documented endpoints (tests/anthropic_server.py
 from __future__ import annotations
 
 import json
-import sqlite3
 from decimal import Decimal
 
 import pytest

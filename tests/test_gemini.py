@@ -262,3 +262,23 @@ def test_an_exact_count_that_misses_is_reported_beside_approximate_ones(write_pl
     explanations = json.loads(out.stdout)["explanations"]
     assert any("approximate counts" in e for e in explanations)
     assert any("INPUT COUNT MISMATCH on 1 request" in e and "first: text" in e for e in explanations)
+
+
+def test_plan_in_parts_and_with_split_for_gemini_and_vertex_templates(cli, tmp_path):
+    for provider, shape in (("gemini", {"key", "request"}), ("vertex", {"request"})):
+        template = tmp_path / f"{provider}.yaml"
+        template.write_text(f"provider: {provider}\nmodel: gemini-2.5-flash\ncustom_id: 'r-{{id}}'\nbody:\n"
+                            "  contents: [{role: user, parts: [{text: \"{text}\"}]}]\n")
+        serial = tmp_path / f"{provider}-serial.jsonl"
+        assert cli("plan", "examples/reviews/reviews.csv", "--template", template, "-o", serial).returncode == 0
+        parts = tmp_path / f"{provider}-parts.jsonl"
+        out = cli("plan", "examples/reviews/reviews.csv", "--template", template, "-o", parts, "--jobs", "2")
+        assert out.returncode == 0, out.stderr
+        assert parts.read_bytes() == serial.read_bytes()
+        assert {frozenset(json.loads(x)) for x in serial.read_text().splitlines()} == {frozenset(shape)}
+        waves = tmp_path / f"{provider}-waves" / "plan.jsonl"
+        waves.parent.mkdir()
+        out = cli("plan", "examples/reviews/reviews.csv", "--template", template, "-o", waves, "--split")
+        assert out.returncode == 0, out.stderr
+        written = sorted(waves.parent.glob("*.jsonl"))
+        assert written and b"".join(w.read_bytes() for w in written) == serial.read_bytes()

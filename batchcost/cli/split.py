@@ -8,7 +8,6 @@ import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP
-from batchcost.plans import limits
 
 
 @app.command()

@@ -6,10 +6,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchcost import providers
 from batchcost.atomic import check_output, make_parent, place, register_inputs, signals_held, temporary_file
 from batchcost.errors import BadInput
-from batchcost.plans import limits
-from batchcost.plans.templates import load_template, plan_lines
+from batchcost.plans.templates import Template, load_template, plan_lines
 
 
 @dataclass
@@ -29,9 +29,10 @@ def plan_target(dataset: str | Path, template_path: str | Path, out: str | Path)
 
 
 def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes: int, *, split: bool,
-                skipped: list[str] | None = None) -> BuiltPlan:
-    """The complete temporary plan ``tmp`` becomes ``out`` (or its waves, with ``split``); over the batch limits
-    without ``split`` is an error. The serial and parallel engines both end here, so they apply the same limits."""
+                template: Template, skipped: list[str] | None = None) -> BuiltPlan:
+    """The complete temporary plan ``tmp`` becomes ``out`` (or its waves, with ``split``); over the template's
+    provider's batch limits without ``split`` is an error. The serial and parallel engines both end here, so they
+    apply the same limits."""
     if requests == 0:
         raise BadInput("the dataset produced no requests", path=dataset)
     if split:
@@ -40,11 +41,13 @@ def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".batchcost-plan-") as holder:
             staged = Path(holder) / out.name
             tmp.replace(staged)
-            waves = split_plan(staged, out.parent)
+            with providers.reading_model(template.model):  # lines that carry no model (Gemini) are the template's
+                waves = split_plan(staged, out.parent)
         return BuiltPlan([w.path for w in waves], requests, nbytes, skipped or [])
-    if requests > limits.MAX_REQUESTS_PER_FILE or nbytes > limits.MAX_BYTES_PER_FILE:
+    bounds = providers.get(template.provider).limits()
+    if requests > bounds.max_requests or nbytes > bounds.max_bytes:
         raise BadInput(f"the plan would hold {requests:,} requests and {nbytes:,} bytes, over the batch limits "
-                       f"({limits.MAX_REQUESTS_PER_FILE:,} requests, {limits.MAX_BYTES_PER_FILE:,} bytes); "
+                       f"({bounds.max_requests:,} requests, {bounds.max_bytes:,} bytes); "
                        "pass --split to write waves", path=dataset)
     place(tmp, out, what="plan")
     return BuiltPlan([out], requests, nbytes, skipped or [])
@@ -71,7 +74,7 @@ def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, 
                 nbytes += len(item.raw) + 1
             fh.flush()
             os.fsync(fh.fileno())
-        return finish_plan(tmp, out, dataset, requests, nbytes, split=split, skipped=skipped)
+        return finish_plan(tmp, out, dataset, requests, nbytes, split=split, template=template, skipped=skipped)
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from batchcost import providers
 from batchcost.atomic import signals_held, temporary_file
 from batchcost.plans.build import BuiltPlan, finish_plan, plan_target
 from batchcost.estimator.estimate import Estimate, OutputForecast, Tally, finish, tally_records
@@ -71,7 +72,8 @@ def build_plan_in_parts(dataset: str | Path, template: str | Path, out: str | Pa
     defaults to a folder beside ``out``). Ends as the serial engine does (``finish_plan``): same limits, same
     waves with ``split``, the same gate for the output."""
     out = Path(out)
-    load_template(template, model=model)  # template errors surface here, once, with their line
+    rendered = load_template(template, model=model)  # template errors surface here, once, with their line
+    id_field = getattr(providers.get(rendered.provider), "ID_FIELD", "custom_id")  # None: lines carry no id
     parts = dataset_partitions(dataset, target=jobs * 4)
     target = plan_target(dataset, template, out)
     tmp = scratch = None
@@ -87,17 +89,18 @@ def build_plan_in_parts(dataset: str | Path, template: str | Path, out: str | Pa
             for name in files:
                 with open(name, "rb") as part:
                     for raw in part:
-                        cid = json.loads(raw)["custom_id"]
-                        if cid in seen:
-                            raise TemplateError(f"custom_id {cid!r} is produced twice; make the custom_id pattern "
-                                                "unique", path=template)
-                        seen.add(cid)
+                        if id_field is not None:
+                            cid = json.loads(raw)[id_field]
+                            if cid in seen:
+                                raise TemplateError(f"{id_field} {cid!r} is produced twice; make the custom_id "
+                                                    "pattern unique", path=template)
+                            seen.add(cid)
                         sink.write(raw)
                         count += 1
                         nbytes += len(raw)
             sink.flush()
             os.fsync(sink.fileno())
-        return finish_plan(Path(tmp), out, dataset, count, nbytes, split=split)
+        return finish_plan(Path(tmp), out, dataset, count, nbytes, split=split, template=rendered)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

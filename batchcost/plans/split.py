@@ -14,7 +14,6 @@ from pathlib import Path
 from batchcost.atomic import check_output, check_output_dir, place, signals_held
 from batchcost.errors import BadInput, UsageError
 from batchcost.estimator.plan_counts import PlanCounter
-from batchcost.plans import limits
 from batchcost.plans.reader import read_plan
 
 

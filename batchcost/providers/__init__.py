@@ -21,6 +21,7 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import re
@@ -69,6 +70,19 @@ def set_default_model(name: str | None) -> None:
 
 def default_model() -> str | None:
     return _default_model
+
+
+@contextlib.contextmanager
+def reading_model(name: str | None):
+    """Read plans with ``name`` as the batch's model, unless ``--model`` already says one (a template's model, for
+    the lines it wrote)."""
+    global _default_model
+    saved = _default_model
+    _default_model = saved or name
+    try:
+        yield
+    finally:
+        _default_model = saved
 
 
 def shape_of(obj: dict) -> str:
