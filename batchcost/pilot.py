@@ -69,10 +69,11 @@ def pilot_high_cost(lines: list[PlanLine], plan: Path, prices: PriceTable) -> De
 
 
 def run_pilot(plan: Path, lines: list[PlanLine], client, prices: PriceTable, *, on_step=lambda s: None) -> PilotResult:
-    if any(item.url in (EMBEDDINGS, MODERATIONS) for item in lines):
-        raise BadInput("a pilot measures output lengths; embeddings and moderations have none (their estimate is "
-                       "already exact)", path=plan)
     counter = PlanCounter(base_dir=plan.parent, fingerprints=True)
+    if any(item.url in (EMBEDDINGS, MODERATIONS) or counter.model_info(item.model).kind == "embedding"
+           for item in lines):
+        raise BadInput("a pilot measures output lengths; embeddings and moderations have none (their input is "
+                       "what they cost)", path=plan)
     sha = plan_sha256(plan)
     result = PilotResult({"path": str(plan), "sha256": sha}, 0, 0, 0, 0)
     observations = []

@@ -18,7 +18,7 @@ import openai
 from batchcost.atomic import atomic_writer
 from batchcost.errors import RemoteError, UsageError
 
-_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
+_KEYLIKE = re.compile(r"((?:sk-|AIza)[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")  # OpenAI/Anthropic, Google keys
 
 
 def scrub(text: str, key: str | None) -> str:
@@ -26,6 +26,7 @@ def scrub(text: str, key: str | None) -> str:
     if key:
         text = text.replace(key, "***")
     text = re.sub(r"(?i)(bearer\s+)\S+", r"\1***", text)
+    text = re.sub(r"(?i)([?&]key=)[^&\s'\"]+", r"\1***", text)  # a key in a query string
     return _KEYLIKE.sub(r"\1***", text)
 
 
@@ -38,9 +39,10 @@ def sdk_errors(what: str, key: str | None, base_url: str, status_error: type, co
         yield
     except status_error as exc:
         message = getattr(exc, "message", None) or str(exc)
-        error = RemoteError(f"{what} failed: HTTP {exc.status_code}: {scrub(message, key)}")
-        error.transient = exc.status_code in (408, 409, 429) or exc.status_code >= 500
-        error.status = exc.status_code
+        code = int(getattr(exc, "status_code", None) or getattr(exc, "code", None) or 0)  # google-genai: .code
+        error = RemoteError(f"{what} failed: HTTP {code}: {scrub(message, key)}")
+        error.transient = code in (408, 409, 429) or code >= 500
+        error.status = code
         raise error from None
     except connection_error as exc:
         error = RemoteError(f"{what} failed: cannot reach {base_url}: {scrub(str(exc.__cause__ or exc), key)}")

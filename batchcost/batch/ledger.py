@@ -94,6 +94,17 @@ class Submission:
         return f"{self.plan_sha256[:32]}:{self.wave}:{self.attempt}"
 
     @property
+    def model(self) -> str | None:
+        """The approved model when the approval names one (Gemini lines carry none: the batch's model is it)."""
+        import json
+
+        try:
+            models = (json.loads(self.approval or "{}").get("plan") or {}).get("models") or []
+        except (ValueError, AttributeError):
+            return None
+        return models[0] if len(models) == 1 else None
+
+    @property
     def upload_name(self) -> str:
         return f"batchcost-{self.plan_sha256[:12]}-w{self.wave}-a{self.attempt}.jsonl"
 

@@ -147,15 +147,23 @@ def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_inter
         interval = min(max_interval, interval * 1.5)
 
 
+def file_stem(batch_id: str) -> str:
+    """The name a batch's files get on disk: the id, with the ``/`` of resource names (Gemini's
+    ``batches/ID``) as ``-``; an id that could name another folder is refused."""
+    parts = batch_id.split("/")
+    if not batch_id or any(c in batch_id for c in "\\\0") or any(p in ("", ".", "..") for p in parts):
+        raise BatchcostError(f"{batch_id!r} is not a batch id")
+    return "-".join(parts)
+
+
 def download_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Ledger) -> list[dict]:
     """Download the output and error files of a finished batch, whole then renamed. Safe to repeat."""
     from batchcost.atomic import check_output, check_output_dir
 
-    if not batch_id or any(c in batch_id for c in "/\\\0") or batch_id in (".", ".."):
-        raise BatchcostError(f"{batch_id!r} is not a batch id")
+    stem = file_stem(batch_id)
     check_output_dir(out_dir, what="download folder")
     for kind in ("output", "error"):  # refused before anything is fetched
-        check_output(out_dir / f"{batch_id}_{kind}.jsonl", what="download")
+        check_output(out_dir / f"{stem}_{kind}.jsonl", what="download")
     batch = client.retrieve(batch_id)
     ledger.record_status(batch)
     if batch["status"] not in TERMINAL:
@@ -166,7 +174,7 @@ def download_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Le
         file_id = batch.get(f"{kind}_file_id")
         if not file_id:
             continue
-        dest = out_dir / f"{batch_id}_{kind}.jsonl"
+        dest = out_dir / f"{stem}_{kind}.jsonl"
         sha, size = client.download(file_id, dest)
         ledger.record_download(batch_id, kind, file_id, dest, sha, size)
         results.append({"kind": kind, "file_id": file_id, "path": str(dest), "bytes": size, "sha256": sha})

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from batchcost import providers
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
 from batchcost.cli.options import check_positive
@@ -21,7 +22,7 @@ class Fmt(str, enum.Enum):
 
 
 BASE_URL_HELP = ("API base URL (Azure OpenAI or any compatible server); default OPENAI_BASE_URL or OpenAI "
-                 "(Anthropic: ANTHROPIC_BASE_URL or Anthropic's).")
+                 "(Anthropic: ANTHROPIC_BASE_URL or Anthropic's; Gemini: GOOGLE_GEMINI_BASE_URL or Google's).")
 BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
 MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
 
@@ -30,8 +31,6 @@ def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None,
             ledger=None):
     """The provider's client: --provider, else the plan's provider, else the batch's (what the ledger recorded
     for it, or the shape of its id), else OpenAI."""
-    from batchcost import providers
-
     name = providers.forced()
     if name is None and plan is not None:
         from batchcost.plans.reader import plan_provider
@@ -127,9 +126,10 @@ def submit(
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
-    client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
-    subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
-                                on_step=_say)
+    with providers.reading_model(_approved_model(record)):
+        client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
+        subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
+                                    on_step=_say)
     if not created:
         _say(f"{plan} was already submitted (use --resubmit to send it again):")
     data = [{"wave": s.wave, "waves": s.waves, "batch_id": s.batch_id, "file_id": s.file_id, "status": s.status,
@@ -139,6 +139,17 @@ def submit(
     if wait:
         for s in subs:
             _wait_and_report(s.batch_id, client, ledger, poll_interval, Fmt.table)
+
+
+def _approved_model(record: dict) -> str | None:
+    """The model the approval was estimated for, for plans whose lines name none (Gemini: the batch's model). A
+    different ``--model`` would submit another model's cost under this approval: refused (exit 3)."""
+    models = (record.get("plan") or {}).get("models") or []
+    chosen = providers.default_model()
+    if chosen is not None and models and chosen not in models:
+        raise BudgetExceeded(f"the approval is for {', '.join(models)}, not --model {chosen}: approve the plan for "
+                             f"{chosen} first")
+    return models[0] if len(models) == 1 else None
 
 
 def _confirm_without_approval(plan: Path, budget: str | None, prices) -> dict:

@@ -56,8 +56,9 @@ def reconcile(
     if batch is not None:
         plan, results, errors, created = _from_ledger(batch, base_url, plan)
         on = on or created
-    if plan is None or (results is None and errors is None):
+    if plan is None or (results is None and errors is None and batch is None):
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
+    # --batch of a batch that delivered no file (cancelled or expired before it ran): every request is missing
     from batchcost.cli.options import guard
 
     guard(inputs=[plan, results, errors, estimate, prices or []], outputs=[retry_file])
@@ -85,7 +86,8 @@ def reconcile(
 
 def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     from batchcost.batch.ledger import Ledger
-    from batchcost.batch.lifecycle import download_batch
+    from batchcost import providers
+    from batchcost.batch.lifecycle import download_batch, file_stem
     from batchcost.cli.batch import _client
     from batchcost.home import home
 
@@ -94,7 +96,9 @@ def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     if sub is None:
         raise BadInput(f"batch {batch_id} is not in the ledger; pass PLAN --results FILE instead")
     client = _client(base_url or sub.base_url, 5, batch_id=batch_id, ledger=ledger)  # the batch's provider
-    files = download_batch(batch_id, home() / "results" / batch_id, client, ledger)
+    if providers.default_model() is None:
+        providers.set_default_model(sub.model)  # the approved model, for plan lines that name none (Gemini)
+    files = download_batch(batch_id, home() / "results" / file_stem(batch_id), client, ledger)
     kinds = {f["kind"]: Path(f["path"]) for f in files}
     import datetime as dt
 

@@ -185,8 +185,11 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
     if provider not in providers.NAMES:
         raise TemplateError(f"provider {provider!r} is not one of {', '.join(providers.NAMES)}", path=path,
                             line=lines.get("provider"))
-    accepted = getattr(providers.get(provider), "ENDPOINTS", None) or ENDPOINTS
+    module = providers.get(provider)
+    accepted = getattr(module, "ENDPOINTS", None) or ENDPOINTS
     endpoint = plain("endpoint") or (accepted[0] if len(accepted) == 1 else None)
+    if endpoint is None and hasattr(module, "kind_of") and isinstance(spec.get("body"), dict):
+        endpoint = module.kind_of(spec["body"])  # the request kind a provider tells from the body (Gemini)
     if endpoint is None:
         raise TemplateError("endpoint is missing (e.g. /v1/chat/completions)", path=path)
     if endpoint not in accepted:

@@ -121,7 +121,8 @@ def for_batch(batch_id: str, endpoint: str | None = None) -> str:
     like it, else openai."""
     for name in NAMES:
         module = get(name)
-        if (endpoint is not None and endpoint == module.ENDPOINT and name != "openai") or module.owns_batch(batch_id):
+        kinds = getattr(module, "ENDPOINTS", None) or (module.ENDPOINT,)
+        if (endpoint is not None and endpoint in kinds and name != "openai") or module.owns_batch(batch_id):
             return name
     return "openai"
 

@@ -32,8 +32,9 @@ from batchcost.providers import Limits, count_field, usage_record
 NAME = "gemini"
 TITLE = "a Gemini API Batch Mode line"
 LINE = '{"key", "request": {"contents": [{"role", "parts": [{"text"}]}], ...}}'
-ENDPOINT = "generateContent"  # the neutral request kind of every Gemini batch line
-ENDPOINTS = (ENDPOINT,)
+ENDPOINT = "generateContent"  # the neutral request kind of a Gemini batch line
+EMBED = "embedContent"  # ... and of an embedding batch line: {"key", "request": {"content": {"parts"}, ...}}
+ENDPOINTS = (ENDPOINT, EMBED)
 ENV_KEY = "GEMINI_API_KEY"
 ID_FIELD = "key"  # results are joined to the plan on it
 
@@ -96,7 +97,12 @@ def parse(obj: dict, path: Path, line_no: int, nbytes: int, text: bytes):
     if extra:
         raise PlanError(f"unexpected field {extra[0]!r} beside key and request", path=path, line=line_no)
     body = {**request, "model": model_of(request, path, line_no)}
-    return PlanLine(line_no, key, "POST", ENDPOINT, body, nbytes, text, provider=NAME)
+    return PlanLine(line_no, key, "POST", kind_of(request), body, nbytes, text, provider=NAME)
+
+
+def kind_of(request: dict) -> str:
+    """An EmbedContentRequest has one ``content``; a GenerateContentRequest has ``contents``."""
+    return EMBED if "content" in request and "contents" not in request else ENDPOINT
 
 
 def _get(obj: dict, camel: str) -> Any:
@@ -113,6 +119,11 @@ def _snake(camel: str) -> str:
 
 def check_request(item) -> Iterator[tuple[str, str]]:
     """What the batch would reject in one request, beyond counting."""
+    if item.url == EMBED:
+        content = item.body.get("content")
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list) or not content["parts"]:
+            yield "contents", "request.content must be a content with a non-empty list of parts"
+        return
     config = _get(item.body, "generationConfig") or {}
     bound = _get(config, "maxOutputTokens") if isinstance(config, dict) else None
     if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 1):
@@ -139,6 +150,12 @@ class GeminiCounter:
 
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
         _expect(body, dict, "request")
+        if (endpoint == EMBED) != (self.model.kind == "embedding"):
+            model = "an embedding model" if self.model.kind == "embedding" else "a generation model"
+            line = "an EmbedContentRequest" if endpoint == EMBED else "a GenerateContentRequest"
+            raise PlanError(f"{self.model.name} is {model}; this line is {line}")
+        if endpoint == EMBED:
+            return self._embedding(body)
         result = RequestCount(0, None)
         texts: list[str] = []
         media = [0, 0, 0]
@@ -184,6 +201,23 @@ class GeminiCounter:
             if bound is not None and isinstance(n, int) and not isinstance(n, bool) and n > 1:
                 bound *= n
         result.max_output_tokens = bound  # thinking is billed as output and bounded by maxOutputTokens
+        return self._total(texts, media, result)
+
+    def _embedding(self, body: dict[str, Any]) -> RequestCount:
+        """An EmbedContentRequest: only the text parts of its content are billed (``tokenCount``)."""
+        result = RequestCount(0, 0)
+        content = _expect(body.get("content"), dict, "request.content")
+        parts = _expect(content.get("parts"), list, "request.content.parts")
+        texts = []
+        for k, part in enumerate(parts):
+            _expect(part, dict, f"request.content.parts[{k}]")
+            if "text" in part:
+                texts.append(_expect(part["text"], str, f"request.content.parts[{k}].text"))
+            elif part:
+                _note(result, "embedding parts other than text are not counted offline")
+        return self._total(texts, [0, 0, 0], result)
+
+    def _total(self, texts: list[str], media: list[int], result: RequestCount) -> RequestCount:
         text_tokens = sum(self._len(t) for t in texts)
         if self.ratios is None:
             result.input_tokens = text_tokens + media[1]
@@ -307,7 +341,18 @@ def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
     response = obj.get("response")
     if not isinstance(response, dict):
         raise ValueError("a result line needs a response or an error")
+    if endpoint == EMBED or "embedding" in response:
+        return "succeeded", _embedding_usage(response), None
     return "succeeded", _usage(_get(response, "usageMetadata")), None
+
+
+def _embedding_usage(response: dict) -> dict:
+    """An embedding's billed input is its ``tokenCount`` (an int64, so JSON may carry it as a string)."""
+    value = _get(response, "tokenCount")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    tokens = count_field({"tokenCount": value}, "tokenCount", "response.", default=None)
+    return usage_record(input_tokens=tokens, output_tokens=0)
 
 
 def _usage(usage: Any) -> dict:
@@ -332,17 +377,38 @@ def _usage(usage: Any) -> dict:
 
 
 def client(**options):
-    from batchcost.errors import UsageError
+    from batchcost.providers.gemini_client import GeminiBatchClient
 
-    raise UsageError("submitting Gemini batches from batchcost is not available yet: submit with google-genai "
-                     "(client.batches.create) and reconcile its results file with batchcost")
+    return GeminiBatchClient(**options)
 
 
 def online_counter(**options):
-    from batchcost.errors import UsageError
+    """``--online``: a function from a request to its input tokens as billed, from the free ``countTokens``
+    endpoint. The SDK sends the Gemini API contents only, so the endpoint counts the contents (media included)
+    and the rest (system instruction, tools, response schema: text) is counted offline, exactly. countTokens
+    answers one token more per content than ``promptTokenCount`` bills (Google's public examples: 24 for a
+    two-turn history billed 22, 10 for a one-line prompt billed 9), so that token is taken off."""
+    from batchcost.estimator.models import resolve_model
 
-    raise UsageError("--online is not available for Gemini plans yet: their text counts are exact offline (the "
-                     "Gemma 3 vocabulary)")
+    options.setdefault("max_retries", 2)  # then OnlineCounts pauses and resumes: a rate limit lasts a minute
+    remote = client(**options)
+
+    def count(body: dict) -> int:
+        model = body.get("model", "")
+        if kind_of(body) == EMBED:
+            contents = [body["content"]]
+            rest = 0
+        else:
+            contents = body.get("contents") or []
+            rest = GeminiCounter(resolve_model(model)).count(ENDPOINT, {**without_contents(body), "contents": [
+                {"parts": []}]}).input_tokens  # one empty content: the counter wants one, and it counts nothing
+        return max(0, remote.count_tokens(model, contents) - len(contents)) + rest
+
+    return count
+
+
+def without_contents(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in ("contents", "model")}
 
 
 def response_usage(endpoint: str, response: dict) -> dict | None:
