@@ -147,6 +147,20 @@ def test_a_line_without_a_model_is_one_clear_error_and_check_and_split_work(writ
     assert out.returncode != 0 and "not one of gemini's" in out.stderr
 
 
+def test_check_names_the_key_the_output_bound_and_the_context_window_of_gemini_lines(write_plan, cli):
+    plan = write_plan([gline("a", "hi"), gline("a", "hi again", generationConfig={"maxOutputTokens": 100_000}),
+                       gline("b", "ok", generationConfig={"maxOutputTokens": 65_536}),
+                       {"key": "e", "request": {"content": {"parts": [{"text": "word " * 3000}]}}}])
+    out = cli("check", plan, "--model", "gemini-2.5-flash", "--format", "json")
+    found = {(f["line"], f["code"]) for f in json.loads(out.stdout)["findings"]}
+    assert out.returncode == 1 and (2, "duplicate-custom-id") in found and (2, "max-output") in found
+    assert (4, "invalid-body") in found and not any(line == 3 for line, _ in found)  # 65,536 is the maximum
+    assert "key 'a' was already used on line 1" in out.stdout
+    embed = write_plan([{"key": "e", "request": {"content": {"parts": [{"text": "word " * 3000}]}}}], name="e.jsonl")
+    out = cli("check", embed, "--model", "gemini-embedding-001")
+    assert out.returncode == 1 and "2,048-token context window" in out.stdout
+
+
 def test_templates_write_gemini_lines_and_estimate_the_same(cli, tmp_path):
     template = tmp_path / "gemini.yaml"
     template.write_text(

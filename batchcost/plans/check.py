@@ -60,14 +60,15 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
                 yield Finding("mixed-providers", providers.mixed(item.provider, provider.NAME, first_line), number)
                 continue
             if item.custom_id in seen_ids:
-                yield Finding("duplicate-custom-id", f"custom_id {item.custom_id!r} was already used on line "
+                name = getattr(provider, "ID_FIELD", None) or "custom_id"  # Gemini's lines name it "key"
+                yield Finding("duplicate-custom-id", f"{name} {item.custom_id!r} was already used on line "
                               f"{seen_ids[item.custom_id]}", number)
             else:
                 seen_ids[item.custom_id] = number
             for code, message in provider.check_request(item):
                 yield Finding(code, message, number)
             if provider.NAME != "openai":  # the endpoint, one-model and embeddings rules below are OpenAI's
-                yield from _check_request(counter, item, path, number)
+                yield from _check_request(counter, item, path, number, getattr(provider, "output_bound", None))
                 continue
             if item.url not in ENDPOINTS:
                 yield Finding("endpoint", f"url {item.url!r} is not a batch endpoint ({', '.join(ENDPOINTS)})",
@@ -105,7 +106,9 @@ def _is_token_array(value: list) -> bool:
     return bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
-def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Iterator[Finding]:
+def _check_request(counter: PlanCounter, item, path: Path, number: int, output_bound=None) -> Iterator[Finding]:
+    """One request's model, context window and output bound (``output_bound``: the provider's reading of the
+    bound, as (name, value), where the body does not hold it at the top level)."""
     try:
         info = counter.model_info(item.model)
         if item.url == EMBEDDINGS:  # the per-input lengths are all the checks need: tokenize each input once
@@ -130,7 +133,7 @@ def _check_request(counter: PlanCounter, item, path: Path, number: int) -> Itera
     if context and tokens > context:
         yield Finding("context-window", f"input of {tokens:,} tokens exceeds the {context:,}-token "
                       f"context window of {info.name}", number)
-    bound = _per_choice_bound(item.body)
+    bound = (output_bound or _per_choice_bound)(item.body)
     if bound and max_out is not None and bound[1] > max_out:
         yield Finding("max-output", f"{bound[0]} {bound[1]:,} exceeds {info.name}'s maximum output of "
                       f"{max_out:,} tokens", number)

@@ -11,7 +11,8 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
 - ``counter(info, **options)``: an object with ``count(endpoint, body) -> RequestCount`` saying how exact it is
   (``basis``: tokenizer, approximation with ``low``/``high``, or online)
 - ``limits()``: a ``Limits`` (requests and bytes per batch, the custom_id pattern) for ``check`` and ``split``;
-  ``check_request(item)`` yields (code, message) for what the provider would reject in one request
+  ``check_request(item)`` yields (code, message) for what the provider would reject in one request;
+  ``output_bound(body)``, where the output bound is not a top-level ``max_tokens``-like field, gives (name, value)
 - ``classify(obj, endpoint) -> (status, usage, error)``: one result line as neutral usage (``usage_record``);
   ``response_usage(endpoint, response)``: the same for a real-time answer (the pilot)
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)

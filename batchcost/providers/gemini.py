@@ -117,6 +117,15 @@ def _snake(camel: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
 
 
+def output_bound(body: dict) -> tuple[str, int] | None:
+    """The request's output bound for ``check`` (one candidate's), by its JSON name."""
+    config = _get(body, "generationConfig")
+    value = _get(config, "maxOutputTokens") if isinstance(config, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "generationConfig.maxOutputTokens", value
+    return None
+
+
 def check_request(item) -> Iterator[tuple[str, str]]:
     """What the batch would reject in one request, beyond counting."""
     if item.url == EMBED:
