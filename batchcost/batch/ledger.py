@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     requests INTEGER NOT NULL,
     base_url TEXT,
     approval TEXT,
-    state TEXT NOT NULL,          -- new -> uploaded -> created
+    state TEXT NOT NULL,          -- held -> new -> uploaded -> created (or cancelled while held)
     file_id TEXT,
     batch_id TEXT,
     status TEXT,
@@ -58,9 +58,21 @@ CREATE TABLE IF NOT EXISTS downloads (
     bytes INTEGER NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,      -- job-<plan sha256, 12>-<attempt>: every wave of one approved plan
+    plan_sha256 TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    max_enqueued_tokens INTEGER,  -- the queue cap the waves are paced under (NULL: every wave at once)
+    stop_on_failure INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS submissions_batch ON submissions (batch_id);
 CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 """
+
+
+ADDED_COLUMNS = (("input_tokens", "INTEGER"),  # the wave's input tokens, counted exactly: what it enqueues
+                 ("tries", "INTEGER NOT NULL DEFAULT 0"))  # batches refused for the queue cap, then made again
 
 
 def now() -> str:
@@ -87,11 +99,19 @@ class Submission:
     status: str | None
     created_at: str
     updated_at: str
+    input_tokens: int | None = None
+    tries: int = 0
 
     @property
     def tag(self) -> str:
-        """What the batch's metadata carries, to find it again after a crash."""
-        return f"{self.plan_sha256[:32]}:{self.wave}:{self.attempt}"
+        """What the batch's metadata carries, to find it again after a crash (a wave made again after the queue
+        refused it has a tag of its own, so the refused batch is never taken for it)."""
+        base = f"{self.plan_sha256[:32]}:{self.wave}:{self.attempt}"
+        return f"{base}:{self.tries}" if self.tries else base
+
+    @property
+    def job_id(self) -> str:
+        return job_id(self.plan_sha256, self.attempt)
 
     @property
     def model(self) -> str | None:
@@ -109,12 +129,37 @@ class Submission:
         return f"batchcost-{self.plan_sha256[:12]}-w{self.wave}-a{self.attempt}.jsonl"
 
 
+def job_id(plan_sha256: str, attempt: int) -> str:
+    return f"job-{plan_sha256[:12]}-{attempt}"
+
+
+def _attempt_of(name: str) -> int:
+    try:
+        return int(name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+@dataclass
+class Job:
+    job_id: str
+    plan_sha256: str
+    attempt: int
+    max_enqueued_tokens: int | None
+    stop_on_failure: int
+    created_at: str
+
+
 class Ledger:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else home() / LEDGER_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
         self.db.row_factory = sqlite3.Row
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
+        for name, kind in ADDED_COLUMNS:
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -155,19 +200,15 @@ class Ledger:
         row = self.db.execute("SELECT MAX(attempt) FROM submissions WHERE plan_sha256 = ?", (plan_sha256,)).fetchone()
         return row[0] or 0
 
-    def add_submission(self, **fields) -> tuple[Submission, bool]:
-        """The submission row for (plan, wave, attempt), inserted if new; True when this call inserted it."""
+    def add_schedule(self, rows: list[dict]) -> None:
+        """A job's waves, all in one transaction (a kill leaves the whole schedule or none of it), held until
+        they are created."""
         stamp = now()
-        fields = {**fields, "state": "new", "created_at": stamp, "updated_at": stamp}
         with self.transaction() as db:
-            existing = db.execute("SELECT * FROM submissions WHERE plan_sha256 = ? AND wave = ? AND attempt = ?",
-                                  (fields["plan_sha256"], fields["wave"], fields["attempt"])).fetchone()
-            if existing is None:
-                names = ", ".join(fields)
-                db.execute(f"INSERT INTO submissions ({names}) VALUES ({', '.join('?' * len(fields))})",
-                           list(fields.values()))
-        sub = self.submissions(fields["plan_sha256"], fields["attempt"])[fields["wave"] - 1]
-        return sub, existing is None
+            for fields in rows:
+                fields = {"state": "held", **fields, "created_at": stamp, "updated_at": stamp}
+                db.execute(f"INSERT OR IGNORE INTO submissions ({', '.join(fields)}) VALUES "
+                           f"({', '.join('?' * len(fields))})", list(fields.values()))
 
     def update(self, submission: Submission, **fields) -> Submission:
         fields["updated_at"] = now()
@@ -177,6 +218,33 @@ class Ledger:
         for key, value in fields.items():
             setattr(submission, key, value)
         return submission
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+    def add_job(self, plan_sha256: str, attempt: int, *, max_enqueued_tokens: int | None,
+                stop_on_failure: bool) -> Job:
+        """The job of (plan, attempt): recorded once; a later submit of it keeps the first settings unless it
+        names a cap of its own."""
+        name = job_id(plan_sha256, attempt)
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO jobs (job_id, plan_sha256, attempt, max_enqueued_tokens, "
+                       "stop_on_failure, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (name, plan_sha256, attempt, max_enqueued_tokens, int(stop_on_failure), now()))
+            if max_enqueued_tokens is not None:
+                db.execute("UPDATE jobs SET max_enqueued_tokens = ? WHERE job_id = ?", (max_enqueued_tokens, name))
+        return self.job(name)
+
+    def job(self, name: str) -> Job | None:
+        row = self.db.execute("SELECT * FROM jobs WHERE job_id = ?", (name,)).fetchone()
+        if row is not None:
+            return Job(**dict(row))
+        # a job submitted before jobs were recorded: its waves are still in the ledger
+        for sub in self.db.execute("SELECT plan_sha256, attempt, created_at FROM submissions WHERE plan_sha256 "
+                                   "LIKE ? AND attempt = ? LIMIT 1", (name[4:16] + "%", _attempt_of(name))):
+            return Job(name, sub["plan_sha256"], sub["attempt"], None, 0, sub["created_at"])
+        return None
+
+    def job_waves(self, job: Job) -> list[Submission]:
+        return self.submissions(job.plan_sha256, job.attempt)
 
     def by_batch(self, batch_id: str) -> Submission | None:
         row = self.db.execute("SELECT * FROM submissions WHERE batch_id = ?", (batch_id,)).fetchone()

@@ -22,58 +22,171 @@ class Wave:
     path: Path
     endpoint: str
     requests: int
+    input_tokens: int | None = None
 
 
-def plan_waves(plan: Path, plan_sha: str) -> list[Wave]:
-    """The plan itself when it fits one batch, else its waves (deterministic, kept under BATCHCOST_HOME)."""
-    requests, endpoint, models = 0, None, set()
+def plan_waves(plan: Path, plan_sha: str, *, max_enqueued_tokens: int | None = None) -> list[Wave]:
+    """The plan itself when it fits one batch, else its waves (deterministic, kept under BATCHCOST_HOME). Under a
+    queue cap every wave also fits the cap, and each carries its input tokens (counted exactly, as estimated)."""
+    from batchcost.estimator.plan_counts import PlanCounter
+
+    requests, endpoint, models, tokens = 0, None, set(), 0
     size = plan.stat().st_size
     provider = "openai"
+    counter = PlanCounter(base_dir=plan.parent) if max_enqueued_tokens is not None else None
     for item in read_plan(plan):
         requests += 1
         endpoint = endpoint or item.url
         provider = item.provider
         models.add(item.model)
+        if counter is not None:
+            tokens += counter.count_line(item, plan).input_tokens
     if requests == 0:
         raise BatchcostError("the plan has no requests", path=plan)
     bounds = providers.get(provider).limits()
-    if requests <= bounds.max_requests and size <= bounds.max_bytes and len(models) == 1:
-        return [Wave(plan, endpoint, requests)]
+    if (requests <= bounds.max_requests and size <= bounds.max_bytes and len(models) == 1
+            and (max_enqueued_tokens is None or tokens <= max_enqueued_tokens)):
+        return [Wave(plan, endpoint, requests, tokens if counter is not None else None)]
     from batchcost.plans.split import split_plan
 
-    folder = home() / "waves" / plan_sha
+    folder = home() / "waves" / (plan_sha if max_enqueued_tokens is None else f"{plan_sha}-t{max_enqueued_tokens}")
     if not folder.exists() or not any(folder.glob("*.jsonl")):
-        split_plan(plan, folder)
+        split = split_plan(plan, folder, max_enqueued_tokens=max_enqueued_tokens)
+        return [Wave(w.path, endpoint, w.requests, w.input_tokens) for w in split]
     waves = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in sorted(folder.glob("*.jsonl")):  # written before: read back (the same bytes, counted again)
         items = list(read_plan(path))
-        waves.append(Wave(path, items[0].url, len(items)))
+        counted = None
+        if counter is not None:
+            counted = sum(counter.count_line(item, path).input_tokens for item in items)
+        waves.append(Wave(path, items[0].url, len(items), counted))
     return waves
 
 
 def submit_plan(plan: Path, plan_sha: str, client: BatchClient, ledger: Ledger, *, approval: str | None,
-                resubmit: bool = False, on_step: Callable[[str], None] = lambda s: None) -> tuple[list[Submission], bool]:
-    """Submit every wave of the plan once. Returns (submissions, created_now).
+                resubmit: bool = False, max_enqueued_tokens: int | None = None, stop_on_failure: bool = False,
+                on_step: Callable[[str], None] = lambda s: None) -> tuple[list[Submission], bool]:
+    """Submit the plan as one job: every wave once, in the plan's order. Returns (waves, created_now).
 
     Under the plan's lock: an existing submission is resumed or reported, never duplicated. ``resubmit`` starts
-    a new attempt."""
+    a new attempt. With ``max_enqueued_tokens``, waves are created only while the input tokens of this job's waves
+    in flight stay under it; the rest are held in the ledger until ``advance_job`` (``wait``) finds room."""
     with ledger.plan_lock(plan_sha):
         attempt = ledger.latest_attempt(plan_sha)
         existing = ledger.submissions(plan_sha, attempt) if attempt else []
-        done = existing and all(s.state == "created" for s in existing)
+        done = existing and all(s.state in ("created", "cancelled") for s in existing)
         if done and not resubmit:
             return existing, False
         if not attempt or (resubmit and done):
             attempt += 1
-        waves = plan_waves(plan, plan_sha)
-        subs = []
-        for index, wave in enumerate(waves, start=1):
-            sub, fresh = ledger.add_submission(
+        job = ledger.add_job(plan_sha, attempt, max_enqueued_tokens=max_enqueued_tokens,
+                             stop_on_failure=stop_on_failure)
+        rows = ledger.submissions(plan_sha, attempt)
+        if not rows:  # the whole schedule goes to the ledger before the first remote call
+            waves = plan_waves(plan, plan_sha, max_enqueued_tokens=job.max_enqueued_tokens)
+            ledger.add_schedule([dict(
                 plan_sha256=plan_sha, plan_path=str(plan), wave=index, waves=len(waves), attempt=attempt,
                 wave_path=str(wave.path), wave_sha256=plan_sha256(wave.path), endpoint=wave.endpoint,
-                requests=wave.requests, base_url=client.base_url, approval=approval)
-            subs.append(_advance(sub, client, ledger, on_step, resumed=not fresh))
-        return subs, True
+                requests=wave.requests, base_url=client.base_url, approval=approval,
+                input_tokens=wave.input_tokens) for index, wave in enumerate(waves, start=1)])
+        return advance_job(job, client, ledger, on_step=on_step), True
+
+
+def in_flight(sub: Submission) -> bool:
+    """Whether the wave's tokens are enqueued (or may be: a step under way)."""
+    return sub.state in ("new", "uploaded") or (sub.state == "created" and sub.status not in TERMINAL)
+
+
+def advance_job(job, client: BatchClient, ledger: Ledger, *, on_step=lambda s: None) -> list[Submission]:
+    """Create the job's held waves, in order, while they fit under its queue cap; resume any step an
+    interrupted run left. Never creates a wave twice, never passes a held wave for a later one."""
+    subs = ledger.job_waves(job)
+    cap = job.max_enqueued_tokens
+    for index, sub in enumerate(subs):
+        if sub.state in ("new", "uploaded"):  # an interrupted run left this step: resume it
+            subs[index] = _advance(sub, client, ledger, on_step, resumed=True)
+    stopped = job.stop_on_failure and any(s.status in ("failed", "expired", "cancelled") for s in subs)
+    for index, sub in enumerate(subs):
+        if sub.state != "held":
+            continue
+        if stopped:
+            break
+        enqueued = sum(s.input_tokens or 0 for s in subs if in_flight(s))
+        if cap is not None and enqueued and enqueued + (sub.input_tokens or 0) > cap:
+            on_step(f"wave {sub.wave}/{sub.waves} held: {enqueued:,} input tokens in flight + "
+                    f"{sub.input_tokens or 0:,} would pass the cap of {cap:,}")
+            break
+        # recorded before the first remote call for it; a wave the queue refused keeps its uploaded file
+        sub = ledger.update(sub, state="uploaded" if sub.file_id else "new")
+        subs[index] = _advance(sub, client, ledger, on_step, resumed=False)
+    return subs
+
+
+def job_summary(subs: list[Submission], ledger: Ledger) -> dict:
+    """The job's waves together: per wave and in total, requests done / total and failed (from the ledger's
+    last seen counts)."""
+    waves, total = [], {"requests": 0, "completed": 0, "failed": 0}
+    for sub in subs:
+        history = ledger.history(sub.batch_id) if sub.batch_id else []
+        counts = history[-1] if history else {}
+        waves.append({"wave": sub.wave, "batch_id": sub.batch_id, "state": sub.state,
+                      "status": sub.status or ("held" if sub.state == "held" else sub.state),
+                      "requests": sub.requests, "completed": counts.get("completed") or 0,
+                      "failed": counts.get("failed") or 0, "input_tokens": sub.input_tokens, "tries": sub.tries})
+        total["requests"] += sub.requests
+        total["completed"] += waves[-1]["completed"]
+        total["failed"] += waves[-1]["failed"]
+    return {"waves": waves, "total": total}
+
+
+def _finished(subs: list[Submission], stop_on_failure: bool) -> bool:
+    if any(in_flight(s) for s in subs):
+        return False
+    held = [s for s in subs if s.state == "held"]
+    return not held or (stop_on_failure and any(s.status in ("failed", "expired", "cancelled") for s in subs))
+
+
+def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float = 30.0, max_interval: float = 300.0,
+             timeout: float | None = None, on_change: Callable[[dict], None] = lambda s: None,
+             on_step: Callable[[str], None] = lambda s: None, sleep=time.sleep) -> list[Submission]:
+    """Follow every wave of the job to its end, creating held waves as the queue makes room. A wave the server
+    refused for the queue's token limit is held and made again later (never counted failed)."""
+    interval, started = poll_interval, time.monotonic()
+    last = None
+    while True:
+        subs = ledger.job_waves(job)
+        refused = False
+        for sub in subs:
+            if sub.state == "created" and sub.status not in TERMINAL:
+                batch = client.retrieve(sub.batch_id)
+                ledger.record_status(batch)
+                if providers.queue_refused(batch, sub.endpoint):
+                    on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held until "
+                            "the queue drains")
+                    ledger.update(sub, state="held", batch_id=None, status=None, tries=sub.tries + 1)
+                    refused = True
+        subs = advance_job(job, client, ledger, on_step=on_step)
+        summary = job_summary(subs, ledger)
+        if summary != last:
+            on_change(summary)
+            last = summary
+        if _finished(subs, bool(job.stop_on_failure)):
+            return subs
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise RemoteError(f"job {job.job_id} is still running after {timeout:.0f} s; run `batchcost wait "
+                              f"{job.job_id}` again later")
+        sleep(interval if not refused else max(interval, poll_interval))
+        interval = min(max_interval, interval * 1.5)
+
+
+def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
+    """Cancel the job's unfinished waves; held waves are never created."""
+    for sub in ledger.job_waves(job):
+        if sub.state == "held":
+            ledger.update(sub, state="cancelled", status="cancelled")
+        elif sub.state == "created" and sub.status not in TERMINAL:
+            ledger.record_status(client.cancel(sub.batch_id))
+    return ledger.job_waves(job)
 
 
 def _advance(sub: Submission, client: BatchClient, ledger: Ledger, on_step, *, resumed: bool) -> Submission:

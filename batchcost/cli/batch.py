@@ -107,14 +107,23 @@ def submit(
     poll_interval: float = typer.Option(30.0, "--poll-interval", metavar="SECONDS", help="First wait between polls "
                                         "(backs off to 5 minutes)."),
     resubmit: bool = typer.Option(False, "--resubmit", help="Submit again even though the ledger has this plan."),
+    max_enqueued_tokens: Optional[int] = typer.Option(
+        None, "--max-enqueued-tokens", metavar="N", min=1,
+        help="The model's queue cap (input tokens enqueued at once, by your account's tier): waves are created "
+             "only while this job's waves in flight stay under it, the rest as they finish (`wait`). Default: "
+             "max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml, else every wave at once."),
+    stop_on_failure: bool = typer.Option(False, "--stop-on-failure",
+                                         help="Create no further wave once one failed, expired or was cancelled."),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table or json."),
 ) -> None:
-    """Upload PLAN and create its batch (or its waves, for a plan over the limits), exactly once.
+    """Upload PLAN and create its batch, or its waves for a plan over the limits, exactly once: one job (its id
+    is printed) under one approval.
 
     Refuses (exit 3) without a valid approval for these exact bytes. The same plan submitted again reports the
-    existing batch; an interrupted submit resumes from the ledger with no duplicate upload or batch."""
+    existing job (and creates the held waves that now fit); an interrupted submit resumes from the ledger with
+    no duplicate upload or batch."""
     from batchcost.batch.approval import load_approval
     from batchcost.batch.lifecycle import submit_plan
 
@@ -126,19 +135,108 @@ def submit(
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
-    with providers.reading_model(_approved_model(record)):
+    model = _approved_model(record)
+    cap = max_enqueued_tokens or _configured_cap(model)
+    with providers.reading_model(model):
         client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
         subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
-                                    on_step=_say)
+                                    max_enqueued_tokens=cap, stop_on_failure=stop_on_failure, on_step=_say)
     if not created:
         _say(f"{plan} was already submitted (use --resubmit to send it again):")
-    data = [{"wave": s.wave, "waves": s.waves, "batch_id": s.batch_id, "file_id": s.file_id, "status": s.status,
-             "requests": s.requests, "attempt": s.attempt, "created": created} for s in subs]
-    _emit(fmt, data, "\n".join(f"{s.batch_id}  wave {s.wave}/{s.waves}  {s.requests:,} requests  {s.status}"
-                               for s in subs))
+    job = subs[0].job_id
+    data = [{"job_id": job, "wave": s.wave, "waves": s.waves, "batch_id": s.batch_id, "file_id": s.file_id,
+             "status": s.status or s.state, "requests": s.requests, "attempt": s.attempt, "created": created}
+            for s in subs]
+    _emit(fmt, data, "\n".join(f"{s.batch_id or '(held)':<30} wave {s.wave}/{s.waves}  {s.requests:,} requests  "
+                               f"{s.status or s.state}" for s in subs))
+    held = sum(s.state == "held" for s in subs)
+    _say(f"job {job}: {len(subs) - held} of {len(subs)} wave(s) created"
+         + (f", {held} held under the queue cap until earlier waves finish (`batchcost wait {job}` creates them)"
+            if held else ""))
     if wait:
-        for s in subs:
-            _wait_and_report(s.batch_id, client, ledger, poll_interval, Fmt.table)
+        with providers.reading_model(model):
+            _wait_job_and_report(job, client, ledger, poll_interval, Fmt.table)
+
+
+def _configured_cap(model: str | None) -> int | None:
+    """max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml (the cap is per model and per account
+    tier): ``max_enqueued_tokens: {gpt-4o-mini: 2000000, default: 900000}``."""
+    from batchcost.home import home
+
+    path = home() / "config.yaml"
+    if not path.is_file():
+        return None
+    import yaml
+
+    try:
+        caps = (yaml.safe_load(path.read_text()) or {}).get("max_enqueued_tokens") or {}
+    except (yaml.YAMLError, AttributeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a config file batchcost can read ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(caps, dict):
+        raise UsageError(f"{path}: max_enqueued_tokens must map model names to token counts")
+    value = caps.get(model, caps.get("default")) if model else caps.get("default")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise UsageError(f"{path}: max_enqueued_tokens for {model or 'default'} must be a positive whole number")
+    return value
+
+
+def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt: Fmt, timeout=None) -> None:
+    from batchcost.batch.lifecycle import wait_job
+
+    job = _job(ledger, job_id)
+
+    def show(summary: dict) -> None:
+        t = summary["total"]
+        waves = ", ".join(f"{w['wave']}: {w['status']}" for w in summary["waves"])
+        _say(f"job {job_id}: {t['completed']:,}/{t['requests']:,} completed, {t['failed']:,} failed ({waves})")
+
+    subs = wait_job(job, client, ledger, poll_interval=poll_interval, timeout=timeout, on_change=show, on_step=_say)
+    data = _job_record(job, subs, ledger)
+    _emit(fmt, data, _job_text(data))
+    unhappy = [s for s in subs if s.status != "completed"]
+    if unhappy:
+        raise RemoteError(f"job {job_id}: {len(unhappy)} of {len(subs)} wave(s) did not complete ("
+                          + ", ".join(f"wave {s.wave} {s.status or s.state}" for s in unhappy)
+                          + f"); completed lines are billed and can be downloaded with `batchcost download {job_id} "
+                            "--out DIR`")
+
+
+def is_job(name: str | None) -> bool:
+    return bool(name) and name.startswith("job-")
+
+
+def _job_client(ledger, job_id: str, base_url: str | None, max_retries: int):
+    """The client of a job's provider (from its waves' plan) and its approved model."""
+    subs = ledger.job_waves(_job(ledger, job_id))
+    if not subs:
+        raise UsageError(f"job {job_id} has no waves in the ledger")
+    return _client(base_url or subs[0].base_url, max_retries, plan=Path(subs[0].wave_path)), subs[0].model
+
+
+def _job(ledger, job_id: str):
+    job = ledger.job(job_id)
+    if job is None:
+        raise UsageError(f"no job {job_id} in the ledger (`batchcost status` lists them)")
+    return job
+
+
+def _job_record(job, subs, ledger) -> dict:
+    from batchcost.batch.lifecycle import job_summary
+
+    summary = job_summary(subs, ledger)
+    return {"job_id": job.job_id, "plan": subs[0].plan_path if subs else None, "plan_sha256": job.plan_sha256,
+            "max_enqueued_tokens": job.max_enqueued_tokens, "stop_on_failure": bool(job.stop_on_failure),
+            **summary}
+
+
+def _job_text(data: dict) -> str:
+    t = data["total"]
+    lines = [f"job {data['job_id']}  {data['plan']}  {t['completed']:,}/{t['requests']:,} completed, "
+             f"{t['failed']:,} failed"]
+    for w in data["waves"]:
+        lines.append(f"  wave {w['wave']}: {w['batch_id'] or '(not created)':<30} {w['status']:<11} "
+                     f"{w['completed']:,}/{w['requests']:,} completed, {w['failed']:,} failed")
+    return "\n".join(lines)
 
 
 def _approved_model(record: dict) -> str | None:
@@ -191,7 +289,7 @@ def _wait_and_report(batch_id: str, client, ledger, poll_interval: float, fmt: F
 
 @app.command()
 def wait(
-    batch_id: str = typer.Argument(..., metavar="BATCH_ID"),
+    batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     poll_interval: float = typer.Option(30.0, "--poll-interval", metavar="SECONDS",
                                         help="First wait between polls (backs off to 5 minutes)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", metavar="SECONDS", help="Give up (exit 4) after this."),
@@ -199,18 +297,23 @@ def wait(
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
 ) -> None:
-    """Follow BATCH_ID to the end (progress bar on a terminal). Exit 0 when completed, 4 when it failed, expired
-    or was cancelled (its completed lines can still be downloaded)."""
+    """Follow BATCH_ID (or every wave of a job ID, creating held waves as the queue makes room) to the end.
+    Exit 0 when completed, 4 when it failed, expired or was cancelled (completed lines can still be downloaded)."""
     check_positive(poll_interval, "--poll-interval")
     check_positive(timeout, "--timeout")
     ledger = _ledger()
+    if is_job(batch_id):
+        client, model = _job_client(ledger, batch_id, base_url, max_retries)
+        with providers.reading_model(model):
+            _wait_job_and_report(batch_id, client, ledger, poll_interval, fmt, timeout)
+        return
     _wait_and_report(batch_id, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger), ledger,
                      poll_interval, fmt, timeout)
 
 
 @app.command()
 def status(
-    batch_id: Optional[str] = typer.Argument(None, metavar="[BATCH_ID]"),
+    batch_id: Optional[str] = typer.Argument(None, metavar="[BATCH_ID|JOB_ID]"),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
@@ -225,6 +328,17 @@ def status(
                                    f"{s.requests:,} requests  {s.plan_path} wave {s.wave}/{s.waves}" for s in subs)
               or "no submissions in the ledger")
         return
+    if is_job(batch_id):
+        from batchcost.batch.lifecycle import TERMINAL
+
+        job = _job(ledger, batch_id)
+        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
+        for sub in ledger.job_waves(job):  # what each wave's batch says now
+            if sub.state == "created" and sub.status not in TERMINAL:
+                ledger.record_status(client.retrieve(sub.batch_id))
+        data = _job_record(job, ledger.job_waves(job), ledger)
+        _emit(fmt, data, _job_text(data))
+        return
     batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id)
     ledger.record_status(batch)
     history = ledger.history(batch_id)
@@ -234,7 +348,7 @@ def status(
 
 @app.command()
 def download(
-    batch_id: str = typer.Argument(..., metavar="BATCH_ID"),
+    batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for BATCH_ID_output.jsonl and _error.jsonl."),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
@@ -248,20 +362,35 @@ def download(
 
     guard(folders=[out])  # refused before any key is needed or anything is fetched
     ledger = _ledger()
-    files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger), ledger)
+    if is_job(batch_id):
+        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
+        files = [f for sub in ledger.job_waves(_job(ledger, batch_id)) if sub.batch_id
+                 for f in download_batch(sub.batch_id, out, client, ledger)]
+    else:
+        files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger),
+                               ledger)
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
 
 
 @app.command()
 def cancel(
-    batch_id: str = typer.Argument(..., metavar="BATCH_ID"),
+    batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
 ) -> None:
-    """Cancel BATCH_ID. Lines completed before the cancel are still delivered and billed."""
+    """Cancel BATCH_ID (or a job's unfinished waves; its held waves are never created). Lines completed before
+    the cancel are still delivered and billed."""
     ledger = _ledger()
+    if is_job(batch_id):
+        from batchcost.batch.lifecycle import cancel_job
+
+        job = _job(ledger, batch_id)
+        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
+        data = _job_record(job, cancel_job(job, client, ledger), ledger)
+        _emit(fmt, data, _job_text(data))
+        return
     batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).cancel(batch_id)
     ledger.record_status(batch)
     _emit(fmt, batch, _batch_line(batch))

@@ -29,6 +29,9 @@ def reconcile(
                                             "for this plan)."),
     batch: Optional[str] = typer.Option(None, "--batch", metavar="BATCH_ID",
                                         help="Reconcile a batch from the ledger: downloads its files first."),
+    job: Optional[str] = typer.Option(None, "--job", metavar="JOB_ID",
+                                      help="Reconcile every wave of a job (from `submit`) into one result: their "
+                                           "files are downloaded and joined to the job's plan."),
     prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     retry_file: Optional[Path] = typer.Option(None, "--retry-file", metavar="RETRY.jsonl",
                                               help="Write the plan lines of failed, expired and missing requests."),
@@ -53,7 +56,13 @@ def reconcile(
     from batchcost.cli.prices import parse_date
 
     on = parse_date(prices_at, "--prices-at")
-    if batch is not None:
+    if job is not None:
+        if batch is not None or results is not None or errors is not None:
+            raise UsageError("--job takes the results from the ledger: drop --batch, --results and --errors")
+        plan, results, errors, created = _job_from_ledger(job, base_url, plan)
+        on = on or created
+        batch = job
+    elif batch is not None:
         plan, results, errors, created = _from_ledger(batch, base_url, plan)
         on = on or created
     if plan is None or (results is None and errors is None and batch is None):
@@ -104,6 +113,50 @@ def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
 
     created = dt.datetime.fromisoformat(sub.created_at).date()  # the prices in force when it was submitted
     return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created
+
+
+def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
+    """Every wave's files downloaded, then joined (output lines, error lines) into one pair under
+    BATCHCOST_HOME/results/JOB, and the job's plan: PLAN if given (it must be the approved bytes), else the plan
+    the job was submitted from."""
+    import datetime as dt
+
+    from batchcost import providers
+    from batchcost.atomic import atomic_writer
+    from batchcost.batch.ledger import Ledger
+    from batchcost.batch.lifecycle import download_batch
+    from batchcost.cli.batch import _job, _job_client
+    from batchcost.home import home
+    from batchcost.plans.reader import plan_sha256
+
+    ledger = Ledger()
+    job = _job(ledger, job_id)
+    subs = ledger.job_waves(job)
+    client, model = _job_client(ledger, job_id, base_url, 5)
+    if providers.default_model() is None:
+        providers.set_default_model(model)
+    source = plan or Path(subs[0].plan_path)
+    if not source.is_file() or plan_sha256(source) != job.plan_sha256:
+        raise BadInput(f"the plan job {job_id} was submitted from is not at {source} with the approved bytes; "
+                       "pass it: batchcost reconcile PLAN --job ...", path=source)
+    folder = home() / "results" / job_id
+    joined = {"output": [], "error": []}
+    for sub in subs:
+        if sub.batch_id:
+            for f in download_batch(sub.batch_id, folder, client, ledger):
+                joined[f["kind"]].append(Path(f["path"]))
+    paths = {}
+    for kind, parts in joined.items():
+        if not parts:
+            continue
+        paths[kind] = folder / f"{job_id}_{kind}.jsonl"
+        with atomic_writer(paths[kind]) as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    for raw in fh:
+                        out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+    created = dt.datetime.fromisoformat(subs[0].created_at).date()
+    return source, paths.get("output"), paths.get("error"), created
 
 
 def _print(r) -> None:

@@ -15,6 +15,8 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
   ``output_bound(body)``, where the output bound is not a top-level ``max_tokens``-like field, gives (name, value)
 - ``classify(obj, endpoint) -> (status, usage, error)``: one result line as neutral usage (``usage_record``);
   ``response_usage(endpoint, response)``: the same for a real-time answer (the pilot)
+- ``queue_refused(batch)`` (optional): the batch was refused for the enqueued-token limit (OpenAI's
+  ``token_limit_exceeded``): it is held and made again when the queue drains
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)
 - ``client(**options)``: the only place that imports the provider's SDK (loaded lazily)
 - ``online_counter(**options)``: for ``--online``, a function from a request body to the exact input tokens the
@@ -126,6 +128,14 @@ def for_batch(batch_id: str, endpoint: str | None = None) -> str:
         if (endpoint is not None and endpoint in kinds and name != "openai") or module.owns_batch(batch_id):
             return name
     return "openai"
+
+
+def queue_refused(batch: dict, endpoint: str | None = None) -> bool:
+    """Whether the provider refused this batch for the enqueued-token limit (held and made again, not failed):
+    the provider module's ``queue_refused(batch)``, where it has one."""
+    module = get(for_batch(batch.get("id") or "", endpoint))
+    check = getattr(module, "queue_refused", None)
+    return bool(check is not None and check(batch))
 
 
 MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big

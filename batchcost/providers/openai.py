@@ -139,3 +139,12 @@ def online_counter(**options):
 
     raise UsageError("--online is not available for OpenAI plans yet: their text counts are exact offline "
                      "(tiktoken, the API's own tokenizer), so there is nothing approximate to verify")
+
+
+def queue_refused(batch: dict) -> bool:
+    """A batch failed because the model's enqueued input tokens would pass the account's cap: the Batch API
+    fails it at validation with ``token_limit_exceeded`` (nothing ran, nothing is billed)."""
+    if batch.get("status") != "failed":
+        return False
+    errors = (batch.get("errors") or {}).get("data") or []
+    return any(isinstance(e, dict) and e.get("code") == "token_limit_exceeded" for e in errors)

@@ -1,0 +1,224 @@
+"""A job: one approved plan of any size, its waves created in order under the queue cap, followed, downloaded,
+cancelled and reconciled as one thing, against a real local Batch API server (aimock) through the real SDK."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+
+from batchcost.estimator.plan_counts import count_plan
+
+
+def _plan(write_plan, n=30, name="plan.jsonl"):
+    rows = [{"custom_id": f"r{i:03d}", "method": "POST", "url": "/v1/chat/completions",
+             "body": {"model": "gpt-4o-mini", "max_tokens": 20,
+                      "messages": [{"role": "user", "content": f"Classify review number {i:03d}: fine."}]}}
+            for i in range(n)]
+    plan = write_plan(rows, name=name)
+    tokens = [r.input_tokens for r in count_plan(plan)]
+    assert len(set(tokens)) == 1  # every request the same size: a cap of 10 requests' tokens makes waves of 10
+    return plan, tokens[0]
+
+
+def _approve(cli, plan, tmp_path):
+    out = tmp_path / "approval.json"
+    result = cli("approve", plan, "--budget", "5", "--by", "Alice", "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def _rows(tmp_path, query="SELECT * FROM submissions ORDER BY wave"):
+    db = sqlite3.connect(tmp_path / "home" / "ledger.sqlite3")
+    db.row_factory = sqlite3.Row
+    return [dict(r) for r in db.execute(query)]
+
+
+def _creates(aimock):
+    return [c for c in aimock.calls("POST", "/v1/batches") if c["response"]["status"] == 200]
+
+
+def test_waves_are_created_one_at_a_time_under_the_cap_and_reconciled_as_one(aimock, cli, write_plan, tmp_path):
+    plan, per_request = _plan(write_plan)
+    approval = _approve(cli, plan, tmp_path)
+    cap = 10 * per_request
+    out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(cap), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    waves = json.loads(out.stdout)
+    job = waves[0]["job_id"]
+    assert job.startswith("job-") and [w["waves"] for w in waves] == [3, 3, 3]
+    assert [w["status"] for w in waves][1:] == ["held", "held"] and len(_creates(aimock)) == 1
+    assert "2 held under the queue cap" in out.stderr
+    status = cli("status", job, "--format", "json")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert doc["job_id"] == job and doc["total"]["requests"] == 30 and len(doc["waves"]) == 3
+    out = cli("wait", job, "--poll-interval", "0.01", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["total"] == {"requests": 30, "completed": 30, "failed": 0}
+    assert [w["status"] for w in doc["waves"]] == ["completed"] * 3
+    # the order on the server: wave k+1 was created only after a poll saw wave k completed
+    journal = aimock.journal()
+    rows = _rows(tmp_path)
+    for earlier, later in zip(rows, rows[1:]):
+        seen_done = [i for i, e in enumerate(journal) if e["method"] == "GET"
+                     and e["path"] == f"/v1/batches/{earlier['batch_id']}"]
+        created = [i for i, e in enumerate(journal) if e["method"] == "POST" and e["path"] == "/v1/batches"
+                   and e["response"]["status"] == 200]
+        assert created[later["wave"] - 1] > seen_done[0]
+    events = _rows(tmp_path, "SELECT id, batch_id, status FROM events ORDER BY id")
+    for earlier, later in zip(rows, rows[1:]):
+        done = min(e["id"] for e in events if e["batch_id"] == earlier["batch_id"] and e["status"] == "completed")
+        first = min(e["id"] for e in events if e["batch_id"] == later["batch_id"])
+        assert done < first
+    assert len(_creates(aimock)) == 3
+    # every wave holds its share of the plan, in order, and never more than the cap
+    assert [r["requests"] for r in rows] == [10, 10, 10] and all(r["input_tokens"] <= cap for r in rows)
+    # one reconcile for the whole job: the sum of its waves
+    out = cli("reconcile", "--job", job, "--format", "json", "--no-calibrate")
+    assert out.returncode == 0, out.stderr
+    whole = json.loads(out.stdout)
+    assert whole["requests"]["succeeded"] == 30
+    parts = []
+    for row in rows:
+        part = cli("reconcile", "--batch", row["batch_id"], "--format", "json", "--no-calibrate")
+        assert part.returncode == 0, part.stderr
+        parts.append(json.loads(part.stdout))
+    assert Decimal(whole["actual"]["cost"]) == sum(Decimal(p["actual"]["cost"]) for p in parts)
+    assert whole["actual"]["input_tokens"] == sum(p["actual"]["input_tokens"] for p in parts)
+    # download fetches every wave's files
+    out = cli("download", job, "--out", tmp_path / "all", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert sorted(f["kind"] for f in json.loads(out.stdout)).count("output") == 3
+
+
+def test_a_plan_that_fits_one_batch_is_a_job_of_one_wave_and_a_resubmit_reports_it(aimock, cli, write_plan,
+                                                                                    tmp_path):
+    plan, _ = _plan(write_plan, n=7)
+    approval = _approve(cli, plan, tmp_path)
+    out = cli("submit", plan, "--approval", approval, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    [wave] = json.loads(out.stdout)
+    assert wave["waves"] == 1 and wave["job_id"].startswith("job-") and len(_creates(aimock)) == 1
+    again = cli("submit", plan, "--approval", approval, "--format", "json")
+    assert again.returncode == 0 and "already submitted" in again.stderr and len(_creates(aimock)) == 1
+    assert json.loads(again.stdout)[0]["job_id"] == wave["job_id"]
+
+
+def test_a_configured_cap_per_model_paces_the_job(aimock, cli, write_plan, tmp_path):
+    plan, per_request = _plan(write_plan, n=20)
+    approval = _approve(cli, plan, tmp_path)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "config.yaml").write_text(f"max_enqueued_tokens:\n  gpt-4o-mini: {10 * per_request}\n")
+    out = cli("submit", plan, "--approval", approval, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [w["status"] for w in json.loads(out.stdout)][1:] == ["held"] and len(_creates(aimock)) == 1
+    (tmp_path / "home" / "config.yaml").write_text("max_enqueued_tokens: [1, 2]\n")
+    bad = cli("submit", plan, "--approval", approval, "--resubmit")
+    assert bad.returncode == 2 and "config.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cancel_a_job_cancels_running_waves_and_never_creates_the_held_ones(aimock, cli, write_plan, tmp_path):
+    plan, per_request = _plan(write_plan)
+    approval = _approve(cli, plan, tmp_path)
+    out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(10 * per_request))
+    assert out.returncode == 0, out.stderr
+    job = _rows(tmp_path)[0]
+    job_id = f"job-{job['plan_sha256'][:12]}-1"
+    out = cli("cancel", job_id, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert [w["status"] for w in doc["waves"]][1:] == ["cancelled", "cancelled"]
+    out = cli("wait", job_id, "--poll-interval", "0.01")
+    assert len(_creates(aimock)) == 1  # the held waves were never created
+    assert out.returncode in (0, 4) and "Traceback" not in out.stderr
+
+
+def test_a_wave_refused_for_the_queue_limit_is_held_and_made_again(aimock, cli, write_plan, tmp_path, monkeypatch):
+    """The Batch API fails a batch over the enqueued-token cap at validation (token_limit_exceeded): the wave is
+    made again when the queue drains, under a new tag, and is not reported failed."""
+    from batchcost.providers import openai as openai_provider
+
+    assert openai_provider.queue_refused({"status": "failed", "errors": {"data": [
+        {"code": "token_limit_exceeded", "message": "Enqueued token limit reached"}]}})
+    assert not openai_provider.queue_refused({"status": "failed", "errors": {"data": [{"code": "invalid_json"}]}})
+    assert not openai_provider.queue_refused({"status": "completed"})
+    from batchcost.batch import lifecycle
+    from batchcost.batch.ledger import Ledger
+
+    plan, per_request = _plan(write_plan, n=10)
+    approval = _approve(cli, plan, tmp_path)
+    out = cli("submit", plan, "--approval", approval, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    refused_once = {"done": False}
+    real = openai_provider.queue_refused
+
+    def refuse_first(batch):
+        if not refused_once["done"] and batch.get("status") == "completed":
+            refused_once["done"] = True
+            return True
+        return real(batch)
+
+    monkeypatch.setattr(openai_provider, "queue_refused", refuse_first)
+    monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
+    for key, value in aimock.env().items():
+        monkeypatch.setenv(key, value)
+    ledger = Ledger()
+    job = ledger.job(json.loads(out.stdout)[0]["job_id"])
+    from batchcost.batch.client import BatchClient
+
+    subs = lifecycle.wait_job(job, BatchClient(), ledger, poll_interval=0.01, sleep=lambda s: None)
+    assert [s.status for s in subs] == ["completed"] and subs[0].tries == 1
+    assert len(_creates(aimock)) == 2  # the refused batch, and the wave made again under a tag of its own
+    import openai
+
+    sdk = openai.OpenAI(api_key=aimock.env()["OPENAI_API_KEY"], base_url=aimock.base_url)
+    tags = sorted(b.metadata["batchcost_submission"] for b in sdk.batches.list())
+    assert tags[1] == f"{tags[0]}:1"
+
+
+def test_sigkill_at_any_moment_of_the_schedule_then_a_rerun_makes_exactly_three_batches(aimock, write_plan,
+                                                                                        tmp_path, cli):
+    plan, per_request = _plan(write_plan)
+    approval = _approve(cli, plan, tmp_path)
+    env = {**os.environ, "BATCHCOST_HOME": str(tmp_path / "home"), **aimock.env()}
+    command = [sys.executable, "-m", "batchcost"]
+    out = subprocess.run([*command, "submit", plan, "--approval", approval, "--max-enqueued-tokens",
+                          str(10 * per_request), "--format", "json"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)[0]["job_id"]
+    for delay in (0.4, 0.8, 1.2, 1.6, 2.0, 2.4):  # killed at different moments of polling and creating
+        proc = subprocess.Popen([*command, "wait", job, "--poll-interval", "0.05"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run([*command, "wait", job, "--poll-interval", "0.05", "--format", "json"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"]["completed"] == 30
+    assert len(_creates(aimock)) == 3
+    assert len({r["batch_id"] for r in _rows(tmp_path)}) == 3
+
+
+def test_a_plan_of_120000_requests_is_three_waves_under_one_approval(cli, write_plan, tmp_path, monkeypatch):
+    from batchcost.batch.lifecycle import plan_waves
+
+    lines = "".join(json.dumps({"custom_id": f"q{i}", "method": "POST", "url": "/v1/embeddings",
+                                "body": {"model": "text-embedding-3-small", "input": f"row {i}"}}) + "\n"
+                    for i in range(120_000))
+    plan = tmp_path / "big.jsonl"
+    plan.write_text(lines)
+    approval = _approve(cli, plan, tmp_path)
+    assert json.loads(approval.read_text())["plan"]["requests"] == 120_000
+    monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
+    waves = plan_waves(plan, "f" * 64)
+    assert [w.requests for w in waves] == [50_000, 50_000, 20_000]
