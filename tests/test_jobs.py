@@ -27,9 +27,9 @@ def _plan(write_plan, n=30, name="plan.jsonl"):
     return plan, tokens[0]
 
 
-def _approve(cli, plan, tmp_path):
+def _approve(cli, plan, tmp_path, budget="5"):
     out = tmp_path / "approval.json"
-    result = cli("approve", plan, "--budget", "5", "--by", "Alice", "-o", out)
+    result = cli("approve", plan, "--budget", budget, "--by", "Alice", "-o", out)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -209,16 +209,25 @@ def test_sigkill_at_any_moment_of_the_schedule_then_a_rerun_makes_exactly_three_
     assert len({r["batch_id"] for r in _rows(tmp_path)}) == 3
 
 
-def test_a_plan_of_120000_requests_is_three_waves_under_one_approval(cli, write_plan, tmp_path, monkeypatch):
-    from batchcost.batch.lifecycle import plan_waves
+def test_a_dataset_of_120000_rows_is_one_plan_one_approval_and_three_waves(cli, tmp_path, monkeypatch):
+    import csv
 
-    lines = "".join(json.dumps({"custom_id": f"q{i}", "method": "POST", "url": "/v1/embeddings",
-                                "body": {"model": "text-embedding-3-small", "input": f"row {i}"}}) + "\n"
-                    for i in range(120_000))
-    plan = tmp_path / "big.jsonl"
-    plan.write_text(lines)
-    approval = _approve(cli, plan, tmp_path)
+    from batchcost.batch.lifecycle import plan_waves
+    from batchcost.plans.reader import plan_sha256
+
+    data = tmp_path / "reviews.csv"
+    with data.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "product", "rating", "text"])
+        writer.writerows([i, "Kettle", 4, f"Review {i}: boils fast."] for i in range(120_000))
+    plan = tmp_path / "reviews.jsonl"
+    out = cli("plan", data, "--template", "examples/reviews/sentiment.yaml", "-o", plan)
+    assert out.returncode == 0, out.stderr
+    assert "one job of 3 waves" in out.stderr and out.stdout.split() == [str(plan)]
+    approval = _approve(cli, plan, tmp_path, budget="100")
     assert json.loads(approval.read_text())["plan"]["requests"] == 120_000
     monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
-    waves = plan_waves(plan, "f" * 64)
+    waves = plan_waves(plan, plan_sha256(plan))
     assert [w.requests for w in waves] == [50_000, 50_000, 20_000]
+    ids = [json.loads(line)["custom_id"] for w in waves for line in w.path.read_text().splitlines()]
+    assert ids == [f"review-{i}" for i in range(120_000)]  # every request once, in the plan's order

@@ -52,7 +52,10 @@ def plan(
         built = build_plan(dataset, template, out, model=model, split=split)
     for path in built.paths:
         print(path)
-    print(f"wrote {built.requests:,} requests, {built.nbytes:,} bytes in {len(built.paths)} file(s)", file=sys.stderr)
+    print(f"wrote {built.requests:,} requests, {built.nbytes:,} bytes in {len(built.paths)} file(s)"
+          + (f"; over one batch's limits, it is one job of {built.waves} waves: approve it once, and `batchcost "
+             f"submit` sends the waves in order" if built.waves > 1 and len(built.paths) == 1 else ""),
+          file=sys.stderr)
     if built.skipped:
         print(f"warning: {len(built.skipped)} record(s) had an empty input and were skipped "
               f"(first: {built.skipped[0]})", file=sys.stderr)

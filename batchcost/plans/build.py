@@ -18,6 +18,7 @@ class BuiltPlan:
     requests: int
     nbytes: int
     skipped: list[str] = field(default_factory=list)
+    waves: int = 1  # batches the plan needs by the provider's limits (at least; a queue cap may need more)
 
 
 def plan_target(dataset: str | Path, template_path: str | Path, out: str | Path) -> Path:
@@ -30,8 +31,8 @@ def plan_target(dataset: str | Path, template_path: str | Path, out: str | Path)
 
 def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes: int, *, split: bool,
                 template: Template, skipped: list[str] | None = None) -> BuiltPlan:
-    """The complete temporary plan ``tmp`` becomes ``out`` (or its waves, with ``split``); over the template's
-    provider's batch limits without ``split`` is an error. The serial and parallel engines both end here, so they
+    """The complete temporary plan ``tmp`` becomes ``out`` (or its waves, with ``split``), saying how many waves
+    the template's provider's batch limits make of it. The serial and parallel engines both end here, so they
     apply the same limits."""
     if requests == 0:
         raise BadInput("the dataset produced no requests", path=dataset)
@@ -45,18 +46,15 @@ def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes
                 waves = split_plan(staged, out.parent)
         return BuiltPlan([w.path for w in waves], requests, nbytes, skipped or [])
     bounds = providers.get(template.provider).limits()
-    if requests > bounds.max_requests or nbytes > bounds.max_bytes:
-        raise BadInput(f"the plan would hold {requests:,} requests and {nbytes:,} bytes, over the batch limits "
-                       f"({bounds.max_requests:,} requests, {bounds.max_bytes:,} bytes); "
-                       "pass --split to write waves", path=dataset)
-    place(tmp, out, what="plan")
-    return BuiltPlan([out], requests, nbytes, skipped or [])
+    waves = max(-(-requests // bounds.max_requests), -(-nbytes // bounds.max_bytes))
+    place(tmp, out, what="plan")  # a plan of any size is one job: submit sends it as its waves
+    return BuiltPlan([out], requests, nbytes, skipped or [], waves)
 
 
 def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, *, model: str | None = None,
                split: bool = False) -> BuiltPlan:
     """Render ``dataset`` through the template into ``out``. With ``split``, waves named after ``out`` are
-    written beside it instead (see ``split_plan``). A plan over the batch limits without ``split`` is an error."""
+    written beside it instead (see ``split_plan``). A plan over the batch limits is one job of several waves."""
     out = Path(out)
     template = load_template(template_path, model=model)
     skipped: list[str] = []
