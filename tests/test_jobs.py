@@ -231,3 +231,16 @@ def test_a_dataset_of_120000_rows_is_one_plan_one_approval_and_three_waves(cli, 
     assert [w.requests for w in waves] == [50_000, 50_000, 20_000]
     ids = [json.loads(line)["custom_id"] for w in waves for line in w.path.read_text().splitlines()]
     assert ids == [f"review-{i}" for i in range(120_000)]  # every request once, in the plan's order
+
+
+@pytest.mark.parametrize("engine", [[], ["--jobs", "2"]])
+def test_plan_over_the_limits_is_written_whole_and_both_engines_say_how_many_waves(cli, tmp_path, engine):
+    data = tmp_path / "big.csv"
+    data.write_text("id,text\n" + "".join(f"{i},row {i}\n" for i in range(50_001)))
+    template = tmp_path / "t.yaml"
+    template.write_text("endpoint: /v1/chat/completions\nmodel: gpt-4o-mini\ncustom_id: \"r-{id}\"\nbody:\n"
+                        "  messages: [{role: user, content: \"{text}\"}]\n")
+    out = cli("plan", data, "-t", template, "-o", tmp_path / "o.jsonl", *engine)
+    assert out.returncode == 0, out.stderr
+    assert "wrote 50,001 requests" in out.stderr and "one job of 2 waves" in out.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 50_001
