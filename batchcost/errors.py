@@ -9,6 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 
+ORIGINS: dict[str, list[tuple[int, str]]] = {}  # a job plan -> (its first line, the file it came from), in order
+
+
+def origin(path: str | None, line: int | None) -> tuple[str | None, int | None]:
+    """Where a line of a job plan (several files joined, ``plans.jobs``) came from: (file, line in that file)."""
+    table = ORIGINS.get(path) if path is not None else None
+    if not table or line is None:
+        return path, line
+    first, source = table[0]
+    for start, name in table:
+        if start > line:
+            break
+        first, source = start, name
+    return source, line - first + 1
+
+
 class BatchcostError(Exception):
     """Base class. ``exit_code`` follows DESIGN.md: 1 bad input, 2 usage, 3 budget, 4 remote."""
 
@@ -22,8 +38,9 @@ class BatchcostError(Exception):
 
     def one_line(self) -> str:
         where = ""
-        if self.path is not None:
-            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        path, line = origin(self.path, self.line)
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
         text = " ".join(self.message.split())  # never more than one line
         return f"{where}{text}"
 

@@ -244,3 +244,64 @@ def test_plan_over_the_limits_is_written_whole_and_both_engines_say_how_many_wav
     assert out.returncode == 0, out.stderr
     assert "wrote 50,001 requests" in out.stderr and "one job of 2 waves" in out.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 50_001
+
+
+# -- a job of several files, or a folder of waves -------------------------------------------------------------
+def _file(tmp_path, name, start, n, model="gpt-4o-mini"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps({"custom_id": f"r{i:03d}", "method": "POST", "url": "/v1/chat/completions",
+                                        "body": {"model": model, "max_tokens": 20, "messages": [
+                                            {"role": "user", "content": f"Classify review number {i:03d}: fine."}]}})
+                            + "\n" for i in range(start, start + n)))
+    return path
+
+
+def test_several_files_are_one_job_estimated_approved_and_submitted_once(aimock, cli, tmp_path):
+    a, b = _file(tmp_path, "a.jsonl", 0, 4), _file(tmp_path, "b.jsonl", 4, 3)
+    whole = _file(tmp_path, "whole.jsonl", 0, 7)
+    one = json.loads(cli("estimate", whole, "--format", "json").stdout)
+    out = cli("estimate", a, b, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    job = json.loads(out.stdout)
+    assert job["plan"]["requests"] == 7 and job["cost"] == one["cost"] and job["input_tokens"] == one["input_tokens"]
+    assert job["plan"]["sha256"] == one["plan"]["sha256"]  # the job's bytes, in order, are the whole plan's
+    assert [(f["path"], f["lines"]) for f in job["plan"]["files"]] == [(str(a), 4), (str(b), 3)]
+    approval = tmp_path / "approval.json"
+    out = cli("approve", a, b, "--budget", "1", "--by", "Alice", "-o", approval)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(approval.read_text())["plan"]["files"]
+    assert [f["path"] for f in listed] == [str(a), str(b)] and all(len(f["sha256"]) == 64 for f in listed)
+    out = cli("submit", a, b, "--approval", approval, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert len(_creates(aimock)) == 1 and json.loads(out.stdout)[0]["requests"] == 7
+    b.write_text(b.read_text().replace("fine", "good"))
+    out = cli("submit", a, b, "--approval", approval, "--resubmit")
+    assert out.returncode == 3 and "b.jsonl has changed" in out.stderr and len(_creates(aimock)) == 1
+
+
+def test_a_job_names_the_file_and_line_of_what_is_wrong(cli, tmp_path):
+    a, b = _file(tmp_path, "a.jsonl", 0, 3), _file(tmp_path, "b.jsonl", 2, 3)  # r002 is in both
+    out = cli("check", a, b, "--format", "json")
+    assert out.returncode == 1
+    [dup] = [f for f in json.loads(out.stdout)["findings"] if f["code"] == "duplicate-custom-id"]
+    assert (dup["file"], dup["line"]) == (str(b), 1)
+    text = cli("check", a, b)
+    assert f"{b}:1: custom_id 'r002' was already used" in text.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(a.read_text() + "{not json\n")
+    out = cli("estimate", b, bad)
+    assert out.returncode == 1 and f"{bad}:4:" in out.stderr and "Traceback" not in out.stderr
+    out = cli("estimate", a, a)
+    assert out.returncode == 2 and "named twice" in out.stderr
+
+
+def test_a_folder_of_waves_is_the_job_its_plan_was(cli, tmp_path):
+    plan = _file(tmp_path, "plan.jsonl", 0, 9)
+    assert cli("split", plan, "--max-requests", "4", "--out-dir", tmp_path / "waves").returncode == 0
+    whole = json.loads(cli("estimate", plan, "--format", "json").stdout)
+    out = cli("estimate", tmp_path / "waves", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    folder = json.loads(out.stdout)
+    assert folder["cost"] == whole["cost"] and len(folder["plan"]["files"]) == 3
+    out = cli("count", tmp_path / "waves", "--format", "jsonl")
+    assert [json.loads(x)["custom_id"] for x in out.stdout.splitlines()] == [f"r{i:03d}" for i in range(9)]

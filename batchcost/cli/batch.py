@@ -67,7 +67,7 @@ def _emit(fmt: Fmt, data, text: str) -> None:
 
 @app.command()
 def approve(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The plan to approve (its bytes are bound by sha256)."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The plan to approve (its bytes are bound by sha256). Several plan files, or a folder of waves, are one job. The approval lists each file's sha256."),
     budget: str = typer.Option(..., "--budget", metavar="USD", help="The most the batch may cost."),
     by: str = typer.Option(..., "--by", metavar="NAME", help="Who approves."),
     out: Path = typer.Option(..., "--out", "-o", metavar="APPROVAL.json", help="Where to write the approval."),
@@ -77,6 +77,9 @@ def approve(
 ) -> None:
     """Approve PLAN for a budget: records the plan's sha256, its estimate at the prices used, the budget, who and
     when. Refuses (exit 3) when the estimated batch cost is over the budget."""
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=False)
     from batchcost.batch.approval import make_approval, write_approval
     from batchcost.estimator.estimate import OutputForecast, estimate_plan
     from batchcost.pricing.cost import display_money
@@ -96,7 +99,7 @@ def approve(
 
 @app.command()
 def submit(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The approved plan."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The approved plan (the files of an approved job, in the same order)."),
     approval: Optional[Path] = typer.Option(None, "--approval", metavar="APPROVAL.json",
                                             help="The approval from `batchcost approve`."),
     yes: bool = typer.Option(False, "--yes", help="Submit without an approval file: needs --budget and a "
@@ -124,6 +127,9 @@ def submit(
     Refuses (exit 3) without a valid approval for these exact bytes. The same plan submitted again reports the
     existing job (and creates the held waves that now fit); an interrupted submit resumes from the ledger with
     no duplicate upload or batch."""
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=False)
     from batchcost.batch.approval import load_approval
     from batchcost.batch.lifecycle import submit_plan
 

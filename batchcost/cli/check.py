@@ -22,7 +22,7 @@ class CheckFormat(str, enum.Enum):
 
 @app.command()
 def check(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL)."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL). Several plan files, or a folder of waves, are one job."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="USD",
                                          help="Also estimate and exit 3 when the batch cost is over this amount."),
     budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on", help="Batch figure checked against --budget."),
@@ -35,10 +35,13 @@ def check(
 
     Exit 0 when clean, 1 when anything is found (each finding with its line), 3 when over --budget.
     """
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=False)
     findings = list(check_plan(plan, encoding=encoding))
     if fmt is CheckFormat.json:
         sys.stdout.write(json.dumps({"plan": str(plan), "ok": not findings,
-                                     "findings": [f.as_dict() for f in findings]}, indent=2) + "\n")
+                                     "findings": [f.as_dict(plan) for f in findings]}, indent=2) + "\n")
     else:
         for finding in findings:
             print(finding.one_line(plan))

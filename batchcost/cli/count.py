@@ -6,7 +6,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -35,7 +35,7 @@ class CountFormat(str, enum.Enum):
 
 @app.command()
 def count(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL, one request per line)."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL, one request per line). Several plan files, or a folder of waves, are one job."),
     fmt: CountFormat = typer.Option(CountFormat.table, "--format", "-f", help="table (with totals), jsonl or csv."),
     encoding: str = typer.Option(None, "--encoding", help="Force an encoding (o200k_base, cl100k_base, "
                                  "o200k_harmony) for a model outside the registry."),
@@ -59,6 +59,9 @@ def count(
     max_output_tokens is the request's own bound times n, or null when it sets none. Claude counts are an
     approximation with a stated band (input_tokens_low / input_tokens_high) unless --online.
     """
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=False)
     size = parse_image_size(image_size)
     if sample is not None and not online:
         from batchcost.errors import UsageError

@@ -88,8 +88,7 @@ PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model
 
 @app.command()
 def estimate(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file (JSONL), or a dataset with "
-                                "--template."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL), or a dataset with --template. Several plan files, or a folder of waves, are one job."),
     template: Optional[Path] = typer.Option(None, "--template", "-t", metavar="TEMPLATE.yaml",
                                             help="Treat PLAN as a dataset and estimate the plan this template would "
                                             "make, without writing it."),
@@ -134,6 +133,9 @@ def estimate(
     Input tokens are counted exactly; output tokens are a range (low 0, expected, high = the bound). Money is
     exact in --format json and rounded for display in the table. With --budget, exit 3 when over.
     """
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=template is not None)
     forecast = OutputForecast.parse(output_tokens)
     extra = parse_tiers(tiers)
     if extra and sample is not None:

@@ -52,3 +52,16 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
         if path is not None:
             check_output_dir(path)
 
+
+
+def one_plan(paths, *, dataset: bool = False):
+    """The one plan a command reads: the file itself, or the job plan joining several files or a folder of waves
+    (``plans.jobs``). With ``--template`` the one path is a dataset, taken as it is."""
+    from batchcost.errors import UsageError
+    from batchcost.plans.jobs import job_plan
+
+    if dataset:
+        if len(paths) != 1:
+            raise UsageError("--template renders one dataset: give one DATASET")
+        return paths[0]
+    return job_plan(paths)

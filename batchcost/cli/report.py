@@ -15,7 +15,7 @@ from batchcost.cli.progress import byte_progress
 
 @app.command()
 def report(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The Batch API input file, or a dataset with --template."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file, or a dataset with --template. Several plan files, or a folder of waves, are one job."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for report.html, report.md, estimate.json, "
                              "requests.csv and charts/."),
     prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
@@ -34,6 +34,9 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (charts inline, nothing fetched), the same as Markdown, the estimate as
     JSON, every request's tokens and cost as CSV, and the charts as PNG and SVG."""
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans, dataset=template is not None)
     from batchcost.reports.api import estimate
     from batchcost.reports.writers import write_report
 

@@ -712,6 +712,10 @@ def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForec
                                   model=model, on_request=on_request, online=online)
     estimate.plan = {"path": str(path), "sha256": digest.hexdigest(),
                      **{k: v for k, v in estimate.plan.items() if k != "path"}}
+    from batchcost.plans.jobs import files_of
+
+    if files_of(path):  # a job of several files: each one's sha256, for the approval and the reader
+        estimate.plan["files"] = files_of(path)
     return estimate
 
 

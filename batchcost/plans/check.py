@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Iterator
 
 from batchcost import providers
-from batchcost.errors import BatchcostError
+from batchcost.errors import BatchcostError, origin
+from batchcost.plans.jobs import files_of
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans import limits
@@ -19,11 +20,15 @@ class Finding:
     message: str
     line: int | None = None
 
-    def as_dict(self) -> dict:
-        return {"line": self.line, "code": self.code, "message": self.message}
+    def as_dict(self, path: Path | None = None) -> dict:
+        if path is None or not files_of(Path(path)):
+            return {"line": self.line, "code": self.code, "message": self.message}
+        source, line = origin(str(path), self.line)
+        return {"file": source, "line": line, "code": self.code, "message": self.message}
 
     def one_line(self, path: Path) -> str:
-        where = f"{path}:{self.line}" if self.line is not None else str(path)
+        source, line = origin(str(path), self.line)  # a job's line names the file it came from
+        where = f"{source}:{line}" if line is not None else str(source)
         return f"{where}: {self.message} [{self.code}]"
 
 
