@@ -305,3 +305,20 @@ def test_a_folder_of_waves_is_the_job_its_plan_was(cli, tmp_path):
     assert folder["cost"] == whole["cost"] and len(folder["plan"]["files"]) == 3
     out = cli("count", tmp_path / "waves", "--format", "jsonl")
     assert [json.loads(x)["custom_id"] for x in out.stdout.splitlines()] == [f"r{i:03d}" for i in range(9)]
+
+
+def test_reconcile_takes_the_files_of_a_job_and_names_their_lines(aimock, cli, tmp_path):
+    a, b = _file(tmp_path, "a.jsonl", 0, 3), _file(tmp_path, "b.jsonl", 3, 2)
+    approval = tmp_path / "approval.json"
+    assert cli("approve", a, b, "--budget", "1", "--by", "Alice", "-o", approval).returncode == 0
+    batch_id = json.loads(cli("submit", a, b, "--approval", approval, "--format", "json").stdout)[0]["batch_id"]
+    assert cli("wait", batch_id, "--poll-interval", "0.01").returncode == 0
+    assert cli("download", batch_id, "--out", tmp_path / "r").returncode == 0
+    results = tmp_path / "r" / f"{batch_id}_output.jsonl"
+    out = cli("reconcile", a, b, "--results", results, "--format", "json", "--no-calibrate")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["requests"]["succeeded"] == 5
+    # a plan that is only part of the job: the other file's results are named, the rest reconciled
+    out = cli("reconcile", a, "--results", results, "--format", "json", "--no-calibrate")
+    assert out.returncode == 1 and "custom_id 'r003' is not in the plan" in out.stderr
+    assert json.loads(out.stdout)["requests"]["succeeded"] == 3

@@ -16,7 +16,8 @@ from batchcost.errors import BudgetExceeded, UsageError
 
 @app.command()
 def pilot(
-    plan: Path = typer.Argument(..., metavar="PLAN", help="The plan to pilot."),
+    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The plan to pilot (several files, or a folder "
+                                       "of waves, are one job)."),
     sample: int = typer.Option(..., "--sample", metavar="N", min=1, max=10_000, help="How many randomly chosen requests to send."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for the choice."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask; needs --budget (the pilot's most must fit)."),
@@ -33,6 +34,9 @@ def pilot(
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
 
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans)
     if sample < 1:
         raise UsageError("--sample must be at least 1")
     table = load_prices(prices or [])

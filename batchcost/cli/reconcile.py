@@ -21,7 +21,8 @@ class Fmt(str, enum.Enum):
 
 @app.command()
 def reconcile(
-    plan: Optional[Path] = typer.Argument(None, metavar="PLAN", help="The plan that was submitted."),
+    plans: Optional[List[Path]] = typer.Argument(None, metavar="[PLAN...]", help="The plan that was submitted (the "
+                                                 "files of a job of several, in order, or its folder of waves)."),
     results: Optional[Path] = typer.Option(None, "--results", metavar="OUTPUT.jsonl", help="The batch output file."),
     errors: Optional[Path] = typer.Option(None, "--errors", metavar="ERRORS.jsonl", help="The batch error file."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", metavar="ESTIMATE.json",
@@ -52,6 +53,10 @@ def reconcile(
     records output lengths and cache hits, so `estimate --output-tokens calibrated` improves."""
     from batchcost.pricing.tables import load_prices
     from batchcost.reconcile import reconcile as run
+
+    from batchcost.cli.options import one_plan
+
+    plan = one_plan(plans) if plans else None
 
     from batchcost.cli.prices import parse_date
 
