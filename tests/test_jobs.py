@@ -304,7 +304,11 @@ def test_a_folder_of_waves_is_the_job_its_plan_was(cli, tmp_path):
     folder = json.loads(out.stdout)
     assert folder["cost"] == whole["cost"] and len(folder["plan"]["files"]) == 3
     out = cli("count", tmp_path / "waves", "--format", "jsonl")
-    assert [json.loads(x)["custom_id"] for x in out.stdout.splitlines()] == [f"r{i:03d}" for i in range(9)]
+    records = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [r["custom_id"] for r in records] == [f"r{i:03d}" for i in range(9)]
+    waves = sorted((tmp_path / "waves").glob("*.jsonl"))
+    assert [(r["file"], r["line"]) for r in records] == [(str(w), n) for w in waves
+                                                         for n in range(1, len(w.read_text().splitlines()) + 1)]
 
 
 def test_reconcile_takes_the_files_of_a_job_and_names_their_lines(aimock, cli, tmp_path):

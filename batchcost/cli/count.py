@@ -96,16 +96,25 @@ def _online_lines(verifier, sample) -> list[str]:
 
 
 def _emit(plan: Path, records, fmt: "CountFormat", limit: int, after) -> None:
+    from batchcost.errors import origin
+    from batchcost.plans.jobs import files_of
+
+    job = bool(files_of(plan))  # a job of several files: each record names its file and its line there
     if fmt is CountFormat.jsonl:
         for record in records:
-            sys.stdout.write(json.dumps(record.contract(), ensure_ascii=False) + "\n")
+            row = record.contract()
+            if job:
+                source, row["line"] = origin(str(plan), record.line)
+                row = {"file": source, **row}
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
     elif fmt is CountFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["line", "custom_id", "model", "endpoint", "input_tokens", "max_output_tokens",
-                         "approximate"])
+        writer.writerow((["file"] if job else []) + ["line", "custom_id", "model", "endpoint", "input_tokens",
+                                                     "max_output_tokens", "approximate"])
         for r in records:
-            writer.writerow([r.line, r.custom_id, r.model, r.endpoint, r.input_tokens,
-                             "" if r.max_output_tokens is None else r.max_output_tokens, r.approximate])
+            where = list(origin(str(plan), r.line)) if job else [r.line]
+            writer.writerow(where + [r.custom_id, r.model, r.endpoint, r.input_tokens,
+                                     "" if r.max_output_tokens is None else r.max_output_tokens, r.approximate])
     else:
         from batchcost.cli.render import print_count_table
 
