@@ -283,8 +283,13 @@ def test_a_dataset_of_120000_rows_is_one_plan_one_approval_and_three_waves(aimoc
     assert [w.requests for w in waves] == [50_000, 50_000, 20_000]
     ids = [json.loads(line)["custom_id"] for w in waves for line in w.path.read_text().splitlines()]
     assert ids == [f"review-{i}" for i in range(120_000)]  # every request once, in the plan's order
-    # submitted under the one approval: three uploads, three batches, one job. (aimock caps a result file at
-    # 10 MB, about 24,000 result lines, so these waves are not followed to the end here; the paced tests are.)
+    # 120,000 small requests submitted under one approval: three uploads, three batches, one job. (aimock caps a
+    # file at 10 MB, so the lines are tiny, and about 24,000 result lines, so these waves are not followed to the
+    # end here; the paced tests follow theirs.)
+    plan = tmp_path / "small.jsonl"
+    plan.write_text("".join(json.dumps({"custom_id": f"q{i}", "method": "POST", "url": "/v1/embeddings", "body": {
+        "model": "text-embedding-3-small", "input": "r"}}, separators=(",", ":")) + "\n" for i in range(120_000)))
+    approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
     submitted = json.loads(out.stdout)
