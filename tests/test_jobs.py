@@ -391,3 +391,18 @@ def test_reconcile_takes_the_files_of_a_job_and_names_their_lines(aimock, cli, t
     out = cli("reconcile", a, "--results", results, "--format", "json", "--no-calibrate")
     assert out.returncode == 1 and "custom_id 'r003' is not in the plan" in out.stderr
     assert json.loads(out.stdout)["requests"]["succeeded"] == 3
+
+
+def test_two_waits_on_one_job_at_once_make_each_wave_once(aimock, cli, write_plan, tmp_path):
+    plan, per_request = _plan(write_plan)
+    approval = _approve(cli, plan, tmp_path)
+    out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(10 * per_request), "--format",
+              "json")
+    job = json.loads(out.stdout)[0]["job_id"]
+    env = {**os.environ, "BATCHCOST_HOME": str(tmp_path / "home"), **aimock.env()}
+    procs = [subprocess.Popen([sys.executable, "-m", "batchcost", "wait", job, "--poll-interval", "0.02"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert len(_creates(aimock)) == 3 and len(aimock.calls("POST", "/v1/files")) == 3

@@ -154,18 +154,18 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
     interval, started = poll_interval, time.monotonic()
     last = None
     while True:
-        subs = ledger.job_waves(job)
         refused = False
-        for sub in subs:
-            if sub.state == "created" and sub.status not in TERMINAL:
-                batch = client.retrieve(sub.batch_id)
-                ledger.record_status(batch)
-                if providers.queue_refused(batch, sub.endpoint):
-                    on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held until "
-                            "the queue drains")
-                    ledger.update(sub, state="held", batch_id=None, status=None, tries=sub.tries + 1)
-                    refused = True
-        subs = advance_job(job, client, ledger, on_step=on_step)
+        with ledger.plan_lock(job.plan_sha256):  # one process advances a job at a time (wait, submit, cancel)
+            for sub in ledger.job_waves(job):
+                if sub.state == "created" and sub.status not in TERMINAL:
+                    batch = client.retrieve(sub.batch_id)
+                    ledger.record_status(batch)
+                    if providers.queue_refused(batch, sub.endpoint):
+                        on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held "
+                                "until the queue drains")
+                        ledger.update(sub, state="held", batch_id=None, status=None, tries=sub.tries + 1)
+                        refused = True
+            subs = advance_job(job, client, ledger, on_step=on_step)
         summary = job_summary(subs, ledger)
         if summary != last:
             on_change(summary)
@@ -180,13 +180,15 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
 
 
 def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
-    """Cancel the job's unfinished waves; held waves are never created."""
-    for sub in ledger.job_waves(job):
-        if sub.state == "held":
-            ledger.update(sub, state="cancelled", status="cancelled")
-        elif sub.state == "created" and sub.status not in TERMINAL:
-            ledger.record_status(client.cancel(sub.batch_id))
-    return ledger.job_waves(job)
+    """Cancel the job's unfinished waves; held waves are never created (under the plan's lock, so no other process
+    is creating one meanwhile)."""
+    with ledger.plan_lock(job.plan_sha256):
+        for sub in ledger.job_waves(job):
+            if sub.state == "held":
+                ledger.update(sub, state="cancelled", status="cancelled")
+            elif sub.state == "created" and sub.status not in TERMINAL:
+                ledger.record_status(client.cancel(sub.batch_id))
+        return ledger.job_waves(job)
 
 
 def _advance(sub: Submission, client: BatchClient, ledger: Ledger, on_step, *, resumed: bool) -> Submission:
