@@ -132,8 +132,8 @@ def test_approve_submit_wait_download_reconcile(service, write_plan, cli, tmp_pa
     assert out.returncode == 0, out.stderr
     out = cli("submit", plan, "--approval", tmp_path / "approval.json", "--format", "json")
     assert out.returncode == 0, out.stderr
-    [sub] = json.loads(out.stdout)
-    batch_id = sub["batch_id"]
+    [sub] = json.loads(out.stdout)["batches"]
+    batch_id = sub["id"]
     assert batch_id.startswith("msgbatch_") and service.created() == 1
     again = cli("submit", plan, "--approval", tmp_path / "approval.json")
     assert again.returncode == 0 and service.created() == 1  # the same plan again: reported, never re-created
@@ -176,15 +176,15 @@ def test_a_create_whose_answer_was_lost_is_found_never_made_twice(service, write
     out = cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert service.created() == 1
-    [sub] = json.loads(out.stdout)
-    assert sub["batch_id"] == service.order[0]
+    [sub] = json.loads(out.stdout)["batches"]
+    assert sub["id"] == service.order[0]
 
 
 def test_transient_errors_are_retried_and_a_lasting_one_is_one_line(service, write_plan, cli, tmp_path):
     plan = write_plan([line(1)])
     cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
     out = cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json")
-    batch_id = json.loads(out.stdout)[0]["batch_id"]
+    batch_id = json.loads(out.stdout)["batches"][0]["id"]
     service.fail("retrieve", 429, 500)
     out = cli("status", batch_id, "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -198,8 +198,8 @@ def test_cancel_and_reconcile_the_cancelled_requests_into_the_retry_file(service
     service.polls_to_end = 99
     plan = write_plan([line(i) for i in range(2)])
     cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
-    batch_id = json.loads(cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json").stdout)[0][
-        "batch_id"]
+    batch_id = json.loads(cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json").stdout)["batches"][0][
+        "id"]
     out = cli("cancel", batch_id, "--format", "json")
     assert out.returncode == 0 and json.loads(out.stdout)["status"] == "cancelling"
     out = cli("wait", batch_id, "--poll-interval", "0.01")

@@ -53,10 +53,10 @@ def test_sigkill_during_submit_then_rerun_gives_exactly_one_batch(aimock, cli, t
             states.append(row[0] if row else "nothing recorded")
         rerun = cli("submit", CHAT, "--approval", approval, "--format", "json")
         assert rerun.returncode == 0, rerun.stderr
-        [wave] = json.loads(rerun.stdout)
+        [wave] = json.loads(rerun.stdout)["batches"]
         assert len(successful_creates(aimock)) == 1, (kill_after, states)
         db = sqlite3.connect(home / "ledger.sqlite3")
-        assert db.execute("SELECT state, batch_id FROM submissions").fetchall() == [("created", wave["batch_id"])]
+        assert db.execute("SELECT state, batch_id FROM submissions").fetchall() == [("created", wave["id"])]
     print("states after each kill:", states)
     # the kills really landed at different steps of the submit
     assert len(set(states) - {"finished"}) >= 2, states
@@ -64,8 +64,8 @@ def test_sigkill_during_submit_then_rerun_gives_exactly_one_batch(aimock, cli, t
 
 def test_sigkill_during_download_leaves_no_partial_file(aimock, cli, tmp_path):
     approval = approve(cli, CHAT, tmp_path)
-    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)
-    batch_id = wave["batch_id"]
+    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)["batches"]
+    batch_id = wave["id"]
     assert cli("wait", batch_id, "--poll-interval", "0.05").returncode == 0
     out = tmp_path / "results"
     aimock.chaos(latencyMs=800)
@@ -90,7 +90,7 @@ def test_concurrent_submits_create_one_batch(aimock, cli, tmp_path):
     outs = [p.communicate() for p in procs]
     aimock.calm()
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
-    ids = {json.loads(o[0])[0]["batch_id"] for o in outs}
+    ids = {json.loads(o[0])["batches"][0]["id"] for o in outs}
     assert len(ids) == 1 and len(successful_creates(aimock)) == 1
     assert len([c for c in aimock.calls("POST", "/v1/files") if c["response"]["status"] == 200]) == 1
 
@@ -99,8 +99,8 @@ def test_concurrent_submits_create_one_batch(aimock, cli, tmp_path):
                                            ({"disconnectRate": 1}, None)])
 def test_transient_faults_during_wait_and_download(aimock, cli, tmp_path, fault, status):
     approval = approve(cli, CHAT, tmp_path)
-    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)
-    batch_id = wave["batch_id"]
+    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)["batches"]
+    batch_id = wave["id"]
     path = f"/v1/batches/{batch_id}"
     stop = threading.Event()
 
@@ -137,12 +137,12 @@ def test_transient_faults_during_wait_and_download(aimock, cli, tmp_path, fault,
 
 def test_persistent_faults_during_wait_exit_4_and_resume(aimock, cli, tmp_path):
     approval = approve(cli, CHAT, tmp_path)
-    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)
+    [wave] = json.loads(cli("submit", CHAT, "--approval", approval, "-f", "json").stdout)["batches"]
     aimock.chaos(dropRate=1)
-    failed = cli("wait", wave["batch_id"], "--poll-interval", "0.05", "--max-retries", "1")
+    failed = cli("wait", wave["id"], "--poll-interval", "0.05", "--max-retries", "1")
     assert failed.returncode == 4 and "HTTP 500" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     aimock.calm()
-    resumed = cli("wait", wave["batch_id"], "--poll-interval", "0.05")
+    resumed = cli("wait", wave["id"], "--poll-interval", "0.05")
     assert resumed.returncode == 0
 
 

@@ -46,8 +46,8 @@ def test_approve_submit_wait_download_reconcile_through_google_genai(service, wr
     # no --model: the batch's model is the approval's
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    [sub] = json.loads(out.stdout)
-    batch_id = sub["batch_id"]
+    [sub] = json.loads(out.stdout)["batches"]
+    batch_id = sub["id"]
     assert batch_id.startswith("batches/") and service.created() == 1
     assert ("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent") in service.calls
     [entry] = service.batches.values()
@@ -105,13 +105,13 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_display_name(service, wr
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
     assert service.created() == 1
-    assert json.loads(out.stdout)[0]["batch_id"] == service.order[0]
+    assert json.loads(out.stdout)["batches"][0]["id"] == service.order[0]
 
 
 def test_transient_errors_are_retried_and_a_lasting_one_is_one_line(service, write_plan, cli, tmp_path):
     plan = write_plan([gline("a", "hello")])
     approval = _approve(cli, plan, tmp_path)
-    batch_id = json.loads(cli("submit", plan, "--approval", approval, "--format", "json").stdout)[0]["batch_id"]
+    batch_id = json.loads(cli("submit", plan, "--approval", approval, "--format", "json").stdout)["batches"][0]["id"]
     service.fail("get", 429, 503)
     out = cli("status", batch_id, "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -125,7 +125,7 @@ def test_cancel_then_reconcile_the_cancelled_requests_into_the_retry_file(servic
     service.polls_to_end = 99
     plan = write_plan([gline(f"k{i}", "hello") for i in range(2)])
     approval = _approve(cli, plan, tmp_path)
-    batch_id = json.loads(cli("submit", plan, "--approval", approval, "--format", "json").stdout)[0]["batch_id"]
+    batch_id = json.loads(cli("submit", plan, "--approval", approval, "--format", "json").stdout)["batches"][0]["id"]
     out = cli("cancel", batch_id, "--format", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "cancelled"
@@ -149,7 +149,7 @@ def test_embedding_batches_are_created_with_create_embeddings_and_billed_by_toke
     approval = _approve(cli, plan, tmp_path, model="gemini-embedding-001")
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    batch_id = json.loads(out.stdout)[0]["batch_id"]
+    batch_id = json.loads(out.stdout)["batches"][0]["id"]
     assert ("POST", "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent") in service.calls
     assert cli("wait", batch_id, "--poll-interval", "0.01").returncode == 0
     out = cli("reconcile", "--batch", batch_id, "--format", "json", "--no-calibrate")

@@ -50,20 +50,21 @@ def test_waves_are_created_one_at_a_time_under_the_cap_and_reconciled_as_one(aim
     cap = 10 * per_request
     out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(cap), "--format", "json")
     assert out.returncode == 0, out.stderr
-    waves = json.loads(out.stdout)
-    job = waves[0]["job_id"]
-    assert job.startswith("job-") and [w["waves"] for w in waves] == [3, 3, 3]
+    submitted = json.loads(out.stdout)
+    waves, job = submitted["batches"], submitted["job"]
+    assert job.startswith("job-") and [w["waves"] for w in waves] == [3, 3, 3] and submitted["created"]
     assert [w["status"] for w in waves][1:] == ["held", "held"] and len(_creates(aimock)) == 1
     assert "2 held under the queue cap" in out.stderr
     status = cli("status", job, "--format", "json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
-    assert doc["job_id"] == job and doc["total"]["requests"] == 30 and len(doc["waves"]) == 3
+    assert doc["job"] == job and doc["total"]["requests"] == 30 and len(doc["batches"]) == 3
+    assert doc["batches"][0]["id"] == waves[0]["id"] and doc["batches"][1]["id"] is None
     out = cli("wait", job, "--poll-interval", "0.01", "--format", "json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["total"] == {"requests": 30, "completed": 30, "failed": 0}
-    assert [w["status"] for w in doc["waves"]] == ["completed"] * 3
+    assert [w["status"] for w in doc["batches"]] == ["completed"] * 3
     # the order on the server: wave k+1 was created only after a poll saw wave k completed
     journal = aimock.journal()
     rows = _rows(tmp_path)
@@ -105,11 +106,12 @@ def test_a_plan_that_fits_one_batch_is_a_job_of_one_wave_and_a_resubmit_reports_
     approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    [wave] = json.loads(out.stdout)
-    assert wave["waves"] == 1 and wave["job_id"].startswith("job-") and len(_creates(aimock)) == 1
+    doc = json.loads(out.stdout)
+    [wave] = doc["batches"]
+    assert wave["waves"] == 1 and doc["job"].startswith("job-") and len(_creates(aimock)) == 1
     again = cli("submit", plan, "--approval", approval, "--format", "json")
     assert again.returncode == 0 and "already submitted" in again.stderr and len(_creates(aimock)) == 1
-    assert json.loads(again.stdout)[0]["job_id"] == wave["job_id"]
+    assert json.loads(again.stdout)["job"] == doc["job"] and json.loads(again.stdout)["created"] is False
 
 
 def test_a_configured_cap_per_model_paces_the_job(aimock, cli, write_plan, tmp_path):
@@ -119,7 +121,7 @@ def test_a_configured_cap_per_model_paces_the_job(aimock, cli, write_plan, tmp_p
     (tmp_path / "home" / "config.yaml").write_text(f"max_enqueued_tokens:\n  gpt-4o-mini: {10 * per_request}\n")
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert [w["status"] for w in json.loads(out.stdout)][1:] == ["held"] and len(_creates(aimock)) == 1
+    assert [w["status"] for w in json.loads(out.stdout)["batches"]][1:] == ["held"] and len(_creates(aimock)) == 1
     (tmp_path / "home" / "config.yaml").write_text("max_enqueued_tokens: [1, 2]\n")
     bad = cli("submit", plan, "--approval", approval, "--resubmit")
     assert bad.returncode == 2 and "config.yaml" in bad.stderr and "Traceback" not in bad.stderr
@@ -135,7 +137,7 @@ def test_cancel_a_job_cancels_running_waves_and_never_creates_the_held_ones(aimo
     out = cli("cancel", job_id, "--format", "json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert [w["status"] for w in doc["waves"]][1:] == ["cancelled", "cancelled"]
+    assert [w["status"] for w in doc["batches"]][1:] == ["cancelled", "cancelled"]
     out = cli("wait", job_id, "--poll-interval", "0.01")
     assert len(_creates(aimock)) == 1  # the held waves were never created
     assert out.returncode in (0, 4) and "Traceback" not in out.stderr
@@ -171,7 +173,7 @@ def test_a_wave_refused_for_the_queue_limit_is_held_and_made_again(aimock, cli, 
     for key, value in aimock.env().items():
         monkeypatch.setenv(key, value)
     ledger = Ledger()
-    job = ledger.job(json.loads(out.stdout)[0]["job_id"])
+    job = ledger.job(json.loads(out.stdout)["job"])
     from batchcost.batch.client import BatchClient
 
     subs = lifecycle.wait_job(job, BatchClient(), ledger, poll_interval=0.01, sleep=lambda s: None)
@@ -202,7 +204,7 @@ def test_a_held_wave_killed_between_its_steps_is_resumed_never_made_twice(aimock
     approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(10 * per_request), "--format",
               "json")
-    job = json.loads(out.stdout)[0]["job_id"]
+    job = json.loads(out.stdout)["job"]
     original_update, original_create = ledger_module.Ledger.update, client_module.BatchClient.create_batch
 
     def dies_when_wave_2_is_created(self, submission, **fields):
@@ -238,7 +240,7 @@ def test_sigkill_at_any_moment_of_the_schedule_then_a_rerun_makes_exactly_three_
     out = subprocess.run([*command, "submit", plan, "--approval", approval, "--max-enqueued-tokens",
                           str(10 * per_request), "--format", "json"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    job = json.loads(out.stdout)[0]["job_id"]
+    job = json.loads(out.stdout)["job"]
     # killed as soon as the ledger shows each step of waves 2 and 3 begun (or at once, if it went by unseen)
     for wave, state in ((2, "new"), (2, "uploaded"), (2, "created"), (3, "new"), (3, "uploaded"), (3, "created")):
         proc = subprocess.Popen([*command, "wait", job, "--poll-interval", "0.05"], env=env,
@@ -292,9 +294,9 @@ def test_a_dataset_of_120000_rows_is_one_plan_one_approval_and_three_waves(aimoc
     approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    submitted = json.loads(out.stdout)
+    submitted = json.loads(out.stdout)["batches"]
     assert [w["requests"] for w in submitted] == [50_000, 50_000, 20_000]
-    assert len({w["job_id"] for w in submitted}) == 1 and len({w["batch_id"] for w in submitted}) == 3
+    assert len({w["id"] for w in submitted}) == 3
     assert len(_creates(aimock)) == 3 and len(aimock.calls("POST", "/v1/files")) == 3
 
 
@@ -338,7 +340,7 @@ def test_several_files_are_one_job_estimated_approved_and_submitted_once(aimock,
     assert [f["path"] for f in listed] == [str(a), str(b)] and all(len(f["sha256"]) == 64 for f in listed)
     out = cli("submit", a, b, "--approval", approval, "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert len(_creates(aimock)) == 1 and json.loads(out.stdout)[0]["requests"] == 7
+    assert len(_creates(aimock)) == 1 and json.loads(out.stdout)["batches"][0]["requests"] == 7
     b.write_text(b.read_text().replace("fine", "good"))
     out = cli("submit", a, b, "--approval", approval, "--resubmit")
     assert out.returncode == 3 and "b.jsonl has changed" in out.stderr and len(_creates(aimock)) == 1
@@ -380,7 +382,7 @@ def test_reconcile_takes_the_files_of_a_job_and_names_their_lines(aimock, cli, t
     a, b = _file(tmp_path, "a.jsonl", 0, 3), _file(tmp_path, "b.jsonl", 3, 2)
     approval = tmp_path / "approval.json"
     assert cli("approve", a, b, "--budget", "1", "--by", "Alice", "-o", approval).returncode == 0
-    batch_id = json.loads(cli("submit", a, b, "--approval", approval, "--format", "json").stdout)[0]["batch_id"]
+    batch_id = json.loads(cli("submit", a, b, "--approval", approval, "--format", "json").stdout)["batches"][0]["id"]
     assert cli("wait", batch_id, "--poll-interval", "0.01").returncode == 0
     assert cli("download", batch_id, "--out", tmp_path / "r").returncode == 0
     results = tmp_path / "r" / f"{batch_id}_output.jsonl"
@@ -398,7 +400,7 @@ def test_two_waits_on_one_job_at_once_make_each_wave_once(aimock, cli, write_pla
     approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(10 * per_request), "--format",
               "json")
-    job = json.loads(out.stdout)[0]["job_id"]
+    job = json.loads(out.stdout)["job"]
     env = {**os.environ, "BATCHCOST_HOME": str(tmp_path / "home"), **aimock.env()}
     procs = [subprocess.Popen([sys.executable, "-m", "batchcost", "wait", job, "--poll-interval", "0.02"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]

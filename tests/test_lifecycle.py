@@ -47,9 +47,9 @@ def test_whole_lifecycle(aimock, cli, tmp_path, plan, lines):
     approval = approve(cli, plan, tmp_path)
     sub = submit(cli, plan, approval)
     assert sub.returncode == 0, sub.stderr
-    [wave] = json.loads(sub.stdout)
-    batch_id = wave["batch_id"]
-    assert wave["requests"] == lines and wave["created"] is True
+    [wave] = json.loads(sub.stdout)["batches"]
+    batch_id = wave["id"]
+    assert wave["requests"] == lines and json.loads(sub.stdout)["created"] is True
 
     waited = cli("wait", batch_id, "--poll-interval", "0.05", "--format", "json")
     assert waited.returncode == 0, waited.stderr
@@ -109,13 +109,13 @@ def test_refusals_send_nothing(aimock, cli, tmp_path):
 
 def test_second_submit_reports_the_existing_batch(aimock, cli, tmp_path):
     approval = approve(cli, CHAT, tmp_path)
-    first = json.loads(submit(cli, CHAT, approval).stdout)
+    first = json.loads(submit(cli, CHAT, approval).stdout)["batches"]
     second = submit(cli, CHAT, approval)
     assert second.returncode == 0 and "already submitted" in second.stderr
-    assert json.loads(second.stdout)[0]["batch_id"] == first[0]["batch_id"]
+    assert json.loads(second.stdout)["batches"][0]["id"] == first[0]["id"]
     assert len(aimock.calls("POST", "/v1/batches")) == 1
-    third = json.loads(submit(cli, CHAT, approval, "--resubmit").stdout)
-    assert third[0]["batch_id"] != first[0]["batch_id"] and third[0]["attempt"] == 2
+    third = json.loads(submit(cli, CHAT, approval, "--resubmit").stdout)["batches"]
+    assert third[0]["id"] != first[0]["id"] and third[0]["attempt"] == 2
     assert len(aimock.calls("POST", "/v1/batches")) == 2
 
 
@@ -144,7 +144,7 @@ def test_resume_after_kill_between_upload_and_create(aimock, cli, tmp_path, monk
     resumed = submit(cli, CHAT, approval)
     assert resumed.returncode == 0, resumed.stderr
     assert len(aimock.calls("POST", "/v1/files")) == 1 and len(aimock.calls("POST", "/v1/batches")) == 1
-    assert json.loads(resumed.stdout)[0]["file_id"] == row["file_id"]
+    assert json.loads(resumed.stdout)["batches"][0]["file_id"] == row["file_id"]
 
 
 def test_resume_after_kill_between_create_and_ledger(aimock, cli, tmp_path, monkeypatch):

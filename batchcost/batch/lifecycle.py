@@ -129,14 +129,15 @@ def job_summary(subs: list[Submission], ledger: Ledger) -> dict:
     for sub in subs:
         history = ledger.history(sub.batch_id) if sub.batch_id else []
         counts = history[-1] if history else {}
-        waves.append({"wave": sub.wave, "batch_id": sub.batch_id, "state": sub.state,
+        waves.append({"id": sub.batch_id, "wave": sub.wave, "waves": sub.waves, "state": sub.state,
                       "status": sub.status or ("held" if sub.state == "held" else sub.state),
                       "requests": sub.requests, "completed": counts.get("completed") or 0,
-                      "failed": counts.get("failed") or 0, "input_tokens": sub.input_tokens, "tries": sub.tries})
+                      "failed": counts.get("failed") or 0, "file_id": sub.file_id, "attempt": sub.attempt,
+                      "input_tokens": sub.input_tokens, "tries": sub.tries})
         total["requests"] += sub.requests
         total["completed"] += waves[-1]["completed"]
         total["failed"] += waves[-1]["failed"]
-    return {"waves": waves, "total": total}
+    return {"batches": waves, "total": total}
 
 
 def _finished(subs: list[Submission], stop_on_failure: bool) -> bool:

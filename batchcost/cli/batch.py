@@ -150,9 +150,7 @@ def submit(
     if not created:
         _say(f"{plan} was already submitted (use --resubmit to send it again):")
     job = subs[0].job_id
-    data = [{"job_id": job, "wave": s.wave, "waves": s.waves, "batch_id": s.batch_id, "file_id": s.file_id,
-             "status": s.status or s.state, "requests": s.requests, "attempt": s.attempt, "created": created}
-            for s in subs]
+    data = {**_job_record(ledger.job(job), subs, ledger), "created": created}
     _emit(fmt, data, "\n".join(f"{s.batch_id or '(held)':<30} wave {s.wave}/{s.waves}  {s.requests:,} requests  "
                                f"{s.status or s.state}" for s in subs))
     held = sum(s.state == "held" for s in subs)
@@ -193,7 +191,7 @@ def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt:
 
     def show(summary: dict) -> None:
         t = summary["total"]
-        waves = ", ".join(f"{w['wave']}: {w['status']}" for w in summary["waves"])
+        waves = ", ".join(f"{w['wave']}: {w['status']}" for w in summary["batches"])
         _say(f"job {job_id}: {t['completed']:,}/{t['requests']:,} completed, {t['failed']:,} failed ({waves})")
 
     subs = wait_job(job, client, ledger, poll_interval=poll_interval, timeout=timeout, on_change=show, on_step=_say)
@@ -230,17 +228,17 @@ def _job_record(job, subs, ledger) -> dict:
     from batchcost.batch.lifecycle import job_summary
 
     summary = job_summary(subs, ledger)
-    return {"job_id": job.job_id, "plan": subs[0].plan_path if subs else None, "plan_sha256": job.plan_sha256,
+    return {"job": job.job_id, "plan": subs[0].plan_path if subs else None, "plan_sha256": job.plan_sha256,
             "max_enqueued_tokens": job.max_enqueued_tokens, "stop_on_failure": bool(job.stop_on_failure),
-            **summary}
+            **summary}  # DESIGN.md: {"job": id, "batches": [{"id", "wave", "status", ...}], ...}
 
 
 def _job_text(data: dict) -> str:
     t = data["total"]
-    lines = [f"job {data['job_id']}  {data['plan']}  {t['completed']:,}/{t['requests']:,} completed, "
+    lines = [f"job {data['job']}  {data['plan']}  {t['completed']:,}/{t['requests']:,} completed, "
              f"{t['failed']:,} failed"]
-    for w in data["waves"]:
-        lines.append(f"  wave {w['wave']}: {w['batch_id'] or '(not created)':<30} {w['status']:<11} "
+    for w in data["batches"]:
+        lines.append(f"  wave {w['wave']}: {w['id'] or '(not created)':<30} {w['status']:<11} "
                      f"{w['completed']:,}/{w['requests']:,} completed, {w['failed']:,} failed")
     return "\n".join(lines)
 
