@@ -93,7 +93,9 @@ def approve(
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value)
     write_approval(approval, out)
     cost = estimate.cost["batch"][budget_on.value]
-    print(f"approved {plan} (sha256 {estimate.plan['sha256'][:12]}…): batch {display_money(cost)} at "
+    from batchcost.plans.jobs import describe
+
+    print(f"approved {describe(plan)} (sha256 {estimate.plan['sha256'][:12]}…): batch {display_money(cost)} at "
           f"{budget_on.value} within {display_money(limit)}, by {approval['approved_by']} -> {out}")
 
 

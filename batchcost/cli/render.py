@@ -75,7 +75,10 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
 
     console = Console(highlight=False)
     plan = estimate.plan
-    console.print(f"[bold]Estimate[/bold] {plan['path']} · {plan['requests']:,} requests · {', '.join(plan['models'])}"
+    from batchcost.plans.jobs import describe
+
+    where = describe(plan["path"], plan.get("files") or [])  # a job: its files, not the job plan joining them
+    console.print(f"[bold]Estimate[/bold] {where} · {plan['requests']:,} requests · {', '.join(plan['models'])}"
                   f" · {plan['endpoint']}")
     table = Table(title_justify="left")
     table.add_column("")

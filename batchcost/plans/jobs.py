@@ -54,6 +54,16 @@ def files_of(plan: Path) -> list[dict] | None:
     return _FILES.get(str(plan))
 
 
+def describe(plan: str | Path, files: list[dict] | None = None) -> str:
+    """What to call a plan in messages: its path, or the files a job plan joined."""
+    files = files if files is not None else files_of(Path(plan))
+    if not files:
+        return str(plan)
+    if len(files) > 2:
+        return f"{files[0]['path']} … {files[-1]['path']} ({len(files)} files)"
+    return " + ".join(f["path"] for f in files)
+
+
 def _join(files: list[Path]) -> Path:
     from batchcost.atomic import atomic_writer, register_input
     from batchcost.home import home
