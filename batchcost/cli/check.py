@@ -39,16 +39,23 @@ def check(
 
     plan = one_plan(plans, dataset=False)
     findings = list(check_plan(plan, encoding=encoding))
+    errors = [f for f in findings if f.severity == "error"]
+    failing = {f.line for f in errors if f.scope == "request"}
     if fmt is CheckFormat.json:
-        sys.stdout.write(json.dumps({"plan": str(plan), "ok": not findings,
+        sys.stdout.write(json.dumps({"plan": str(plan), "ok": not errors,
+                                     "rejects_file": any(f.scope == "file" for f in errors),
+                                     "failing_requests": len(failing),
                                      "findings": [f.as_dict(plan) for f in findings]}, indent=2) + "\n")
     else:
         for finding in findings:
             print(finding.one_line(plan))
-        if not findings:
-            print(f"{plan}: ok", file=sys.stderr)
-    if findings:
-        raise BadInput(f"{len(findings)} problem(s) found; the Batch API would reject this plan", path=plan)
+        if not errors:
+            print(f"{plan}: ok" + (f" ({len(findings)} warning(s))" if findings else ""), file=sys.stderr)
+    if errors:
+        whole = any(f.scope == "file" for f in errors)
+        raise BadInput(f"{len(errors)} problem(s) found; " + (
+            "the Batch API would reject this plan" if whole else
+            f"{len(failing):,} request(s) would fail (the rest would run)"), path=plan)
     limit = parse_budget(budget)
     if limit is not None:
         from batchcost.estimator.estimate import estimate_plan

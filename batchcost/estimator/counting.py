@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from batchcost.providers.openai_rules import CHAT_ROLES  # the plain path's roles (the SDK's)
 from batchcost.errors import PlanError
 from batchcost.estimator.encodings import token_counter
 from batchcost.estimator.images import ImageFileProblem, image_bytes, image_size, image_tokens, max_image_tokens
@@ -173,8 +174,8 @@ class Counter:
                 return None
             role = message.get("role")
             content = message.get("content")
-            if type(role) is not str or type(content) is not str:
-                return None
+            if type(role) is not str or type(content) is not str or role not in CHAT_ROLES:
+                return None  # an unknown role is for the general path (and check's "role" rule)
             leading = leading and role in ("system", "developer")
             tokens = per_message + memo(role) + (memo(content) if leading else count(content))
             name = message.get("name")
@@ -188,7 +189,7 @@ class Counter:
         bound = body.get("max_completion_tokens")
         if bound is None:
             bound = body.get("max_tokens")
-        if bound is not None and (type(bound) is not int or not 0 <= bound <= MAX_BOUND):
+        if bound is not None and (type(bound) is not int or not 1 <= bound <= MAX_BOUND):
             return None
         return total + primer, prefix, bound
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from batchcost.providers.openai_rules import failing_validator, request_fails
 from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, PlanError, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
@@ -175,6 +176,7 @@ class Estimate:
             "prices": self.prices,
             "warnings": self.warnings,
             "cache": self.cache,
+            **({"check": {"failing_requests": self.tally.failing}} if self.tally is not None else {}),
             **({"sample": self.sample} if self.sample else {}),
             **({"online": self.online} if self.online else {}),
             **({"prices_at": self.prices_at} if self.prices_at else {}),
@@ -344,6 +346,7 @@ class Tally:
     # explicit cache breakpoints, by (model, prefix key, ttl, long context): tokens of the first use, of every use
     marked_first: dict[tuple, int] = field(default_factory=dict)
     marked_total: dict[tuple, int] = field(default_factory=dict)
+    failing: int = 0  # requests check expects the provider to refuse (counted, priced, not billed): None-free
 
     def _provider(self, provider: str, line: int) -> None:
         if self.provider is None:
@@ -418,6 +421,7 @@ class Tally:
         for key, total in later.marked_total.items():
             self.marked_total[key] = self.marked_total.get(key, 0) + total
         self.cache_observed += later.cache_observed
+        self.failing += later.failing
         self.has_observed = self.has_observed or later.has_observed
         for key, value in later.forecast.items():
             if isinstance(value, dict):
@@ -536,6 +540,8 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             if (type(body) is dict and obj.get("url") == CHAT and type(custom_id) is str and custom_id
                     and type(obj.get("method")) is str and type(model := body.get("model")) is str
                     and (entry := known.get(model)) is not None and (counts := entry[0](body)) is not None):
+                if entry[4](body):
+                    adder.tally.failing += 1
                 total, prefix, bound = counts
                 if bound is None:
                     bound = entry[2]
@@ -552,16 +558,28 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
         item = parse_line(raw, path, number, obj)
         if item is None:
             continue
-        adder.add(counter.count_line(item, path))
+        record = counter.count_line(item, path)
+        adder.add(record)
+        if item.provider == "openai" and _request_fails(item, counter, record.tools_key):
+            adder.tally.failing += 1
         if fast and item.url == CHAT and item.model not in known:
             lc = adder.model_price[item.model].long_context
             known[item.model] = (counter.counter(item.model).plain_chat, adder.tally.buckets[item.model],
-                                 adder.model_bound[item.model], lc.above_input_tokens if lc else None)
+                                 adder.model_bound[item.model], lc.above_input_tokens if lc else None,
+                                 failing_validator(counter.model_info(item.model).name))
     if current is not None:
         _add_sums(known[current][1], requests, tokens, expected, high)
     if progress is not None and unreported:
         progress(unreported)
     return adder.done()
+
+
+def _request_fails(item, counter: PlanCounter, tools_key: bytes = b"") -> bool:
+    """Whether check's per-request rules expect the provider to refuse this request (it is counted and priced,
+    but a refused request is not billed: the estimate says how many, without changing the totals)."""
+    if type(item.body) is not dict:
+        return False
+    return request_fails(item.url, item.body, counter.model_info(item.model).name, tools_key)
 
 
 def _add_sums(bucket: _Bucket, requests: int, tokens: int, expected: int, high: int) -> None:
@@ -618,6 +636,9 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
     cost = {tier: {k: _sum(m.cost[tier][k] for m in by_model) for k in ("low", "expected", "high")}
             for tier in TIERS}
     warnings = _warnings(prices, model_price.values(), tally.notes, by_model)
+    if tally.failing:
+        warnings.append(f"`batchcost check` expects {tally.failing:,} request(s) to be refused by the provider "
+                        "(not billed; the totals still include them): run it to see each one")
     if forecast.basis == "calibrated":
         missing = output.get("requests_without_history", 0)
         if missing:

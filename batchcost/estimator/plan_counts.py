@@ -34,6 +34,7 @@ class CountedRequest:
     input_high: int | None = None
     cache_ttl: str | None = None  # an explicit cache breakpoint: written at the 5-minute or 1-hour rate
     cache_key: str = ""
+    tools_key: bytes = b""  # digest of the tools block: one verdict per distinct block (check's tool rules)
 
     def contract(self) -> dict:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
@@ -122,7 +123,7 @@ class PlanCounter:
         return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
                               item.nbytes, result.prefix_tokens, result.fingerprint, item.provider, result.basis,
-                              result.low, result.high, result.cache_ttl, result.cache_key)
+                              result.low, result.high, result.cache_ttl, result.cache_key, result.tools_key)
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,

@@ -14,22 +14,36 @@ from batchcost.plans import limits
 from batchcost.plans.reader import open_plan, parse_line
 
 
+FILE_RULES = frozenset({"malformed", "mixed-providers", "duplicate-custom-id", "endpoint", "mixed-endpoints",
+                        "mixed-models", "method", "too-many-requests", "file-too-large", "too-many-embedding-inputs",
+                        "empty", "unknown-model"})  # the whole file is refused; any other rule fails its request
+
+
 @dataclass
 class Finding:
     code: str
     message: str
     line: int | None = None
+    severity: str = "error"  # "warning": the rule is not sure the API refuses it; warnings do not fail check
+
+    @property
+    def scope(self) -> str:
+        """Whether the API refuses the whole file (at validation) or only this request (in the error file)."""
+        return "file" if self.code in FILE_RULES else "request"
 
     def as_dict(self, path: Path | None = None) -> dict:
-        if path is None or not files_of(Path(path)):
-            return {"line": self.line, "code": self.code, "message": self.message}
-        source, line = origin(str(path), self.line)
-        return {"file": source, "line": line, "code": self.code, "message": self.message}
+        where = {"line": self.line}
+        if path is not None and files_of(Path(path)):
+            source, line = origin(str(path), self.line)
+            where = {"file": source, "line": line}
+        return {**where, "code": self.code, "rule": self.code, "severity": self.severity, "scope": self.scope,
+                "message": self.message}
 
     def one_line(self, path: Path) -> str:
         source, line = origin(str(path), self.line)  # a job's line names the file it came from
         where = f"{source}:{line}" if line is not None else str(source)
-        return f"{where}: {self.message} [{self.code}]"
+        tag = "" if self.severity == "error" else "warning: "
+        return f"{where}: {tag}{self.message} [{self.code}]"
 
 
 def _per_choice_bound(body: dict) -> tuple[str, int] | None:
@@ -70,8 +84,8 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
                               f"{seen_ids[item.custom_id]}", number)
             else:
                 seen_ids[item.custom_id] = number
-            for code, message in provider.check_request(item):
-                yield Finding(code, message, number)
+            for code, message, *severity in provider.check_request(item):
+                yield Finding(code, message, number, *severity)
             if provider.NAME != "openai":  # the endpoint, one-model and embeddings rules below are OpenAI's
                 yield from _check_request(counter, item, path, number, getattr(provider, "output_bound", None))
                 continue

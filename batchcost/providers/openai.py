@@ -59,9 +59,22 @@ def _field(obj: dict, key: str, kind: type, path: Path, line: int, where: str = 
     return value
 
 
-def check_request(item) -> Iterator[tuple[str, str]]:
+def check_request(item) -> Iterator[tuple]:
+    """(rule, message[, severity]) for what the Batch API would refuse in this request: its method, and the
+    per-request rules of ``openai_rules`` (parameters, ranges, roles, tools, image URLs, model families)."""
     if item.method != _limits.BATCH_METHOD:
         yield "method", f"method must be POST, not {item.method!r}"
+    if not isinstance(item.body, dict):
+        return
+    from batchcost.errors import BatchcostError
+    from batchcost.estimator.models import resolve_model
+    from batchcost.providers.openai_rules import request_findings
+
+    try:
+        family = resolve_model(item.model).name if isinstance(item.model, str) else ""
+    except BatchcostError:
+        family = ""  # an unknown model is its own finding
+    yield from request_findings(item.url, item.body, family)
 
 
 def counter(info, **options):

@@ -1,0 +1,250 @@
+"""What OpenAI would reject in one request, found before upload: ``check``'s per-request rules for OpenAI plans.
+
+Parameter names and message roles come from the openai SDK's own request types (``typing.get_type_hints`` of its
+TypedDicts: the machine-readable source shipped in the registry package); ranges, function names, image URLs and
+what each model family refuses come from ``data/request_rules.yaml`` (sources and ``checked_on`` there). Each rule
+yields ``(rule id, message, severity)``; ``warning`` where the answer is not certain, since a false finding on a
+plan the API accepts is worse than a miss.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import typing
+from typing import Any, Iterator
+
+from batchcost.data import load_data
+
+CHAT, RESPONSES, EMBEDDINGS = "/v1/chat/completions", "/v1/responses", "/v1/embeddings"
+# the SDK's chat roles, for the estimate's hot path (which does not import the SDK; a test keeps them equal)
+CHAT_ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
+
+
+@functools.cache
+def _rules() -> dict:
+    return load_data("request_rules.yaml")
+
+
+@functools.cache
+def _sdk() -> dict:
+    """Parameter names per endpoint and the chat roles, from the openai SDK's request types."""
+    import openai
+    from openai.types import embedding_create_params
+    from openai.types.chat import ChatCompletionMessageParam, completion_create_params
+    from openai.types.responses import response_create_params
+
+    def names(cls) -> set[str]:
+        return set(typing.get_type_hints(cls))
+
+    roles = set()
+    for member in typing.get_args(ChatCompletionMessageParam):
+        roles |= set(typing.get_args(typing.get_type_hints(member)["role"]))
+    return {"version": openai.__version__, "roles": roles,
+            CHAT: names(completion_create_params.CompletionCreateParamsBase) | {"stream"},
+            RESPONSES: names(response_create_params.ResponseCreateParamsBase) | {"stream"},
+            EMBEDDINGS: names(embedding_create_params.EmbeddingCreateParams)}
+
+
+@functools.cache
+def _families() -> dict[str, dict]:
+    out = {}
+    for family in _rules()["families"].values():
+        for model in family["models"]:
+            out[model] = family
+    return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool = True, tools: bool = True
+                     ) -> Iterator[tuple[str, str, str]]:
+    """(rule, message, severity) for one request of ``endpoint`` to a model of registry family ``family``. Without
+    ``warnings`` only the error rules run, with no import of the SDK (the estimate's count of failures)."""
+    rules = _rules()
+    if endpoint not in (CHAT, RESPONSES, EMBEDDINGS):
+        return
+    if warnings:
+        sdk = _sdk()
+        for key in body:
+            if key not in sdk[endpoint]:
+                yield ("unknown-parameter", f"{key!r} is not a {endpoint} parameter the openai SDK "
+                       f"{sdk['version']} knows (the API refuses unrecognized arguments)", "warning")
+    if body.get("stream") is True:
+        yield "stream", "stream: true is refused in a batch (each line is one complete request)", "error"
+    for key, (low, high) in rules["ranges"].items():
+        value = body.get(key)
+        if value is None:
+            continue
+        whole = key in _WHOLE
+        if not _number(value) or (whole and not isinstance(value, int)):
+            yield "range", f"{key} must be {'a whole number' if whole else 'a number'}, not {value!r}", "error"
+        elif (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            yield "range", f"{key} is {value}; it must be {bounds}", "error"
+    yield from _family_rules(endpoint, body, family)
+    if endpoint == CHAT:
+        yield from _messages(body.get("messages"), _sdk()["roles"] if warnings else CHAT_ROLES)
+    if tools and endpoint in (CHAT, RESPONSES):
+        yield from _tools(body.get("tools"), chat=endpoint == CHAT)
+    elif endpoint == EMBEDDINGS:
+        value = body.get("input")
+        if value == "" or value == []:
+            yield "input", "input is empty (an embedding needs at least one token)", "error"
+
+
+_WHOLE = ("n", "max_tokens", "max_completion_tokens", "max_output_tokens", "top_logprobs")
+
+
+def _family_rules(endpoint: str, body: dict, family_name: str) -> Iterator[tuple[str, str, str]]:
+    family = _families().get(family_name)
+    if family is None:
+        return
+    reasoning = body.get("reasoning")  # chat: reasoning_effort; responses: reasoning.effort
+    effort = body.get("reasoning_effort") or (reasoning.get("effort") if isinstance(reasoning, dict) else None)
+    strict = family.get("default_only")
+    lenient = family.get("default_only_unless_effort_none")
+    for defaults, severity in ((strict, "error"), (lenient if effort != "none" else None, "warning")):
+        for key, default in (defaults or {}).items():
+            if _number(body.get(key)) and body[key] != default:
+                yield ("reasoning-sampling", f"{family_name} takes {key} only at its default ({default}), not "
+                       f"{body[key]}" + ("" if severity == "error" else " (unless reasoning effort is none)"),
+                       severity)
+    if endpoint == CHAT:
+        for key in family.get("refused_chat") or ():
+            if key in body:
+                yield ("reasoning-max-tokens", f"{family_name} refuses {key}: use max_completion_tokens "
+                       "(reasoning tokens count against it)", "error")
+    for key in family.get("uncertain") or ():
+        if key in body and body[key] not in (None, False):
+            yield "reasoning-parameter", f"{family_name} may refuse {key} (reasoning models do not take it)", \
+                "warning"
+
+
+def _messages(messages: Any, roles: set[str]) -> Iterator[tuple[str, str, str]]:
+    if not isinstance(messages, list) or not messages:
+        return  # counting already reports a messages field that is not a list
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role not in roles:
+            yield ("role", f"messages[{i}].role {role!r} is not one of {', '.join(sorted(roles))}", "error")
+        content = message.get("content")
+        if isinstance(content, list):
+            for k, part in enumerate(content):
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    yield from _image_url(part.get("image_url"), f"messages[{i}].content[{k}].image_url")
+
+
+def _image_url(image: Any, at: str) -> Iterator[tuple[str, str, str]]:
+    url = image.get("url") if isinstance(image, dict) else None
+    if not isinstance(url, str):
+        yield "image-url", f"{at}.url is missing", "error"
+        return
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in _rules()["image_url_schemes"]:
+        yield "image-url", f"{at}.url is a {scheme or 'scheme-less'} URL; images are https, http or data: URLs", \
+            "error"
+    # a data: URL's contents (base64, an image type) are the counter's to judge: it reads them to count them
+
+
+def _tools(tools: Any, *, chat: bool) -> Iterator[tuple[str, str, str]]:
+    if not isinstance(tools, list):
+        return
+    pattern = re.compile(_rules()["function_name"])
+    for j, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            continue
+        spec = tool.get("function") if chat else tool
+        if not isinstance(spec, dict):
+            yield "tool", f"tools[{j}].function is missing", "error"
+            continue
+        name = spec.get("name")
+        if not isinstance(name, str) or not pattern.match(name):
+            what = "has no name" if name is None else f"name {name!r} is not 1-64 letters, digits, _ or -"
+            yield "tool", f"tools[{j}] {what}", "error"
+        parameters = spec.get("parameters")
+        if parameters is not None:
+            problem = _schema_problem(parameters)
+            if problem:
+                yield "tool-schema", f"tools[{j}].parameters: {problem}", "error"
+
+
+_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
+
+
+def _schema_problem(schema: Any, depth: int = 0) -> str | None:
+    """What makes ``schema`` not a JSON schema (the structural rules only; a full meta-schema check is not made)."""
+    if depth > 64:
+        return None
+    if not isinstance(schema, dict):
+        return f"a schema must be an object, not {type(schema).__name__}"
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+    bad = [k for k in kinds if k not in _TYPES]
+    if bad:
+        return f"type {bad[0]!r} is not a JSON schema type"
+    properties = schema.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            return "properties must be an object"
+        for name, sub in properties.items():
+            problem = _schema_problem(sub, depth + 1)
+            if problem:
+                return f"{name}: {problem}"
+    required = schema.get("required")
+    if required is not None and (not isinstance(required, list) or not all(isinstance(r, str) for r in required)):
+        return "required must be a list of property names"
+    items = schema.get("items")
+    if isinstance(items, dict):
+        return _schema_problem(items, depth + 1)
+    return None
+
+
+def failing_validator(family: str):
+    """A quick test for the estimate's hot loop: would this plain chat request (text messages, no tools, whose roles
+    the counter already checked) fail on a value rule (ranges, the model family's refusals)? The same verdict as
+    ``request_findings`` errors for such a request, in a few set operations."""
+    ranges = {k: tuple(v) for k, v in _rules()["ranges"].items()}
+    keys = frozenset(ranges)
+    family_rules = _families().get(family) or {}
+    strict = family_rules.get("default_only") or {}
+    refused = frozenset(family_rules.get("refused_chat") or ())
+
+    def fails(body: dict) -> bool:
+        if body.get("stream") is True or not refused.isdisjoint(body):
+            return True
+        for key in keys.intersection(body):
+            value = body[key]
+            low, high = ranges[key]
+            if not _number(value) or (key in _WHOLE and not isinstance(value, int)) or \
+                    (low is not None and value < low) or (high is not None and value > high):
+                return True
+        for key, default in strict.items():
+            if _number(body.get(key)) and body[key] != default:
+                return True
+        return False
+
+    return fails
+
+
+_TOOL_VERDICTS: dict[bytes, bool] = {}  # tools block digest -> refused: requests of one template share one block
+
+
+def request_fails(endpoint: str, body: dict, family: str, tools_key: bytes = b"") -> bool:
+    """Whether any error rule refuses this request (the general path of the estimate's count of failures). The tool
+    rules are judged once per distinct tools block (``tools_key``, the counter's digest of it)."""
+    if tools_key and endpoint in (CHAT, RESPONSES):
+        verdict = _TOOL_VERDICTS.get(tools_key)
+        if verdict is None:
+            if len(_TOOL_VERDICTS) >= 1024:
+                _TOOL_VERDICTS.clear()
+            verdict = _TOOL_VERDICTS[tools_key] = any(
+                severity == "error" for _, _, severity in _tools(body.get("tools"), chat=endpoint == CHAT))
+        if verdict:
+            return True
+        return any(severity == "error"
+                   for _, _, severity in request_findings(endpoint, body, family, warnings=False, tools=False))
+    return any(severity == "error" for _, _, severity in request_findings(endpoint, body, family, warnings=False))

@@ -1,0 +1,150 @@
+"""check finds, line by line, what OpenAI's Batch API refuses in one request, with no finding on requests the API
+accepted; estimate says how many requests check expects to fail, and its hot loop agrees with check."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.test_counting import COOKBOOK_MESSAGES, COOKBOOK_TOOLS, COOKBOOK_TOOL_MESSAGES
+
+
+def chat(i, model="gpt-4o-mini", **body):
+    return {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": f"hello {i}"}], **body}}
+
+
+# what the issue found check passing, each with the rule that now refuses it
+REFUSED = [
+    (chat(1, messages=[{"role": "usr", "content": "hi"}]), "role"),
+    (chat(2, stream=True), "stream"),
+    (chat(3, model="o3-mini", max_tokens=100), "reasoning-max-tokens"),
+    (chat(4, model="gpt-5-nano", temperature=0.2), "reasoning-sampling"),
+    (chat(5, tools=[{"type": "function", "function": {"parameters": {"type": "object"}}}]), "tool"),
+    (chat(6, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://h/x.png"}}]}]),
+     "image-url"),
+    (chat(7, n=0), "range"),
+    (chat(8, max_tokens=0), "range"),
+    (chat(9, temperature=3), "range"),
+    (chat(10, tools=[{"type": "function", "function": {"name": "has space", "parameters": {"type": "object"}}}]),
+     "tool"),
+    (chat(11, tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "dict"}}}]),
+     "tool-schema"),
+    (chat(12, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {
+        "url": "data:text/plain;base64,aGk="}}]}]), "invalid-body"),  # the counter reads data: URLs
+]
+
+
+@pytest.mark.parametrize("line, rule", REFUSED, ids=[r for _, r in REFUSED])
+def test_each_refusal_is_found_with_its_rule_line_and_scope(write_plan, cli, line, rule):
+    plan = write_plan([chat(0, model=line["body"]["model"]), line])
+    out = cli("check", plan, "--format", "json")
+    assert out.returncode == 1, out.stdout
+    doc = json.loads(out.stdout)
+    errors = [f for f in doc["findings"] if f["severity"] == "error"]
+    assert {(f["line"], f["rule"], f["scope"]) for f in errors} == {(2, rule, "request")}
+    assert doc["failing_requests"] == 1 and doc["rejects_file"] is False
+    text = cli("check", plan)
+    assert f"{plan}:2: " in text.stdout and "1 request(s) would fail (the rest would run)" in text.stderr
+
+
+def _accepted_plans(tmp_path):
+    """Requests OpenAI accepted: the bundled examples, the cookbook's requests whose prompt_tokens the API reported
+    (tests/test_counting.py), and the request lines of OpenAI's own batch guide."""
+    listed = subprocess.run(["git", "ls-files", "*.jsonl"], capture_output=True, text=True, check=True).stdout.split()
+    plans = [p for p in listed if "bad_inputs" not in p and not p.startswith(("examples/anthropic", "examples/gemini"))]
+    rows = [chat(0, model="gpt-4o", messages=COOKBOOK_MESSAGES),
+            chat(1, model="gpt-4o", messages=COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS),
+            # https://platform.openai.com/docs/guides/batch, the input file example
+            {"custom_id": "request-1", "method": "POST", "url": "/v1/chat/completions",
+             "body": {"model": "gpt-3.5-turbo-0125", "messages": [
+                 {"role": "system", "content": "You are a helpful assistant."},
+                 {"role": "user", "content": "Hello world!"}], "max_tokens": 1000}},
+            chat(2, model="gpt-4o", temperature=0, top_p=1, seed=7, response_format={"type": "json_object"},
+                 logprobs=True, top_logprobs=3, presence_penalty=0.5, frequency_penalty=-0.5, n=2,
+                 stop=["\n"], user="u1", metadata={"k": "v"}, store=False),
+            chat(3, model="gpt-5-mini", max_completion_tokens=500, reasoning_effort="low", temperature=1),
+            chat(4, model="gpt-5.1", temperature=0.3, reasoning_effort="none"),
+            chat(5, model="o4-mini", messages=[{"role": "developer", "content": "Be brief."},
+                                               {"role": "user", "content": "hi"}], max_completion_tokens=50)]
+    mixed = tmp_path / "accepted.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return plans, rows
+
+
+def test_requests_the_api_accepted_give_no_finding_at_all(tmp_path):
+    from batchcost.plans.check import check_plan
+    from batchcost.plans.reader import PlanLine
+    from batchcost.providers import openai as provider
+
+    plans, rows = _accepted_plans(tmp_path)
+    assert len(plans) >= 2
+    for path in plans:
+        assert [f.one_line(path) for f in check_plan(path)] == [], path
+    for n, row in enumerate(rows, 1):  # one model per file: the lines are judged on their own
+        item = PlanLine(n, row["custom_id"], "POST", row["url"], row["body"], 0, b"", provider="openai")
+        assert list(provider.check_request(item)) == [], row
+
+
+def test_uncertain_rules_are_warnings_that_do_not_fail_check(write_plan, cli):
+    plan = write_plan([chat(0, model="gpt-5.1", temperature=0.2), chat(1, model="gpt-5.1", frobnicate=1)])
+    out = cli("check", plan, "--format", "json")
+    assert out.returncode == 0, out.stdout
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is True and {f["rule"] for f in doc["findings"]} == {"reasoning-sampling", "unknown-parameter"}
+    assert all(f["severity"] == "warning" for f in doc["findings"])
+    text = cli("check", plan)
+    assert text.returncode == 0 and "warning:" in text.stdout and "2 warning(s)" in text.stderr
+
+
+def test_file_level_findings_say_the_whole_file_is_refused(write_plan, cli):
+    plan = write_plan([chat(0), chat(0)])
+    doc = json.loads(cli("check", plan, "--format", "json").stdout)
+    assert doc["rejects_file"] is True and doc["findings"][0]["scope"] == "file"
+
+
+def test_the_hot_path_roles_are_the_sdks():
+    from batchcost.providers.openai_rules import CHAT_ROLES, _sdk
+
+    assert CHAT_ROLES == _sdk()["roles"]
+
+
+@pytest.mark.parametrize("engine", [[], ["--jobs", "2"]])
+def test_estimate_counts_the_requests_check_expects_to_fail_and_keeps_the_totals(write_plan, cli, engine):
+    rows = []
+    for i in range(400):  # mostly plain requests on the fast path, with refusals of every kind among them
+        kind = i % 8
+        if kind == 1:
+            rows.append(chat(i, temperature=2.5))
+        elif kind == 3:
+            rows.append(chat(i, max_tokens=0))
+        elif kind == 5:
+            rows.append(chat(i, messages=[{"role": "usr", "content": f"hi {i}"}]))
+        elif kind == 7 and i % 16 == 7:  # one tools block without a name, shared by 25 requests
+            rows.append(chat(i, tools=[{"type": "function", "function": {"parameters": {"type": "object"}}}]))
+        elif kind == 7:  # and a good one, shared by the other 25
+            rows.append(chat(i, tools=[{"type": "function", "function": {"name": "f", "parameters": {
+                "type": "object", "properties": {"x": {"type": "string"}}}}}]))
+        else:
+            rows.append(chat(i, temperature=0.2, max_tokens=30))
+    plan = write_plan(rows)
+    expected = json.loads(cli("check", plan, "--format", "json").stdout)["failing_requests"]
+    assert expected == 175
+    out = cli("estimate", plan, "--format", "json", *engine)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["check"]["failing_requests"] == expected and doc["plan"]["requests"] == 400
+    assert any("expects 175 request(s) to be refused" in w for w in doc["warnings"])
+    clean = write_plan([r for r in rows if r["body"].get("temperature") == 0.2], name="clean.jsonl")
+    doc = json.loads(cli("estimate", clean, "--format", "json", *engine).stdout)
+    assert doc["check"]["failing_requests"] == 0 and not any("refused" in w for w in doc["warnings"])
+
+
+def test_reasoning_models_on_the_fast_path_are_judged_by_their_family(write_plan, cli):
+    rows = [chat(i, model="gpt-5-nano", temperature=0.2 if i % 2 else 1, max_completion_tokens=20)
+            for i in range(40)]
+    plan = write_plan(rows)
+    doc = json.loads(cli("estimate", plan, "--format", "json").stdout)
+    assert doc["check"]["failing_requests"] == 20
+    assert json.loads(cli("check", plan, "--format", "json").stdout)["failing_requests"] == 20
