@@ -540,7 +540,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             if (type(body) is dict and obj.get("url") == CHAT and type(custom_id) is str and custom_id
                     and type(obj.get("method")) is str and type(model := body.get("model")) is str
                     and (entry := known.get(model)) is not None and (counts := entry[0](body)) is not None):
-                if entry[4](body):
+                if not entry[4].isdisjoint(body) and entry[5](body):  # check would refuse it: say so
                     adder.tally.failing += 1
                 total, prefix, bound = counts
                 if bound is None:
@@ -566,7 +566,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             lc = adder.model_price[item.model].long_context
             known[item.model] = (counter.counter(item.model).plain_chat, adder.tally.buckets[item.model],
                                  adder.model_bound[item.model], lc.above_input_tokens if lc else None,
-                                 failing_validator(counter.model_info(item.model).name))
+                                 *failing_validator(counter.model_info(item.model).name))
     if current is not None:
         _add_sums(known[current][1], requests, tokens, expected, high)
     if progress is not None and unreported:

@@ -203,15 +203,18 @@ def _schema_problem(schema: Any, depth: int = 0) -> str | None:
     return None
 
 
-def failing_validator(family: str):
-    """A quick test for the estimate's hot loop: would this plain chat request (text messages, no tools, whose roles
-    the counter already checked) fail on a value rule (ranges, the model family's refusals)? The same verdict as
-    ``request_findings`` errors for such a request, in a few set operations."""
+def failing_validator(family: str) -> tuple[frozenset, typing.Callable[[dict], bool]]:
+    """A quick test for the estimate's hot loop: would this plain chat request (text messages with known roles, a
+    whole output bound of at least 1, no tools, no stream: what ``Counter.plain_chat`` takes) fail on a value rule
+    (ranges, the model family's refusals)? The same verdict as ``request_findings`` errors for such a request.
+    Returns (the keys worth a look, the test): a body with none of those keys passes without a call."""
     ranges = {k: tuple(v) for k, v in _rules()["ranges"].items()}
     keys = frozenset(ranges)
     family_rules = _families().get(family) or {}
     strict = family_rules.get("default_only") or {}
     refused = frozenset(family_rules.get("refused_chat") or ())
+    # the plain path already holds max_tokens / max_completion_tokens to whole numbers of at least 1
+    watched = (keys - {"max_tokens", "max_completion_tokens", "max_output_tokens"}) | set(strict) | refused
 
     def fails(body: dict) -> bool:
         if body.get("stream") is True or not refused.isdisjoint(body):
@@ -227,7 +230,7 @@ def failing_validator(family: str):
                 return True
         return False
 
-    return fails
+    return frozenset(watched), fails
 
 
 _TOOL_VERDICTS: dict[bytes, bool] = {}  # tools block digest -> refused: requests of one template share one block
