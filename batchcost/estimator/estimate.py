@@ -602,12 +602,15 @@ def _sum(values: Iterable[Decimal | None]) -> Decimal | None:
 
 def estimate_records(records: Iterable[CountedRequest], prices: PriceTable, counter: PlanCounter,
                      forecast: OutputForecast = OutputForecast(), plan: dict | None = None,
-                     on_request: Callable | None = None) -> Estimate:
+                     on_request: Callable | None = None, failing: Callable[[], int] | None = None) -> Estimate:
     """Aggregate counted requests into an estimate.
 
     ``on_request(record, price, (low, expected, high), long_context)`` sees every request as it is added (reports
-    use it for per-request rows)."""
-    return finish(tally_records(records, prices, counter, forecast, on_request), prices, forecast, plan)
+    use it for per-request rows); ``failing()``, once they are all in, how many of them check expects to fail."""
+    tally = tally_records(records, prices, counter, forecast, on_request)
+    if failing is not None:
+        tally.failing += failing()
+    return finish(tally, prices, forecast, plan)
 
 
 @exact_money
@@ -695,19 +698,25 @@ def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Pat
     if online is not None:
         counter.use_calibration()  # the offline figures the ratio and the explanation compare with
 
+    refused = [0]  # requests check expects to fail: counted and priced all the same
+
     def counted() -> Iterator[tuple[CountedRequest, dict]]:
         for item in lines:
             if progress is not None:
                 progress(item.nbytes)
             if model is not None:
                 item = replace(item, body={**item.body, "model": model})
-            yield counter.count_line(item, source), item.body
+            record = counter.count_line(item, source)
+            if item.provider == "openai" and _request_fails(item, counter, record.tools_key):
+                refused[0] += 1
+            yield record, item.body
 
     if online is None:
         records = (record for record, _ in counted())
     else:
         records = online.stream(counted())
-    result = estimate_records(records, prices, counter, forecast, plan=plan, on_request=on_request)
+    result = estimate_records(records, prices, counter, forecast, plan=plan, on_request=on_request,
+                              failing=lambda: refused[0])
     if online is not None:
         result.online = online.as_dict()
         result.warnings.append(online.summary() + ": every input count is the provider's own")
