@@ -408,3 +408,20 @@ def test_two_waits_on_one_job_at_once_make_each_wave_once(aimock, cli, write_pla
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert len(_creates(aimock)) == 3 and len(aimock.calls("POST", "/v1/files")) == 3
+
+
+def test_cost_so_far_prices_the_usage_a_batch_object_reports_exactly():
+    from openai.types import Batch
+
+    from batchcost.cli.batch import cost_so_far
+
+    batch = Batch.model_validate({
+        "id": "batch_1", "completion_window": "24h", "created_at": 1, "endpoint": "/v1/chat/completions",
+        "input_file_id": "file-1", "object": "batch", "status": "in_progress",
+        "usage": {"input_tokens": 1000, "input_tokens_details": {"cached_tokens": 200}, "output_tokens": 500,
+                  "output_tokens_details": {"reasoning_tokens": 40}, "total_tokens": 1500}}).model_dump()
+    # gpt-4o-mini at batch prices: $0.075 input, $0.0375 cached input, $0.30 output per 1M
+    assert cost_so_far(batch, "gpt-4o-mini") == (800 * Decimal("0.075") + 200 * Decimal("0.0375")
+                                                 + 500 * Decimal("0.30")) / 10**6
+    assert cost_so_far({**batch, "usage": None}, "gpt-4o-mini") is None  # no usage reported: no figure, not $0
+    assert cost_so_far(batch, None) is None and cost_so_far(batch, "no-such-model") is None

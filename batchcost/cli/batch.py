@@ -207,6 +207,25 @@ def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt:
                             "--out DIR`")
 
 
+def cost_so_far(batch: dict, model: str | None, prices=None):
+    """What a batch has cost so far, from the usage its batch object reports, at the batch tier of its model (the
+    approved one, else the batch's own); None when it reports no usage or the model is not known."""
+    from batchcost.errors import BatchcostError
+    from batchcost.pricing.cost import price_tokens
+    from batchcost.pricing.tables import load_prices
+
+    usage = providers.batch_usage(batch, batch.get("endpoint"))
+    model = model or batch.get("model")
+    if usage is None or not model:
+        return None
+    try:
+        price = (prices or load_prices([])).lookup(model)
+        return price_tokens(price, "batch", input_tokens=usage["input_tokens"],
+                            cached_input_tokens=usage["cached_tokens"], output_tokens=usage["output_tokens"])
+    except (BatchcostError, ValueError):
+        return None
+
+
 def is_job(name: str | None) -> bool:
     return bool(name) and name.startswith("job-")
 
@@ -335,21 +354,41 @@ def status(
               or "no submissions in the ledger")
         return
     if is_job(batch_id):
-        from batchcost.batch.lifecycle import TERMINAL
-
         job = _job(ledger, batch_id)
         client, _ = _job_client(ledger, batch_id, base_url, max_retries)
-        for sub in ledger.job_waves(job):  # what each wave's batch says now
-            if sub.state == "created" and sub.status not in TERMINAL:
-                ledger.record_status(client.retrieve(sub.batch_id))
+        spent = {}
+        for sub in ledger.job_waves(job):  # what each wave's batch says now, and what it has cost so far
+            if sub.state == "created":
+                batch = client.retrieve(sub.batch_id)
+                ledger.record_status(batch)
+                spent[sub.wave] = cost_so_far(batch, sub.model)
         data = _job_record(job, ledger.job_waves(job), ledger)
-        _emit(fmt, data, _job_text(data))
+        from batchcost.pricing.cost import display_money, money
+
+        for wave in data["batches"]:
+            if spent.get(wave["wave"]) is not None:
+                wave["cost_so_far"] = money(spent[wave["wave"]])
+        known = [v for v in spent.values() if v is not None]
+        text = _job_text(data)
+        if known and len(known) == len(spent):  # every created wave reports usage: the job's cost so far
+            data["total"]["cost_so_far"] = money(sum(known))
+            text += f"\n  cost so far {display_money(sum(known))} (the batches' reported usage at batch prices)"
+        _emit(fmt, data, text)
         return
     batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id)
     ledger.record_status(batch)
     history = ledger.history(batch_id)
+    sub = ledger.by_batch(batch_id)
+    spent = cost_so_far(batch, sub.model if sub is not None else None)
+    if spent is not None:
+        from batchcost.pricing.cost import display_money, money
+
+        batch = {**batch, "cost_so_far": money(spent)}
+        history_text = f"\n  cost so far {display_money(spent)} (the batch's reported usage at batch prices)"
+    else:
+        history_text = ""
     _emit(fmt, {"batch": batch, "history": history, "downloads": ledger.downloads(batch_id)},
-          _batch_line(batch) + "".join(f"\n  {h['at']}  {h['status']}" for h in history))
+          _batch_line(batch) + "".join(f"\n  {h['at']}  {h['status']}" for h in history) + history_text)
 
 
 @app.command()

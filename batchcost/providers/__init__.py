@@ -17,6 +17,7 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
   ``response_usage(endpoint, response)``: the same for a real-time answer (the pilot)
 - ``queue_refused(batch)`` (optional): the batch was refused for the enqueued-token limit (OpenAI's
   ``token_limit_exceeded``): it is held and made again when the queue drains
+- ``batch_usage(batch)`` (optional): the tokens a batch object reports it has used so far, as neutral usage
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)
 - ``client(**options)``: the only place that imports the provider's SDK (loaded lazily)
 - ``online_counter(**options)``: for ``--online``, a function from a request body to the exact input tokens the
@@ -136,6 +137,13 @@ def queue_refused(batch: dict, endpoint: str | None = None) -> bool:
     module = get(for_batch(batch.get("id") or "", endpoint))
     check = getattr(module, "queue_refused", None)
     return bool(check is not None and check(batch))
+
+
+def batch_usage(batch: dict, endpoint: str | None = None) -> dict | None:
+    """The neutral usage a batch object reports so far (the provider module's ``batch_usage``), or None."""
+    module = get(for_batch(batch.get("id") or "", endpoint))
+    read = getattr(module, "batch_usage", None)
+    return read(batch) if read is not None else None
 
 
 MAX_TOKENS_PER_LINE = 2**53  # no request is billed anywhere near this; above it the line is wrong, not big

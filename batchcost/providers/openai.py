@@ -161,3 +161,15 @@ def queue_refused(batch: dict) -> bool:
         return False
     errors = (batch.get("errors") or {}).get("data") or []
     return any(isinstance(e, dict) and e.get("code") == "token_limit_exceeded" for e in errors)
+
+
+def batch_usage(batch: dict) -> dict | None:
+    """The tokens a batch reports it has used so far (OpenAI batch objects carry ``usage``), as neutral usage; None
+    when the batch reports none."""
+    usage = batch.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    try:
+        return _usage("/v1/responses", {"usage": usage})  # the batch's usage uses the Responses names
+    except ValueError:
+        return None
