@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
+
+from tests.loopback import LoopbackServer
 
 KEY_HEADER = "x-api-key"
 COUNT_REFUSES = {"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream", "metadata",
@@ -25,7 +26,7 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class MessageBatchesServer:
+class MessageBatchesServer(LoopbackServer):
     def __init__(self, *, bill: Callable[[dict], dict] | None = None, count: Callable[[dict], int] | None = None,
                  polls_to_end: int = 1):
         self.bill = bill or (lambda params: {"input_tokens": 10, "output_tokens": 5})
@@ -37,21 +38,7 @@ class MessageBatchesServer:
         self.calls: list[tuple[str, str]] = []
         self.keys_seen: set[str] = set()
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> "MessageBatchesServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve()
 
     def fail(self, route: str, *faults) -> None:
         """Inject faults for the next calls of ``route`` ("create", "retrieve", "list", "cancel", "results",

@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
+
+from tests.loopback import LoopbackServer
 from urllib.parse import parse_qs, urlsplit
 
 KEY_HEADER = "x-goog-api-key"
@@ -30,7 +31,7 @@ def _error(code: int, message: str, status: str) -> dict:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
-class GeminiBatchServer:
+class GeminiBatchServer(LoopbackServer):
     def __init__(self, *, bill: Callable[[dict], dict] | None = None, count: Callable[[dict], int] | None = None,
                  polls_to_end: int = 1):
         self.bill = bill or (lambda request: {"promptTokenCount": 10, "candidatesTokenCount": 5})
@@ -44,21 +45,7 @@ class GeminiBatchServer:
         self.calls: list[tuple[str, str]] = []
         self.keys_seen: set[str] = set()
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> "GeminiBatchServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve()
 
     def fail(self, route: str, *faults) -> None:
         """Inject faults for the next calls of ``route`` ("upload", "files", "create", "get", "list", "cancel",

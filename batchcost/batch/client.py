@@ -103,6 +103,18 @@ class BatchClient:
             raise RemoteError(f"{endpoint} answered with something that is not a JSON object")
         return response
 
+    def count_input_tokens(self, params: dict) -> int:
+        """The free ``POST /v1/responses/input_tokens`` count of one request in the Responses shape
+        (``providers.openai.responses_params``); the SDK backs off on 429 and 5xx."""
+        from openai.types.responses import input_token_count_params
+
+        known = set(input_token_count_params.InputTokenCountParams.__annotations__)
+        with self._call(f"counting input tokens for a {params.get('model')} request"):
+            answer = self._client.responses.input_tokens.count(
+                **{k: v for k, v in params.items() if k in known},
+                extra_body={k: v for k, v in params.items() if k not in known} or None)
+        return int(answer.input_tokens)
+
     # -- batches ----------------------------------------------------------------------------------------------
     def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str], *, wave_path=None) -> dict:
         """One attempt, no SDK retry: a create whose answer was lost may have happened, so the caller looks for
