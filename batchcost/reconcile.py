@@ -365,3 +365,18 @@ def _write_retry(plan: Path, planned: dict[str, Planned], path: Path, prices: Pr
         retry["estimate"] = {"batch": {k: money(v) for k, v in e.cost["batch"].items()},
                              "sha256": e.plan["sha256"]}
     return retry
+
+
+def usage_crosscheck(reported: dict, actual: dict) -> str:
+    """One sentence comparing what the batch objects report they used (``batch_usage``, summed over the waves)
+    with what their result lines add up to (``Reconciliation.actual``)."""
+    pairs = [("input", reported["input_tokens"], actual["input_tokens"]),
+             ("output", reported["output_tokens"], actual["output_tokens"]),
+             ("cached input", reported["cached_tokens"], actual["cached_input_tokens"])]
+    off = [(name, mine, lines) for name, mine, lines in pairs if mine != lines]
+    if not off:
+        return (f"the batch's own usage agrees with its result lines ({reported['input_tokens']:,} input, "
+                f"{reported['output_tokens']:,} output tokens)")
+    return ("the batch's own usage differs from the sum of its result lines: " + "; ".join(
+        f"{name} {mine:,} reported, {lines:,} in the lines ({lines - mine:+,})" for name, mine, lines in off)
+        + " (lines missing from the files, or usage the results do not show)")

@@ -425,3 +425,24 @@ def test_cost_so_far_prices_the_usage_a_batch_object_reports_exactly():
                                                  + 500 * Decimal("0.30")) / 10**6
     assert cost_so_far({**batch, "usage": None}, "gpt-4o-mini") is None  # no usage reported: no figure, not $0
     assert cost_so_far(batch, None) is None and cost_so_far(batch, "no-such-model") is None
+
+
+def test_reconcile_compares_the_batch_objects_usage_with_the_result_lines():
+    from batchcost.reconcile import usage_crosscheck
+
+    actual = {"input_tokens": 1200, "output_tokens": 300, "cached_input_tokens": 100}
+    same = usage_crosscheck({"input_tokens": 1200, "output_tokens": 300, "cached_tokens": 100}, actual)
+    assert same.startswith("the batch's own usage agrees") and "1,200 input" in same
+    off = usage_crosscheck({"input_tokens": 1500, "output_tokens": 300, "cached_tokens": 100}, actual)
+    assert "differs" in off and "input 1,500 reported, 1,200 in the lines (-300)" in off and "output" not in off
+
+
+def test_reconcile_from_the_ledger_says_nothing_of_usage_a_batch_does_not_report(aimock, cli, write_plan,
+                                                                                 tmp_path):
+    plan, _ = _plan(write_plan, n=3)
+    approval = _approve(cli, plan, tmp_path)
+    batch_id = json.loads(cli("submit", plan, "--approval", approval, "--format", "json").stdout)["batches"][0]["id"]
+    assert cli("wait", batch_id, "--poll-interval", "0.01").returncode == 0
+    out = cli("reconcile", "--batch", batch_id, "--format", "json", "--no-calibrate")
+    assert out.returncode == 0, out.stderr
+    assert not any("batch's own usage" in e for e in json.loads(out.stdout)["explanations"])  # aimock reports none

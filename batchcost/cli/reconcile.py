@@ -61,14 +61,15 @@ def reconcile(
     from batchcost.cli.prices import parse_date
 
     on = parse_date(prices_at, "--prices-at")
+    reported_usage = None
     if job is not None:
         if batch is not None or results is not None or errors is not None:
             raise UsageError("--job takes the results from the ledger: drop --batch, --results and --errors")
-        plan, results, errors, created = _job_from_ledger(job, base_url, plan)
+        plan, results, errors, created, reported_usage = _job_from_ledger(job, base_url, plan)
         on = on or created
         batch = job
     elif batch is not None:
-        plan, results, errors, created = _from_ledger(batch, base_url, plan)
+        plan, results, errors, created, reported_usage = _from_ledger(batch, base_url, plan)
         on = on or created
     if plan is None or (results is None and errors is None and batch is None):
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
@@ -82,6 +83,10 @@ def reconcile(
         guard(outputs=[report / name for name in REPORT_FILES])
     r = run(plan, results, load_prices(prices or [], at=on), errors=errors, estimate_json=estimate,
             retry_file=retry_file, calibrate=not no_calibrate)
+    if reported_usage:  # --batch / --job: the batch objects' own totals against the lines, where they report any
+        from batchcost.reconcile import usage_crosscheck
+
+        r.explanations.append(usage_crosscheck(reported_usage, r.actual))
     if on is not None:
         r.prices_at = on.isoformat()
     if report is not None:
@@ -117,7 +122,22 @@ def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     import datetime as dt
 
     created = dt.datetime.fromisoformat(sub.created_at).date()  # the prices in force when it was submitted
-    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created
+    usage = _reported([client.retrieve(batch_id)], [sub.endpoint])
+    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created, usage
+
+
+def _reported(batches: list[dict], endpoints: list[str]) -> dict | None:
+    """The usage the batch objects report, summed; None unless every one of them reports it."""
+    from batchcost import providers
+
+    total = {"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0}
+    for batch, endpoint in zip(batches, endpoints):
+        usage = providers.batch_usage(batch, endpoint)
+        if usage is None:
+            return None
+        for key in total:
+            total[key] += usage[key]
+    return total if batches else None
 
 
 def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
@@ -146,10 +166,13 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
                        "pass it: batchcost reconcile PLAN --job ...", path=source)
     folder = home() / "results" / job_id
     joined = {"output": [], "error": []}
+    seen, endpoints = [], []
     for sub in subs:
         if sub.batch_id:
             for f in download_batch(sub.batch_id, folder, client, ledger):
                 joined[f["kind"]].append(Path(f["path"]))
+            seen.append(client.retrieve(sub.batch_id))
+            endpoints.append(sub.endpoint)
     paths = {}
     for kind, parts in joined.items():
         if not parts:
@@ -161,7 +184,7 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
                     for raw in fh:
                         out.write(raw if raw.endswith(b"\n") else raw + b"\n")
     created = dt.datetime.fromisoformat(subs[0].created_at).date()
-    return source, paths.get("output"), paths.get("error"), created
+    return source, paths.get("output"), paths.get("error"), created, _reported(seen, endpoints)
 
 
 def _print(r) -> None:
