@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from batchcost.providers.openai_rules import failing_validator, request_fails
+from batchcost.providers.openai_rules import failing_validator  # the fast path is OpenAI chat's
 from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, PlanError, UsageError
 from batchcost.estimator.plan_counts import CountedRequest, PlanCounter
 from batchcost.estimator.counting import CHAT
@@ -560,7 +560,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             continue
         record = counter.count_line(item, path)
         adder.add(record)
-        if item.provider == "openai" and _request_fails(item, counter, record.tools_key):
+        if _request_fails(item, counter, record.tools_key):
             adder.tally.failing += 1
         if fast and item.url == CHAT and item.model not in known:
             lc = adder.model_price[item.model].long_context
@@ -576,10 +576,14 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
 
 def _request_fails(item, counter: PlanCounter, tools_key: bytes = b"") -> bool:
     """Whether check's per-request rules expect the provider to refuse this request (it is counted and priced,
-    but a refused request is not billed: the estimate says how many, without changing the totals)."""
-    if type(item.body) is not dict:
+    but a refused request is not billed: the estimate says how many, without changing the totals). The provider
+    module's ``request_fails``, where it has one."""
+    from batchcost import providers
+
+    check = getattr(providers.get(item.provider), "request_fails", None)
+    if check is None or type(item.body) is not dict:
         return False
-    return request_fails(item.url, item.body, counter.model_info(item.model).name, tools_key)
+    return check(item, counter.model_info(item.model).name, tools_key)
 
 
 def _add_sums(bucket: _Bucket, requests: int, tokens: int, expected: int, high: int) -> None:
@@ -707,7 +711,7 @@ def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Pat
             if model is not None:
                 item = replace(item, body={**item.body, "model": model})
             record = counter.count_line(item, source)
-            if item.provider == "openai" and _request_fails(item, counter, record.tools_key):
+            if _request_fails(item, counter, record.tools_key):
                 refused[0] += 1
             yield record, item.body
 

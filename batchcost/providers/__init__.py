@@ -17,6 +17,8 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
   ``response_usage(endpoint, response)``: the same for a real-time answer (the pilot)
 - ``queue_refused(batch)`` (optional): the batch was refused for the enqueued-token limit (OpenAI's
   ``token_limit_exceeded``): it is held and made again when the queue drains
+- ``request_fails(item, family, tools_key)`` (optional): whether ``check_request`` would find an error (the
+  estimate says how many requests check expects to fail)
 - ``batch_usage(batch)`` (optional): the tokens a batch object reports it has used so far, as neutral usage
 - ``STATUSES``: the provider's batch statuses mapped to ours (validating … completed, failed, expired, cancelled)
 - ``client(**options)``: the only place that imports the provider's SDK (loaded lazily)

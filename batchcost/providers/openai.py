@@ -77,6 +77,13 @@ def check_request(item) -> Iterator[tuple]:
     yield from request_findings(item.url, item.body, family)
 
 
+def request_fails(item, family: str, tools_key: bytes = b"") -> bool:
+    """Whether ``check`` expects the API to refuse this request (for the estimate's count of failures)."""
+    from batchcost.providers.openai_rules import request_fails as fails
+
+    return fails(item.url, item.body, family, tools_key)
+
+
 def counter(info, **options):
     from batchcost.estimator.counting import Counter
 
