@@ -6,6 +6,8 @@ To add a provider, add ``batchcost/providers/<name>.py`` with these names and li
   ``ENDPOINT`` (the neutral request kind its lines get); ``owns_batch(batch_id)`` (an id only it gives out)
 - ``matches(obj)``: is this decoded plan line in the provider's shape? ``line(custom_id, endpoint, body)``: the
   line ``plan`` writes for a rendered request (``ENDPOINTS``, when set, are the request kinds a template may name)
+- ``kind_of(body)`` (optional): the request kind a body is, for templates that name no endpoint (Gemini:
+  ``generateContent`` or ``embedContent``)
 - ``parse(obj, path, line, nbytes, text) -> PlanLine``: the neutral request record (id, model, kind, body, line,
   bytes), or a ``PlanError`` naming the field
 - ``counter(info, **options)``: an object with ``count(endpoint, body) -> RequestCount`` saying how exact it is
