@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
-from tests.loopback import LoopbackServer
+from tests.loopback import JsonHandler, LoopbackServer
 
 KEY_HEADER = "x-api-key"
 COUNT_REFUSES = {"max_tokens", "temperature", "top_p", "top_k", "stop_sequences", "stream", "metadata",
@@ -99,25 +98,10 @@ class MessageBatchesServer(LoopbackServer):
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(JsonHandler):
             def _body(self) -> dict:
                 length = int(self.headers.get("content-length") or 0)
                 return json.loads(self.rfile.read(length) or b"{}")
-
-            def _send(self, status: int, payload, content_type="application/json") -> None:
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
-                self.end_headers()
-                self.wfile.write(data)
 
             def _route(self, method: str) -> None:
                 path = self.path.split("?", 1)[0]
@@ -131,8 +115,7 @@ class MessageBatchesServer(LoopbackServer):
                     faults = server.faults.get(route)
                     fault = faults.pop(0) if faults else None
                 if fault == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
+                    self._drop()
                     return
                 if fault is not None:
                     self._send(fault, {"type": "error", "error": {"type": "overloaded_error" if fault >= 500

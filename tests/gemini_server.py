@@ -14,10 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
-from tests.loopback import LoopbackServer
+from tests.loopback import JsonHandler, LoopbackServer
 from urllib.parse import parse_qs, urlsplit
 
 KEY_HEADER = "x-goog-api-key"
@@ -134,23 +133,7 @@ class GeminiBatchServer(LoopbackServer):
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _send(self, status: int, payload, headers: dict | None = None,
-                      content_type="application/json") -> None:
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _route(self, method: str) -> None:
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -163,15 +146,14 @@ class GeminiBatchServer(LoopbackServer):
                     faults = server.faults.get(route)
                     fault = faults.pop(0) if faults else None
                 if fault == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
+                    self._drop()
                     return
                 if fault is not None:
                     status = "RESOURCE_EXHAUSTED" if fault == 429 else "UNAVAILABLE"
                     self._send(fault, _error(fault, "injected", status))
                     return
                 status, payload, headers, kind = answer
-                self._send(status, payload, headers, kind)
+                self._send(status, payload, kind, headers)
 
             def do_GET(self):
                 self._route("GET")

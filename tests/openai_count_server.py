@@ -9,10 +9,9 @@ injected. It is driven through the real ``openai`` SDK; it never ships.
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
-from tests.loopback import LoopbackServer
+from tests.loopback import JsonHandler, LoopbackServer
 
 TAKES = {"model", "input", "instructions", "tools", "tool_choice", "reasoning", "text", "parallel_tool_calls",
          "previous_response_id", "conversation", "truncation", "personality"}
@@ -33,22 +32,7 @@ class InputTokensServer(LoopbackServer):
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
                 server.keys_seen.add((self.headers.get("authorization") or "").removeprefix("Bearer "))
