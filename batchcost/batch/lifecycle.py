@@ -41,11 +41,13 @@ def plan_waves(plan: Path, plan_sha: str, *, max_enqueued_tokens: int | None = N
         models.add(item.model)
         if counter is not None:
             tokens += counter.count_line(item, plan).input_tokens
+            if tokens > max_enqueued_tokens:
+                counter = None  # it will be split, and split counts every line: no need to count them twice
     if requests == 0:
         raise BatchcostError("the plan has no requests", path=plan)
     bounds = providers.get(provider).limits()
     if (requests <= bounds.max_requests and size <= bounds.max_bytes and len(models) == 1
-            and (max_enqueued_tokens is None or tokens <= max_enqueued_tokens)):
+            and (max_enqueued_tokens is None or counter is not None)):
         return [Wave(plan, endpoint, requests, tokens if counter is not None else None)]
     from batchcost.plans.split import split_plan
 
@@ -54,6 +56,7 @@ def plan_waves(plan: Path, plan_sha: str, *, max_enqueued_tokens: int | None = N
         split = split_plan(plan, folder, max_enqueued_tokens=max_enqueued_tokens)
         return [Wave(w.path, endpoint, w.requests, w.input_tokens) for w in split]
     waves = []
+    counter = PlanCounter(base_dir=plan.parent) if max_enqueued_tokens is not None else None
     for path in sorted(folder.glob("*.jsonl")):  # written before: read back (the same bytes, counted again)
         items = list(read_plan(path))
         counted = None
@@ -155,7 +158,6 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
     interval, started = poll_interval, time.monotonic()
     last = None
     while True:
-        refused = False
         with ledger.plan_lock(job.plan_sha256):  # one process advances a job at a time (wait, submit, cancel)
             for sub in ledger.job_waves(job):
                 if sub.state == "created" and sub.status not in TERMINAL:
@@ -165,7 +167,6 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
                         on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held "
                                 "until the queue drains")
                         ledger.update(sub, state="held", batch_id=None, status=None, tries=sub.tries + 1)
-                        refused = True
             subs = advance_job(job, client, ledger, on_step=on_step)
         summary = job_summary(subs, ledger)
         if summary != last:
@@ -176,7 +177,7 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
         if timeout is not None and time.monotonic() - started > timeout:
             raise RemoteError(f"job {job.job_id} is still running after {timeout:.0f} s; run `batchcost wait "
                               f"{job.job_id}` again later")
-        sleep(interval if not refused else max(interval, poll_interval))
+        sleep(interval)
         interval = min(max_interval, interval * 1.5)
 
 
@@ -274,6 +275,11 @@ def file_stem(batch_id: str) -> str:
 
 def download_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Ledger) -> list[dict]:
     """Download the output and error files of a finished batch, whole then renamed. Safe to repeat."""
+    return fetch_batch(batch_id, out_dir, client, ledger)[1]
+
+
+def fetch_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Ledger) -> tuple[dict, list[dict]]:
+    """``download_batch``, also giving the batch object it read (its status and reported usage)."""
     from batchcost.atomic import check_output, check_output_dir
 
     stem = file_stem(batch_id)
@@ -294,4 +300,4 @@ def download_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Le
         sha, size = client.download(file_id, dest)
         ledger.record_download(batch_id, kind, file_id, dest, sha, size)
         results.append({"kind": kind, "file_id": file_id, "path": str(dest), "bytes": size, "sha256": sha})
-    return results
+    return batch, results

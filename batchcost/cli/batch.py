@@ -356,12 +356,14 @@ def status(
     if is_job(batch_id):
         job = _job(ledger, batch_id)
         client, _ = _job_client(ledger, batch_id, base_url, max_retries)
-        spent = {}
+        from batchcost.pricing.tables import load_prices
+
+        spent, table = {}, load_prices([])  # the price tables read once for every wave
         for sub in ledger.job_waves(job):  # what each wave's batch says now, and what it has cost so far
             if sub.state == "created":
                 batch = client.retrieve(sub.batch_id)
                 ledger.record_status(batch)
-                spent[sub.wave] = cost_so_far(batch, sub.model)
+                spent[sub.wave] = cost_so_far(batch, sub.model, table)
         data = _job_record(job, ledger.job_waves(job), ledger)
         from batchcost.pricing.cost import display_money, money
 

@@ -106,7 +106,7 @@ def reconcile(
 def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     from batchcost.batch.ledger import Ledger
     from batchcost import providers
-    from batchcost.batch.lifecycle import download_batch, file_stem
+    from batchcost.batch.lifecycle import fetch_batch, file_stem
     from batchcost.cli.batch import _client
     from batchcost.home import home
 
@@ -117,12 +117,12 @@ def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
     client = _client(base_url or sub.base_url, 5, batch_id=batch_id, ledger=ledger)  # the batch's provider
     if providers.default_model() is None:
         providers.set_default_model(sub.model)  # the approved model, for plan lines that name none (Gemini)
-    files = download_batch(batch_id, home() / "results" / file_stem(batch_id), client, ledger)
+    batch, files = fetch_batch(batch_id, home() / "results" / file_stem(batch_id), client, ledger)
     kinds = {f["kind"]: Path(f["path"]) for f in files}
     import datetime as dt
 
     created = dt.datetime.fromisoformat(sub.created_at).date()  # the prices in force when it was submitted
-    usage = _reported([client.retrieve(batch_id)], [sub.endpoint])
+    usage = _reported([batch], [sub.endpoint])
     return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created, usage
 
 
@@ -149,7 +149,7 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
     from batchcost import providers
     from batchcost.atomic import atomic_writer
     from batchcost.batch.ledger import Ledger
-    from batchcost.batch.lifecycle import download_batch
+    from batchcost.batch.lifecycle import fetch_batch
     from batchcost.cli.batch import _job, _job_client
     from batchcost.home import home
     from batchcost.plans.reader import plan_sha256
@@ -169,9 +169,10 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
     seen, endpoints = [], []
     for sub in subs:
         if sub.batch_id:
-            for f in download_batch(sub.batch_id, folder, client, ledger):
+            batch, files = fetch_batch(sub.batch_id, folder, client, ledger)
+            for f in files:
                 joined[f["kind"]].append(Path(f["path"]))
-            seen.append(client.retrieve(sub.batch_id))
+            seen.append(batch)
             endpoints.append(sub.endpoint)
     paths = {}
     for kind, parts in joined.items():
