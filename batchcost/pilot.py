@@ -57,6 +57,7 @@ class PilotResult:
 def pilot_high_cost(lines: list[PlanLine], plan: Path, prices: PriceTable) -> Decimal:
     """The most the pilot can cost in real time: every sampled request at its output bound (else the model's)."""
     counter = PlanCounter(base_dir=plan.parent)
+    _measurable(lines, counter, plan)
     total = Decimal(0)
     for item in lines:
         record = counter.count_line(item, plan)
@@ -68,12 +69,20 @@ def pilot_high_cost(lines: list[PlanLine], plan: Path, prices: PriceTable) -> De
     return total
 
 
-def run_pilot(plan: Path, lines: list[PlanLine], client, prices: PriceTable, *, on_step=lambda s: None) -> PilotResult:
-    counter = PlanCounter(base_dir=plan.parent, fingerprints=True)
-    if any(item.url in (EMBEDDINGS, MODERATIONS) or counter.model_info(item.model).kind == "embedding"
-           for item in lines):
+def _measurable(lines: list[PlanLine], counter: PlanCounter, plan: Path) -> None:
+    """A pilot measures output lengths: refuse plans whose cost is known without one."""
+    kinds = {counter.model_info(item.model).kind for item in lines}
+    if any(item.url in (EMBEDDINGS, MODERATIONS) for item in lines) or "embedding" in kinds:
         raise BadInput("a pilot measures output lengths; embeddings and moderations have none (their input is "
                        "what they cost)", path=plan)
+    if kinds & {"image", "video"}:
+        raise BadInput("a pilot measures output lengths; an image or video request's cost is known from the request "
+                       "itself (quality, size, n; seconds and size): `batchcost estimate` gives it", path=plan)
+
+
+def run_pilot(plan: Path, lines: list[PlanLine], client, prices: PriceTable, *, on_step=lambda s: None) -> PilotResult:
+    counter = PlanCounter(base_dir=plan.parent, fingerprints=True)
+    _measurable(lines, counter, plan)
     sha = plan_sha256(plan)
     result = PilotResult({"path": str(plan), "sha256": sha}, 0, 0, 0, 0)
     observations = []

@@ -20,7 +20,7 @@ from batchcost.atomic import atomic_writer
 from batchcost.calibration import Calibration, Observation
 from batchcost.errors import BadInput, UsageError
 from batchcost.inputs import check_input_file, json_problem, read_json_file
-from batchcost.estimator.estimate import OutputForecast
+from batchcost.estimator.estimate import OutputForecast, forecast_output
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import read_plan
 from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
@@ -39,6 +39,9 @@ class Planned:
     status: str = "missing"  # succeeded, failed, expired, cancelled, missing
     usage: dict | None = None
     error: str | None = None
+    image_input_tokens: int = 0  # image models: the estimate's image input tokens (its output is all image tokens)
+    image: bool = False
+    video: tuple | None = None  # video models: the planned (size, seconds)
 
 
 @dataclass
@@ -155,9 +158,12 @@ def reconcile(plan: str | Path, results: str | Path | None, prices: PriceTable, 
         bound = record.max_output_tokens
         if bound is None:
             bound = counter.model_info(record.model).max_output_tokens
+        out = forecast_output(record, forecast, bound)
         planned[item.custom_id] = Planned(item.line, record.model, record.family, record.fingerprint,
-                                          record.input_tokens, forecast.forecast_request(record, bound),
-                                          None if record.input_low is None else (record.input_low, record.input_high))
+                                          record.input_tokens, out,
+                                          None if record.input_low is None else (record.input_low, record.input_high),
+                                          image_input_tokens=record.image_input_tokens,
+                                          image=record.image_output is not None, video=record.video)
     sha = digest.hexdigest()
     if estimate_doc is not None and (estimate_doc.get("plan") or {}).get("sha256") not in (None, sha):
         raise BadInput(f"the estimate is for another plan (sha256 {estimate_doc['plan']['sha256'][:12]}…, this plan "
@@ -243,9 +249,16 @@ def _totals(planned: dict[str, Planned], prices: PriceTable, plan: dict, issues:
         long_est = lc is not None and p.input_tokens > lc.above_input_tokens
         cost = price_tokens(price, "batch", input_tokens=u["input_tokens"], cached_input_tokens=u["cached_tokens"],
                             cache_write_tokens=u["cache_write_tokens"], cache_write_1h_tokens=u["cache_write_1h_tokens"],
-                            output_tokens=u["output_tokens"], long_context=long_actual)
+                            output_tokens=u["output_tokens"], long_context=long_actual,
+                            image_input_tokens=u.get("image_input_tokens", 0),
+                            image_output_tokens=u.get("image_output_tokens", 0),
+                            video_seconds=u.get("video_seconds", 0), video_size=u.get("video_size"))
+        planned_video = {} if p.video is None else {"video_size": p.video[0], "video_seconds": p.video[1]}
         estimated = [None if o is None else price_tokens(price, "batch", input_tokens=p.input_tokens,
-                                                         output_tokens=o, long_context=long_est) for o in p.out]
+                                                         output_tokens=o, long_context=long_est,
+                                                         image_input_tokens=p.image_input_tokens,
+                                                         image_output_tokens=o if p.image else 0, **planned_video)
+                     for o in p.out]
         actual_cost += cost
         for key, value in (("input_tokens", u["input_tokens"]), ("cached_input_tokens", u["cached_tokens"]),
                            ("output_tokens", u["output_tokens"]), ("reasoning_tokens", u["reasoning_tokens"])):

@@ -30,7 +30,7 @@ def test_clean_plan(write_plan, cli):
 @pytest.mark.parametrize("fault, expected", [
     (lambda lines: lines.__setitem__(2, {**lines[2], "custom_id": "r1"}), [("duplicate-custom-id", 3)]),
     (lambda lines: lines.__setitem__(1, {**lines[1], "method": "GET"}), [("method", 2)]),
-    (lambda lines: lines.__setitem__(1, {**lines[1], "url": "/v1/images/generations"}), [("endpoint", 2)]),
+    (lambda lines: lines.__setitem__(1, {**lines[1], "url": "/v1/audio/speech"}), [("endpoint", 2)]),
     (lambda lines: lines.__setitem__(2, req(3, url="/v1/responses")), [("mixed-endpoints", 3), ("invalid-body", 3),
                                                                                 ("unknown-parameter", 3)]),
     (lambda lines: lines.__setitem__(1, req(2, model="gpt-4o")), [("mixed-models", 2)]),

@@ -103,7 +103,18 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
         from batchcost.estimator.estimate import tier_advice
 
         console.print(tier_advice(estimate))
-    if out["basis"] == "max":
+    media = [m for m in estimate.by_model if m.media]
+    for m in media:
+        if "video_seconds" in m.media:
+            seconds = ", ".join(f"{n:,} s at {size}" for size, n in m.media["video_seconds"].items())
+            console.print(f"{m.model}: {seconds} of video, priced per second by size.")
+        if "image_output_tokens" in m.media:
+            console.print(f"{m.model}: output is the image tokens of the images each request asks for (quality, "
+                          "size and n); where the model picks (auto), low and high are its cheapest and dearest "
+                          "choice.")
+    if len(media) == len(estimate.by_model):
+        pass
+    elif out["basis"] == "max":
         console.print("Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0.")
     else:
         console.print(f"Output: {out['per_request']:,} tokens per request expected, capped by each bound; "

@@ -34,6 +34,8 @@ def split(
     from rich.console import Console
     from rich.table import Table
 
+    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.estimator.models import custom_model, resolve_model
     from batchcost.plans.split import split_plan
     from batchcost.pricing.cost import display_money, price_tokens
     from batchcost.pricing.tables import load_prices
@@ -49,8 +51,12 @@ def split(
     for name in ("requests", "MB", "input tokens", "batch cost at bound"):
         view.add_column(name, justify="right")
     for wave in waves:
-        cost = price_tokens(table.lookup(wave.model), "batch", input_tokens=wave.input_tokens,
-                            output_tokens=wave.output_bound)
+        kind = (custom_model(wave.model, encoding) if encoding else resolve_model(wave.model)).kind
+        if kind in ("image", "video"):  # priced by image tokens or seconds: the wave's own estimate
+            cost = estimate_plan(wave.path, table).cost["batch"]["high"]
+        else:
+            cost = price_tokens(table.lookup(wave.model), "batch", input_tokens=wave.input_tokens,
+                                output_tokens=wave.output_bound)
         view.add_row(wave.path.name, f"{wave.requests:,}", f"{wave.nbytes / 1e6:,.1f}", f"{wave.input_tokens:,}",
                      display_money(cost))
     Console(highlight=False).print(view)

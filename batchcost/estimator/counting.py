@@ -26,7 +26,11 @@ RESPONSES = "/v1/responses"
 EMBEDDINGS = "/v1/embeddings"
 COMPLETIONS = "/v1/completions"
 MODERATIONS = "/v1/moderations"
-ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS)
+from batchcost.estimator.media import IMAGE_EDITS, IMAGE_ENDPOINTS, IMAGE_GENERATIONS, VIDEOS  # noqa: E402
+
+ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
+MEDIA_KINDS = {"image": IMAGE_ENDPOINTS, "video": (VIDEOS,)}  # the endpoints an image or a video model takes
+_MEDIA = frozenset((IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS))
 
 
 @dataclass(slots=True)
@@ -45,6 +49,9 @@ class RequestCount:
     basis: str = "tokenizer"  # tokenizer (exact offline), approximation, or online (the provider counted it)
     cache_ttl: str | None = None  # an explicit cache breakpoint (Claude's cache_control): "5m" or "1h"
     cache_key: str = ""  # what the breakpoint's prefix holds, hashed: requests sharing it share one cache entry
+    image_input_tokens: int = 0  # image models: the input tokens that are image tokens (an edit's input images)
+    image_output: tuple | None = None  # image models: (low, expected, high) image tokens of the images made
+    video: tuple | None = None  # video models: (size, seconds)
 
 
 MEMO_ENTRIES = 8192
@@ -117,10 +124,13 @@ class Counter:
         rules = model.chat_rules
         self._chat_constants = (rules.tokens_per_message, rules.tokens_per_name, rules.reply_primer)
         self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
+        self._media_endpoints = MEDIA_KINDS.get(model.kind)  # an image or video model's endpoints, else None
 
     # -- entry point ------------------------------------------------------------------------------
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
         _expect(body, dict, "body")
+        if self._media_endpoints is not None or endpoint in _MEDIA:
+            return self._media(endpoint, body, RequestCount(0, None), self._media_endpoints)
         if endpoint == CHAT:
             fast = self._plain_chat(body)
             if fast is not None:
@@ -142,6 +152,23 @@ class Counter:
             raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
         if self.fingerprints or result.prefix_tokens >= 1024:
             result.fingerprint = fingerprint(self.model.name, endpoint, body, result.tools_key)
+        return result
+
+    def _media(self, endpoint: str, body: dict, result: RequestCount, endpoints: tuple | None) -> RequestCount:
+        from batchcost.estimator import media
+
+        if endpoints is None or endpoint not in endpoints:
+            kind = {VIDEOS: "a video", IMAGE_GENERATIONS: "an image", IMAGE_EDITS: "an image"}.get(endpoint)
+            if kind:
+                raise PlanError(f"{endpoint} needs {kind} model; {self.model.name} is a {self.model.kind} model")
+            raise PlanError(f"{self.model.name} is {'a video' if self.model.kind == 'video' else 'an image'} model: "
+                            f"its requests go to {' or '.join(endpoints)}, not {endpoint}")
+        if endpoint == VIDEOS:
+            result.input_tokens = media.count_video(self.model.name, body, result)
+        else:
+            result.input_tokens = media.count_image(self, endpoint, body, result)
+        if self.fingerprints:
+            result.fingerprint = fingerprint(self.model.name, endpoint, body)
         return result
 
     # -- chat completions -------------------------------------------------------------------------
@@ -290,7 +317,9 @@ class Counter:
         if not isinstance(detail, str):
             raise PlanError(f"{at} detail must be a string (auto, low or high), not {_json_type(detail)}")
         if rules.approximate:
-            _note(result, f"{self.model.name} image tokens follow measured, not documented, multipliers")
+            _note(result, f"{self.model.name} image tokens follow " + (
+                "GPT Image 1's tile rule (65 + 129 a tile), not documented for each image model"
+                if self.model.kind == "image" else "measured, not documented, multipliers"))
         try:
             data = image_bytes(url, self.base_dir) if url is not None else None
         except ImageFileProblem as exc:

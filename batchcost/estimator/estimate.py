@@ -116,6 +116,9 @@ class _Bucket:
     unbounded: int = 0  # requests with no output bound at all: high is unknown
     band: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # approximate counts: below, above (normal, long)
     approximate: int = 0  # requests whose count is an approximation with a band
+    image_in: int = 0  # image models: input tokens that are image tokens (priced at the image input rate)
+    image_out: list[int] = field(default_factory=lambda: [0, 0, 0])  # image output tokens: low, expected, high
+    video: dict = field(default_factory=dict)  # video models: size -> seconds (priced per second by size)
 
 
 @dataclass
@@ -127,6 +130,7 @@ class ModelEstimate:
     cost: dict[str, dict[str, Decimal | None]]
     long_context_requests: int = 0
     price_source: dict | None = None  # which table priced this model: file (or database and version), checked_on
+    media: dict | None = None  # image models: image input / output tokens; video models: seconds by size
 
     def as_dict(self) -> dict:
         return {
@@ -135,6 +139,7 @@ class ModelEstimate:
             "requests": self.requests,
             "input_tokens": self.input_tokens,
             "output_tokens": dict(self.output_tokens),
+            **(self.media or {}),
             "cost": _cost_json(self.cost),
             "long_context_requests": self.long_context_requests,
         }
@@ -258,6 +263,29 @@ def tier_advice(estimate: Estimate) -> str:
             f"it gives up: {TURNAROUND[best]}.{missing}")
 
 
+def forecast_output(record: CountedRequest, forecast: OutputForecast, bound: int | None) -> tuple:
+    """(low, expected, high) output tokens of one request: an image request's image tokens and a video's none are
+    known from the request itself; any other request's come from the forecast."""
+    if record.image_output is not None:
+        return record.image_output
+    if record.video is not None:
+        return (0, 0, 0)
+    return forecast.forecast_request(record, bound)
+
+
+def request_cost(price, tier: str, record: CountedRequest, output: int, *, input_tokens: int | None = None,
+                 long_context: bool = False) -> Decimal:
+    """One request's cost at ``tier`` with ``output`` output tokens (image tokens for an image request; a video's
+    seconds by size); ``input_tokens`` overrides the record's (an approximate count's band ends)."""
+    media: dict = {}
+    if record.image_output is not None:
+        media = {"image_input_tokens": record.image_input_tokens, "image_output_tokens": output}
+    elif record.video is not None:
+        media = {"video_size": record.video[0], "video_seconds": record.video[1]}
+    return price_tokens(price, tier, input_tokens=record.input_tokens if input_tokens is None else input_tokens,
+                        output_tokens=output, long_context=long_context, **media)
+
+
 def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: int | None) -> None:
     low, expected, high = out
     bucket.requests += 1
@@ -271,6 +299,13 @@ def _add(bucket: _Bucket, record: CountedRequest, out: tuple, long_threshold: in
         bucket.approximate += 1
         bucket.band[2 if is_long else 0] += record.input_tokens - record.input_low
         bucket.band[3 if is_long else 1] += record.input_high - record.input_tokens
+    if record.image_output is not None:
+        bucket.image_in += record.image_input_tokens
+        for i, value in enumerate(record.image_output):
+            bucket.image_out[i] += value or 0
+    if record.video is not None:
+        size, seconds = record.video
+        bucket.video[size] = bucket.video.get(size, 0) + seconds
     out = bucket.long_out if is_long else bucket.out
     out[0] += low
     out[1] += expected or 0
@@ -293,7 +328,10 @@ def _price_bucket(bucket: _Bucket, price, tier: str, marks: dict | None = None) 
         shift, long_shift = {"low": (-bucket.band[0], -bucket.band[2]), "expected": (0, 0),
                              "high": (bucket.band[1], bucket.band[3])}[key]
         result[key] = (price_tokens(price, tier, input_tokens=bucket.input_tokens + shift,
-                                    output_tokens=bucket.out[i])
+                                    output_tokens=bucket.out[i], image_input_tokens=bucket.image_in,
+                                    image_output_tokens=bucket.image_out[i])
+                       + sum((price_tokens(price, tier, input_tokens=0, video_seconds=seconds, video_size=size)
+                              for size, seconds in bucket.video.items()), Decimal(0))
                        + price_tokens(price, tier, input_tokens=bucket.long_input_tokens + long_shift,
                                       output_tokens=bucket.long_out[i], long_context=True))
     for (ttl, long), (first, total) in (marks or {}).items():
@@ -404,11 +442,15 @@ class Tally:
             mine.long_requests += b.long_requests
             mine.unbounded += b.unbounded
             mine.approximate += b.approximate
+            mine.image_in += b.image_in
+            for size, seconds in b.video.items():
+                mine.video[size] = mine.video.get(size, 0) + seconds
             for i in range(4):
                 mine.band[i] += b.band[i]
             for i in range(3):
                 mine.out[i] += b.out[i]
                 mine.long_out[i] += b.long_out[i]
+                mine.image_out[i] += b.image_out[i]
         for note, n in later.notes.items():
             self.notes[note] = self.notes.get(note, 0) + n
         self.endpoints += [e for e in later.endpoints if e not in self.endpoints]
@@ -479,7 +521,10 @@ class _Adder:
         if bound is None:
             bound = self.model_bound[record.model]
         lc = price.long_context
-        out = (0, bound, bound) if self.plain_max else self.forecast.forecast_request(record, bound)
+        if self.plain_max and record.image_output is None and record.video is None:
+            out = (0, bound, bound)
+        else:
+            out = forecast_output(record, self.forecast, bound)
         if self.calibration is None and self.forecast.basis == "calibrated":
             self.calibration = self.forecast.calibration
         try:
@@ -632,7 +677,7 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
             output_tokens={"low": b.out[0] + b.long_out[0], "expected": b.out[1] + b.long_out[1],
                            "high": None if b.unbounded else b.out[2] + b.long_out[2], "basis": forecast.basis},
             cost={tier: _price_bucket(b, price, tier, tally.marks(model)) for tier in TIERS},
-            long_context_requests=b.long_requests, price_source=_provenance(price),
+            long_context_requests=b.long_requests, price_source=_provenance(price), media=_media(b),
         ))
     output = {"low": sum(m.output_tokens["low"] for m in by_model),
               "expected": sum(m.output_tokens["expected"] for m in by_model),
@@ -668,6 +713,17 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
                     by_model=by_model, prices=sources, warnings=warnings, forecast=forecast,
                     cache=tally.cache_summary(prices), tally=tally, input_tokens_range=band)
+
+
+def _media(bucket: _Bucket) -> dict | None:
+    """What an image or video model's requests make, for the JSON (None for token-only models)."""
+    out = {}
+    if any(bucket.image_out) or bucket.image_in:
+        out["image_input_tokens"] = bucket.image_in
+        out["image_output_tokens"] = dict(zip(("low", "expected", "high"), bucket.image_out))
+    if bucket.video:
+        out["video_seconds"] = dict(sorted(bucket.video.items()))
+    return out or None
 
 
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:

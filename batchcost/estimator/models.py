@@ -56,7 +56,7 @@ class ModelInfo:
     """Everything needed to count one model's requests. ``name`` is the registry family."""
 
     name: str
-    kind: str  # chat, completion, embedding
+    kind: str  # chat, completion, embedding, image, video (and the providers' own: messages, generate)
     encoding: str
     context_window: int | None
     max_output_tokens: int | None
@@ -72,6 +72,7 @@ class ModelInfo:
     tool_prompt: dict | None = None  # tokens the provider adds once for tools, by tool_choice (Claude)
     structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
     min_cacheable: int | None = None  # the shortest prefix an explicit cache breakpoint caches (Claude)
+    media: str | None = None  # image and video models: their table in media.yaml (image_outputs), or "video"
 
 
 def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
@@ -101,6 +102,7 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
         structure=registry["claude_rules"]["standard"] if spec.get("provider") == "anthropic" else None,
         min_cacheable=spec.get("min_cacheable"),
+        media=spec.get("media"),
     )
 
 

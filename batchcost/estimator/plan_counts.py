@@ -35,6 +35,9 @@ class CountedRequest:
     cache_ttl: str | None = None  # an explicit cache breakpoint: written at the 5-minute or 1-hour rate
     cache_key: str = ""
     tools_key: bytes = b""  # digest of the tools block: one verdict per distinct block (check's tool rules)
+    image_input_tokens: int = 0  # image models: the input tokens that are image tokens
+    image_output: tuple | None = None  # image models: (low, expected, high) image output tokens
+    video: tuple | None = None  # video models: (size, seconds)
 
     def contract(self) -> dict:
         """The DESIGN.md jsonl object, plus ``approximate`` (and ``notes`` when approximate)."""
@@ -52,6 +55,11 @@ class CountedRequest:
         if self.input_low is not None:
             record["input_tokens_low"] = self.input_low
             record["input_tokens_high"] = self.input_high
+        if self.image_output is not None:
+            record["image_input_tokens"] = self.image_input_tokens
+            record["image_output_tokens"] = dict(zip(("low", "expected", "high"), self.image_output))
+        if self.video is not None:
+            record["video"] = {"size": self.video[0], "seconds": self.video[1]}
         if self.notes:
             record["notes"] = self.notes
         return record
@@ -123,7 +131,8 @@ class PlanCounter:
         return CountedRequest(item.line, item.custom_id, item.model, item.url, result.input_tokens,
                               result.max_output_tokens, result.approximate, result.notes, counter.model.name,
                               item.nbytes, result.prefix_tokens, result.fingerprint, item.provider, result.basis,
-                              result.low, result.high, result.cache_ttl, result.cache_key, result.tools_key)
+                              result.low, result.high, result.cache_ttl, result.cache_key, result.tools_key,
+                              result.image_input_tokens, result.image_output, result.video)
 
 
 def count_plan(path: str | Path, *, encoding: str | None = None,

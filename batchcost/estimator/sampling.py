@@ -14,10 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from batchcost.errors import BadInput, UsageError
-from batchcost.estimator.estimate import TIERS, Estimate, ModelEstimate, OutputForecast, breakpoint_premium
+from batchcost.estimator.estimate import (TIERS, Estimate, ModelEstimate, OutputForecast, breakpoint_premium,
+                                          forecast_output, request_cost)
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import parse_line
-from batchcost.pricing.cost import exact_money, money, price_tokens
+from batchcost.pricing.cost import exact_money, money
 from batchcost.pricing.tables import PriceTable
 
 Z95 = 1.959963984540054
@@ -111,14 +112,13 @@ def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, f
     bound = record.max_output_tokens
     if bound is None:
         bound = counter.model_info(record.model).max_output_tokens
-    low, expected, high = forecast.forecast_request(record, bound)
+    low, expected, high = forecast_output(record, forecast, bound)
     price = prices.lookup(record.model)
     lc = price.long_context
     long = lc is not None and record.input_tokens > lc.above_input_tokens
     inputs = (record.input_tokens,) * 3 if record.input_low is None else (
         record.input_low, record.input_tokens, record.input_high)  # an approximate count: its band's ends
-    costs = {tier: [None if o is None else price_tokens(price, tier, input_tokens=n, output_tokens=o,
-                                                        long_context=long)
+    costs = {tier: [None if o is None else request_cost(price, tier, record, o, input_tokens=n, long_context=long)
                     for n, o in zip(inputs, (low, expected, high))] for tier in TIERS}
     if record.cache_ttl is not None and high is not None:
         # a cache breakpoint: the high writes its prefix, as the full estimate's high does; low and expected stay

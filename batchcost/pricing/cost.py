@@ -27,7 +27,8 @@ def exact_money(function):
 
 def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_input_tokens: int = 0,
                  output_tokens: int = 0, long_context: bool = False, cache_write_tokens: int = 0,
-                 cache_write_1h_tokens: int = 0) -> Decimal:
+                 cache_write_1h_tokens: int = 0, image_input_tokens: int = 0, image_cached_input_tokens: int = 0,
+                 image_output_tokens: int = 0, video_seconds: int = 0, video_size: str | None = None) -> Decimal:
     """Exact cost of ``input_tokens`` (which include the cached and cache-write tokens, as the APIs report the
     total) and ``output_tokens`` at ``tier`` ("realtime"/"standard", "batch", "flex" or "priority"; a tier the
     model does not offer is ``TierNotOffered``, never another tier's price).
@@ -35,12 +36,44 @@ def price_tokens(price: ModelPrice, tier: str, *, input_tokens: int, cached_inpu
     Cached tokens are billed at the cached rate, or at the input rate when the table has none (the safe figure).
     Cache writes (5-minute, 1-hour) are billed at their write rates. Output or cache-write tokens with no price
     are an error, never $0.
+
+    Image models: ``image_input_tokens`` (of which ``image_cached_input_tokens`` were cached) are a part of
+    ``input_tokens`` and ``image_output_tokens`` a part of ``output_tokens``, as the Images API reports them; they
+    are priced at the image rates. Video: ``video_seconds`` of ``video_size`` at the model's per-second rate. A class
+    with no rate is an error, never $0.
     """
     if cached_input_tokens + cache_write_tokens + cache_write_1h_tokens > input_tokens:
         raise ValueError("cached and cache-write tokens cannot exceed input_tokens")
+    if image_cached_input_tokens > image_input_tokens or image_input_tokens > input_tokens - cached_input_tokens:
+        raise ValueError("image input tokens are a part of the input tokens (and cached image tokens of them)")
+    if image_output_tokens > output_tokens:
+        raise ValueError("image output tokens cannot exceed output_tokens")
     with localcontext(EXACT):  # products and a shift of the point: exact, or an error, never rounded
-        return _price(price, tier, input_tokens, cached_input_tokens, output_tokens, long_context,
-                      cache_write_tokens, cache_write_1h_tokens)
+        total = _price(price, tier, input_tokens - image_input_tokens, cached_input_tokens,
+                       output_tokens - image_output_tokens, long_context, cache_write_tokens, cache_write_1h_tokens)
+        if image_input_tokens or image_output_tokens:
+            total += _image_price(price, tier, image_input_tokens, image_cached_input_tokens, image_output_tokens)
+        if video_seconds:
+            rate = price.rates(tier).second_rate(video_size or "")
+            if rate is None:
+                raise MissingPrice(f"no per-second price for {video_size} video of model {price.model!r} at the "
+                                   f"{tier} tier", path=price.path)
+            total += video_seconds * rate
+        return total
+
+
+def _image_price(price: ModelPrice, tier: str, image_input: int, image_cached: int, image_output: int) -> Decimal:
+    rates = price.rates(tier)
+    total = Decimal(0)
+    for tokens, rate, name in ((image_input - image_cached, rates.image_input, "image input"),
+                               (image_cached, rates.image_cached_input if rates.image_cached_input is not None
+                                else rates.image_input, "image input"),
+                               (image_output, rates.image_output, "image output")):
+        if tokens:
+            if rate is None:
+                raise MissingPrice(f"no {name} price for model {price.model!r} at the {tier} tier", path=price.path)
+            total += tokens * rate
+    return (+total).scaleb(-PER_MILLION)
 
 
 def _price(price: ModelPrice, tier: str, input_tokens: int, cached_input_tokens: int, output_tokens: int,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -25,7 +26,10 @@ from batchcost.pricing.tables import LongContext, ModelPrice, PriceSource, Rates
 NAME = "genai-prices"
 HOME = "https://github.com/pydantic/genai-prices"
 CLASSES = {"input": "input_mtok", "cached_input": "cache_read_mtok", "cache_write": "cache_write_mtok",
-           "cache_write_1h": "cache_write_1h_mtok", "output": "output_mtok"}
+           "cache_write_1h": "cache_write_1h_mtok", "output": "output_mtok",
+           # image models (OpenAI's GPT Image): image tokens in and out have rates of their own
+           "image_input": "input_image_mtok", "image_cached_input": "cache_image_read_mtok",
+           "image_output": "output_image_mtok"}
 VARIANTS = {"batch": {"processing": "batch"}, "flex": {"service_tier": "flex"},
             "priority": {"service_tier": "priority"}}
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
@@ -153,12 +157,12 @@ def _rates(values: dict, notes: list[str], model: str, tier: str) -> tuple[Rates
     threshold = min(thresholds) if thresholds else None
     if len(thresholds) > 1:
         notes.append(f"{model}: its {tier} classes change price at different thresholds; the lowest is used")
-    make = lambda d: Rates(d["input"], d["output"], d["cached_input"], d["cache_write"], d["cache_write_1h"])  # noqa
+    make = lambda d: Rates(**d)  # noqa: E731
     return make(base), (make(above) if threshold is not None else None), threshold
 
 
 def _with_long(rates: Rates, long: Rates) -> Rates:
-    return Rates(rates.input, rates.output, rates.cached_input, rates.cache_write, rates.cache_write_1h, long=long)
+    return replace(rates, long=long)
 
 
 def _by_rule(base: Rates, long: Rates | None, rule: dict) -> Rates:
@@ -175,8 +179,7 @@ def _by_rule(base: Rates, long: Rates | None, rule: dict) -> Rates:
         with localcontext(EXACT):
             scaled = {c: (None if getattr(rates, c) is None else
                           getattr(rates, c) * factor if c in classes else getattr(rates, c)) for c in CLASSES}
-        return Rates(scaled["input"], scaled["output"], scaled["cached_input"], scaled["cache_write"],
-                     scaled["cache_write_1h"])
+        return Rates(**scaled)
 
     result = apply(base)
     return _with_long(result, apply(long)) if long is not None else result

@@ -26,8 +26,9 @@ STALE_AFTER_DAYS = 90
 MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens (or a multiplier): anything above is a typo, not a price
 MAX_DECIMAL_PLACES = 60  # 40-place prices are exact; 1e-400 is not a price
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
+IMAGE_CLASSES = ("image_input", "image_cached_input", "image_output")  # GPT Image models' image tokens
 _KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "cache_write", "cache_write_1h", "batch", "flex",
-                       "priority", "long_context"}
+                       "priority", "long_context", "video_per_second", *IMAGE_CLASSES}
 TIER_NAMES = {"standard": "realtime", "realtime": "realtime", "batch": "batch", "flex": "flex", "priority": "priority"}
 TURNAROUND = {"realtime": "answers at once", "batch": "within 24 hours", "flex": "best effort, may be slower or "
               "refused when busy", "priority": "faster and steadier than standard"}
@@ -97,6 +98,16 @@ class Rates:
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
     long: "Rates | None" = None  # absolute rates for a request over the model's long-context threshold, if known
+    # image models: image tokens in (edits' input images), cached image input, image tokens out (the images made);
+    # image tokens are a part of the input / output tokens, priced at these rates instead (none: an error, never $0)
+    image_input: Decimal | None = None
+    image_cached_input: Decimal | None = None
+    image_output: Decimal | None = None
+    # video models: USD per second of video, by size ("1280x720"); a size not listed is an error, never $0
+    per_second: tuple[tuple[str, Decimal], ...] | None = None
+
+    def second_rate(self, size: str) -> Decimal | None:
+        return dict(self.per_second or ()).get(size)
 
 
 @dataclass(frozen=True)
@@ -177,15 +188,36 @@ def _optional_price(mapping: dict, key: str, path: str, what: str) -> Decimal | 
 def _rates(mapping: Any, path: str, what: str, line: int | None) -> Rates:
     if not isinstance(mapping, dict):
         raise PriceFileError(f"{what} must be a mapping of prices", path=path, line=line)
-    if "input" not in mapping:
+    per_second = _per_second(mapping.get("video_per_second"), path, what, _line(mapping, "video_per_second"))
+    if "input" not in mapping and per_second is None:
         raise PriceFileError(f"{what}.input is missing", path=path, line=line)
     return Rates(
-        input=_price(mapping["input"], path, _line(mapping, "input"), f"{what}.input"),
+        # a video model bills seconds only: its token input is 0 (and it takes no token requests: models.yaml)
+        input=_price(mapping["input"], path, _line(mapping, "input"), f"{what}.input") if "input" in mapping
+        else Decimal(0),
         output=_optional_price(mapping, "output", path, what),
         cached_input=_optional_price(mapping, "cached_input", path, what),
         cache_write=_optional_price(mapping, "cache_write", path, what),
         cache_write_1h=_optional_price(mapping, "cache_write_1h", path, what),
+        **{c: _optional_price(mapping, c, path, what) for c in IMAGE_CLASSES},
+        per_second=per_second,
     )
+
+
+def _per_second(raw: Any, path: str, what: str, line: int | None) -> tuple[tuple[str, Decimal], ...] | None:
+    """``video_per_second: {"1280x720": 0.10, ...}``: USD per second of video of each size."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw:
+        raise PriceFileError(f"{what}.video_per_second must map sizes (WIDTHxHEIGHT) to USD per second", path=path,
+                             line=line)
+    out = []
+    for size, value in raw.items():
+        if not isinstance(size, str) or not re.fullmatch(r"\d+x\d+", size):
+            raise PriceFileError(f"{what}.video_per_second: {size!r} is not a size like 1280x720", path=path,
+                                 line=_line(raw, size) or line)
+        out.append((size, _price(value, path, _line(raw, size) or line, f"{what}.video_per_second.{size}")))
+    return tuple(out)
 
 
 def _discounted(rates: Rates, discount: Decimal) -> Rates:
@@ -201,7 +233,9 @@ def _scaled(rates: Rates, factor: Decimal) -> Rates:
         return None if value is None else value * factor
 
     return Rates(input=rates.input * factor, output=scale(rates.output), cached_input=scale(rates.cached_input),
-                 cache_write=scale(rates.cache_write), cache_write_1h=scale(rates.cache_write_1h))
+                 cache_write=scale(rates.cache_write), cache_write_1h=scale(rates.cache_write_1h),
+                 **{c: scale(getattr(rates, c)) for c in IMAGE_CLASSES},
+                 per_second=None if rates.per_second is None else tuple((k, v * factor) for k, v in rates.per_second))
 
 
 def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongContext | None:

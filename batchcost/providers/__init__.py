@@ -170,9 +170,11 @@ def count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int
 
 
 def usage_record(*, input_tokens: int, output_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0,
-                 cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0) -> dict:
+                 cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0, **media) -> dict:
     """Neutral usage of one succeeded request. ``input_tokens`` is every input token billed (cache reads and
-    writes included); ``output_tokens`` includes reasoning/thinking."""
+    writes included); ``output_tokens`` includes reasoning/thinking. ``media``: an image request's
+    ``image_input_tokens`` / ``image_output_tokens`` (parts of the two), a video's ``video_seconds`` and
+    ``video_size``."""
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached_tokens,
             "reasoning_tokens": reasoning_tokens, "cache_write_tokens": cache_write_tokens,
-            "cache_write_1h_tokens": cache_write_1h_tokens}
+            "cache_write_1h_tokens": cache_write_1h_tokens, **media}

@@ -101,6 +101,10 @@ _USAGE_NAMES = {  # endpoint kind -> (input, output, input details, cached, outp
 
 def _usage(endpoint: str, body: Any) -> dict:
     """The line's usage as neutral counts; ``ValueError`` says what is wrong with it."""
+    if endpoint == "/v1/videos":
+        return _video_usage(body)
+    if endpoint in ("/v1/images/generations", "/v1/images/edits"):
+        return _image_usage(body)
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         raise ValueError("a succeeded line without a usage block")
@@ -125,6 +129,40 @@ def _usage(endpoint: str, body: Any) -> dict:
                         reasoning_tokens=reasoning)
 
 
+def _image_usage(body: Any) -> dict:
+    """An Images API answer's usage: ``input_tokens`` (text and image), ``output_tokens`` (image tokens, and
+    text tokens where ``output_tokens_details`` says so)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        raise ValueError("a succeeded image line without a usage block")
+    input_tokens = count_field(usage, "input_tokens", "usage.", default=None)
+    output_tokens = count_field(usage, "output_tokens", "usage.", default=None)
+    details_in = usage.get("input_tokens_details") or {}
+    details_out = usage.get("output_tokens_details")
+    if not isinstance(details_in, dict) or (details_out is not None and not isinstance(details_out, dict)):
+        raise ValueError("usage.input_tokens_details and output_tokens_details must be objects")
+    image_in = count_field(details_in, "image_tokens", "usage.input_tokens_details.")
+    # without a breakdown the output is the image: "The number of image tokens in the output image"
+    image_out = output_tokens if details_out is None else count_field(details_out, "image_tokens",
+                                                                       "usage.output_tokens_details.")
+    if image_in > input_tokens or image_out > output_tokens:
+        raise ValueError("usage reports more image tokens than tokens")
+    return usage_record(input_tokens=input_tokens, output_tokens=output_tokens, image_input_tokens=image_in,
+                        image_output_tokens=image_out)
+
+
+def _video_usage(body: Any) -> dict:
+    """A video job's bill: its ``seconds`` of ``size``."""
+    if not isinstance(body, dict):
+        raise ValueError("a succeeded video line without a video object")
+    seconds, size = body.get("seconds"), body.get("size")
+    if isinstance(seconds, str) and seconds.isdigit():
+        seconds = int(seconds)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0 or not isinstance(size, str):
+        raise ValueError(f"a video line needs seconds and size, not {json.dumps([seconds, size])[:60]}")
+    return usage_record(input_tokens=0, output_tokens=0, video_seconds=seconds, video_size=size)
+
+
 def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
     """(status, usage, error) of one output or error line; ``ValueError`` says what is wrong with the line."""
     response, error = obj.get("response"), obj.get("error")
@@ -134,7 +172,11 @@ def classify(obj: dict, endpoint: str) -> tuple[str, dict | None, str | None]:
     if status_code is not None and (not isinstance(status_code, int) or isinstance(status_code, bool)):
         raise ValueError(f"response.status_code must be a number, not {json.dumps(status_code)[:20]}")
     if status_code == 200:
-        return "succeeded", _usage(endpoint, response.get("body")), None
+        body = response.get("body")
+        if endpoint == "/v1/videos" and isinstance(body, dict) and body.get("status") == "failed":
+            error = body.get("error")
+            return "failed", None, str((error or {}).get("code") if isinstance(error, dict) else "video failed")
+        return "succeeded", _usage(endpoint, body), None
     code = error.get("code") if isinstance(error, dict) else None
     if code is None and isinstance(response, dict):
         body = response.get("body")
@@ -178,7 +220,11 @@ def responses_params(body: dict) -> dict:
 
     model = body.get("model")
     if "messages" not in body:
-        if "input" not in body or (isinstance(model, str) and resolve_model(model).kind == "embedding"):
+        kind = resolve_model(model).kind if isinstance(model, str) else ""
+        if kind in ("image", "video"):
+            raise UsageError(f"--online counts chat and responses requests; OpenAI has no counting endpoint for "
+                             f"{kind} requests (their tokens or seconds are counted offline from the request)")
+        if "input" not in body or kind == "embedding":
             raise UsageError("--online counts chat and responses requests; this plan's are counted exactly "
                              "offline (tiktoken, the API's own tokenizer)")
         return {k: body[k] for k in COUNTED if k in body}

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 from batchcost.data import load_data
 
 CHAT, RESPONSES, EMBEDDINGS = "/v1/chat/completions", "/v1/responses", "/v1/embeddings"
+IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS = "/v1/images/generations", "/v1/images/edits", "/v1/videos"
+JUDGED = (CHAT, RESPONSES, EMBEDDINGS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
 # the SDK's chat roles, for the estimate's hot path (which does not import the SDK; a test keeps them equal)
 CHAT_ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
 
@@ -29,7 +31,7 @@ def _rules() -> dict:
 def _sdk() -> dict:
     """Parameter names per endpoint and the chat roles, from the openai SDK's request types."""
     import openai
-    from openai.types import embedding_create_params
+    from openai.types import embedding_create_params, image_edit_params, image_generate_params, video_create_params
     from openai.types.chat import ChatCompletionMessageParam, completion_create_params
     from openai.types.responses import response_create_params
 
@@ -42,7 +44,12 @@ def _sdk() -> dict:
     return {"version": openai.__version__, "roles": roles,
             CHAT: names(completion_create_params.CompletionCreateParamsBase) | {"stream"},
             RESPONSES: names(response_create_params.ResponseCreateParamsBase) | {"stream"},
-            EMBEDDINGS: names(embedding_create_params.EmbeddingCreateParams)}
+            EMBEDDINGS: names(embedding_create_params.EmbeddingCreateParams),
+            IMAGE_GENERATIONS: names(image_generate_params.ImageGenerateParamsBase) | {"stream"},
+            # a batch line is JSON, so an edit names its images by URL or file id in "images" (the SDK's
+            # multipart "image" field is the same thing as a file upload)
+            IMAGE_EDITS: names(image_edit_params.ImageEditParamsBase) | {"stream", "images"},
+            VIDEOS: names(video_create_params.VideoCreateParams)}
 
 
 @functools.cache
@@ -63,7 +70,7 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
     """(rule, message, severity) for one request of ``endpoint`` to a model of registry family ``family``. Without
     ``warnings`` only the error rules run, with no import of the SDK (the estimate's count of failures)."""
     rules = _rules()
-    if endpoint not in (CHAT, RESPONSES, EMBEDDINGS):
+    if endpoint not in JUDGED:
         return
     if warnings:
         sdk = _sdk()

@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from batchcost.estimator.estimate import Estimate, OutputForecast, estimate_dataset, estimate_plan
-from batchcost.pricing.cost import display_money, exact_money, money, price_tokens
+from batchcost.estimator.estimate import Estimate, OutputForecast, estimate_dataset, estimate_plan, request_cost
+from batchcost.pricing.cost import display_money, exact_money, money
 from batchcost.pricing.tables import PriceTable, load_prices
 
 REQUEST_COLUMNS = ["line", "custom_id", "model", "input_tokens", "max_output_tokens", "output_expected",
@@ -56,8 +56,7 @@ def _request_collector(rows: list[RequestRow]):
         def cost(tier: str, output: int | None) -> Decimal | None:
             if output is None:
                 return None
-            return price_tokens(price, tier, input_tokens=record.input_tokens, output_tokens=output,
-                                long_context=long_context)
+            return request_cost(price, tier, record, output, long_context=long_context)
 
         rows.append(RequestRow(record.line, record.custom_id, record.model, record.input_tokens,
                                record.max_output_tokens, expected, high, cost("realtime", expected),
