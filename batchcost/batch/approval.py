@@ -17,12 +17,16 @@ FORMAT = 1
 MAX_APPROVAL_DEPTH = 32  # what approve writes nests 6 levels; submit stores the approval in the ledger
 
 
-def make_approval(estimate: Estimate, *, budget: Decimal, by: str, budget_on: str = "high") -> dict:
+def make_approval(estimate: Estimate, *, budget: Decimal, by: str, budget_on: str = "high",
+                  project: str | None = None) -> dict:
     """The approval record; raises ``BudgetExceeded`` (exit 3) when the estimate is over the budget."""
     if not by.strip():
         raise BudgetExceeded("an approval needs the approver's name (--by)")
+    if project is not None and not project.strip():
+        raise BudgetExceeded("--project needs a name")
     estimate.check_budget(budget, budget_on)
     return {
+        **({"project": project.strip()} if project else {}),
         "batchcost_approval": FORMAT,
         "plan": estimate.plan,
         "budget": money(budget),

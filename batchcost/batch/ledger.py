@@ -66,6 +66,31 @@ CREATE TABLE IF NOT EXISTS jobs (
     stop_on_failure INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY,
+    plan_sha256 TEXT NOT NULL,
+    project TEXT,                 -- NULL: no project (only "*" budgets apply)
+    approved_by TEXT NOT NULL,
+    principal TEXT,               -- the verified-at-sign-time principal of a signed approval
+    approved_at TEXT NOT NULL,
+    provider TEXT,
+    models TEXT,                  -- comma-separated
+    batch_high TEXT,              -- exact decimal strings (NULL: no upper bound)
+    batch_expected TEXT,
+    realtime_expected TEXT,
+    budget TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reconciliations (
+    id INTEGER PRIMARY KEY,
+    plan_sha256 TEXT NOT NULL,
+    scope TEXT NOT NULL,          -- the batch id, job id, or "results" (files given by hand)
+    actual_cost TEXT NOT NULL,    -- exact decimal strings
+    estimated_expected TEXT,
+    succeeded INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_plan ON approvals (plan_sha256);
+CREATE INDEX IF NOT EXISTS reconciliations_plan ON reconciliations (plan_sha256);
 CREATE INDEX IF NOT EXISTS submissions_batch ON submissions (batch_id);
 CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 """
@@ -275,6 +300,50 @@ class Ledger:
     def history(self, batch_id: str) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT at, status, total, completed, failed FROM events "
                                                  "WHERE batch_id = ? ORDER BY id", (batch_id,))]
+
+    # -- spend: approvals and reconciliations --------------------------------------------------------------
+    def add_approval(self, approval: dict) -> None:
+        """An approval as ``approve`` wrote it: the spend it books (its project, batch high and expected)."""
+        plan, cost = approval.get("plan") or {}, ((approval.get("estimate") or {}).get("cost") or {})
+        batch, realtime = cost.get("batch") or {}, cost.get("realtime") or {}
+        signature = approval.get("signature") or {}
+        with self.transaction() as db:
+            db.execute("INSERT INTO approvals (plan_sha256, project, approved_by, principal, approved_at, provider, "
+                       "models, batch_high, batch_expected, realtime_expected, budget) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (plan.get("sha256"), approval.get("project"), approval.get("approved_by"),
+                        signature.get("principal"), approval.get("approved_at"), plan.get("provider"),
+                        ",".join(plan.get("models") or []), batch.get("high"), batch.get("expected"),
+                        realtime.get("expected"), approval.get("budget")))
+
+    def approvals(self) -> list[dict]:
+        """The latest approval of each plan (approving a plan again replaces its booking)."""
+        rows = self.db.execute("SELECT * FROM approvals a WHERE id = (SELECT MAX(id) FROM approvals b WHERE "
+                               "b.plan_sha256 = a.plan_sha256) ORDER BY approved_at, id")
+        return [dict(r) for r in rows]
+
+    def add_reconciliation(self, plan_sha256: str, scope: str, actual_cost: str, estimated_expected: str | None,
+                           succeeded: int) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO reconciliations (plan_sha256, scope, actual_cost, estimated_expected, succeeded, "
+                       "at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (plan_sha256, scope, actual_cost, estimated_expected, succeeded, now()))
+
+    def reconciliations(self) -> dict[str, dict]:
+        """plan sha256 -> its latest reconciliation."""
+        rows = self.db.execute("SELECT * FROM reconciliations r WHERE id = (SELECT MAX(id) FROM reconciliations s "
+                               "WHERE s.plan_sha256 = r.plan_sha256)")
+        return {r["plan_sha256"]: dict(r) for r in rows}
+
+    def submitted_plans(self) -> dict[str, dict]:
+        """plan sha256 -> what its created waves are doing: {"created", "finished", "first_at"}."""
+        out: dict[str, dict] = {}
+        for r in self.db.execute("SELECT plan_sha256, state, status, created_at FROM submissions"):
+            entry = out.setdefault(r["plan_sha256"], {"created": 0, "finished": 0, "first_at": r["created_at"]})
+            if r["state"] == "created":
+                entry["created"] += 1
+                entry["finished"] += r["status"] in ("completed", "failed", "expired", "cancelled")
+        return out
 
     def record_download(self, batch_id: str, kind: str, file_id: str, path: Path, sha256: str, size: int) -> None:
         with self.transaction() as db:

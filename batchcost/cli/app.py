@@ -37,7 +37,7 @@ def _root(
 
 
 def _register() -> None:
-    from batchcost.cli import batch, check, count, estimate, pilot, plan, prices, reconcile, report, split  # noqa: F401  (commands register themselves on `app`)
+    from batchcost.cli import batch, check, count, estimate, pilot, plan, prices, reconcile, report, spend, split  # noqa: F401  (commands register themselves on `app`)
 
 
 def fail(message: str, code: int) -> int:

@@ -74,9 +74,21 @@ def approve(
     prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on", help="Batch figure checked against --budget."),
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N", help="Output forecast basis."),
+    project: Optional[str] = typer.Option(None, "--project", metavar="NAME",
+                                          help="The project the spend is booked to (`batchcost spend --by project`, "
+                                               "budgets)."),
+    sign_with: Optional[Path] = typer.Option(None, "--sign-with", metavar="KEY",
+                                             help="Sign the approval with this SSH key (ssh-keygen -Y sign, namespace "
+                                                  "batchcost; a .pub file signs through ssh-agent)."),
+    principal: Optional[str] = typer.Option(None, "--principal", metavar="NAME",
+                                            help="The signer's principal as the allowed signers file names it "
+                                                 "(default: --by)."),
+    budgets: Optional[Path] = typer.Option(None, "--budgets", metavar="FILE",
+                                           help="Budgets (YAML); default BATCHCOST_HOME/budgets.yaml when it exists."),
 ) -> None:
     """Approve PLAN for a budget: records the plan's sha256, its estimate at the prices used, the budget, who and
-    when. Refuses (exit 3) when the estimated batch cost is over the budget."""
+    when, and the project; signed with --sign-with. Refuses (exit 3) when the estimated batch cost is over the
+    budget, or over what the project's budget for the period has left (limit - actual - committed)."""
     from batchcost.cli.options import one_plan
 
     plan = one_plan(plans, dataset=False)
@@ -87,16 +99,29 @@ def approve(
 
     from batchcost.cli.options import guard
 
-    guard(inputs=[plan, prices or []], outputs=[out])
+    guard(inputs=[plan, prices or [], [sign_with] if sign_with else [], [budgets] if budgets else []],
+          outputs=[out])
     limit = parse_budget(budget, BudgetExceeded)
-    estimate = estimate_plan(plan, load_prices(prices or []), forecast=OutputForecast.parse(output_tokens))
-    approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value)
+    table = load_prices(prices or [])
+    estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens))
+    approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value, project=project)
+    from batchcost.spend import check_budgets
+
+    ledger = _ledger()
+    check_budgets(approval, ledger, table, budgets)
+    if sign_with is not None:
+        from batchcost.batch.signing import sign
+
+        approval = sign(approval, sign_with, principal or by)
     write_approval(approval, out)
+    ledger.add_approval(approval)
     cost = estimate.cost["batch"][budget_on.value]
     from batchcost.plans.jobs import describe
 
+    signed = f", signed as {approval['signature']['principal']}" if "signature" in approval else ""
+    booked = f" for project {approval['project']}" if approval.get("project") else ""
     print(f"approved {describe(plan)} (sha256 {estimate.plan['sha256'][:12]}…): batch {display_money(cost)} at "
-          f"{budget_on.value} within {display_money(limit)}, by {approval['approved_by']} -> {out}")
+          f"{budget_on.value} within {display_money(limit)}, by {approval['approved_by']}{booked}{signed} -> {out}")
 
 
 @app.command()
@@ -119,6 +144,14 @@ def submit(
              "max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml, else every wave at once."),
     stop_on_failure: bool = typer.Option(False, "--stop-on-failure",
                                          help="Create no further wave once one failed, expired or was cancelled."),
+    allowed_signers: Optional[Path] = typer.Option(
+        None, "--allowed-signers", metavar="FILE",
+        help="Require an approval signed by a key this OpenSSH allowed_signers file lists for its principal. "
+             "Default: BATCHCOST_ALLOWED_SIGNERS, else allowed_signers in BATCHCOST_HOME/config.yaml; with none, "
+             "unsigned approvals are taken."),
+    budgets: Optional[Path] = typer.Option(None, "--budgets", metavar="FILE",
+                                           help="Budgets (YAML), checked again at submission; default "
+                                                "BATCHCOST_HOME/budgets.yaml when it exists."),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table or json."),
@@ -142,8 +175,20 @@ def submit(
         if yes:
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
+    signers = allowed_signers or _configured_signers()
+    if signers is not None:
+        from batchcost.batch.signing import verify
+
+        if approval is None:
+            raise BudgetExceeded(f"signatures are required ({signers}): submit with --approval, not --yes")
+        principal = verify(record, signers, approval)
+        _say(f"approval signed by {principal} (verified against {signers})")
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
     model = _approved_model(record)
+    from batchcost.pricing.tables import load_prices
+    from batchcost.spend import check_budgets
+
+    check_budgets(record, _ledger(), load_prices(prices or []), budgets, at_submit=True)
     cap = max_enqueued_tokens or _configured_cap(model)
     with providers.reading_model(model):
         client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
@@ -164,20 +209,43 @@ def submit(
             _wait_job_and_report(job, client, ledger, poll_interval, Fmt.table)
 
 
-def _configured_cap(model: str | None) -> int | None:
-    """max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml (the cap is per model and per account
-    tier): ``max_enqueued_tokens: {gpt-4o-mini: 2000000, default: 900000}``."""
+def _config() -> tuple[Path, dict]:
+    """BATCHCOST_HOME/config.yaml, read (an empty mapping when there is none)."""
     from batchcost.home import home
 
     path = home() / "config.yaml"
     if not path.is_file():
-        return None
+        return path, {}
     import yaml
 
     try:
-        caps = (yaml.safe_load(path.read_text()) or {}).get("max_enqueued_tokens") or {}
-    except (yaml.YAMLError, AttributeError, UnicodeDecodeError) as exc:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a config file batchcost can read ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path}: a config file is a YAML mapping")
+    return path, doc
+
+
+def _configured_signers() -> Path | None:
+    """The allowed signers file that makes signatures required: BATCHCOST_ALLOWED_SIGNERS, else config.yaml's
+    ``allowed_signers``."""
+    import os
+
+    value = os.environ.get("BATCHCOST_ALLOWED_SIGNERS")
+    if not value:
+        path, doc = _config()
+        value = doc.get("allowed_signers")
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{path}: allowed_signers must be a file path")
+    return Path(value).expanduser() if value else None
+
+
+def _configured_cap(model: str | None) -> int | None:
+    """max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml (the cap is per model and per account
+    tier): ``max_enqueued_tokens: {gpt-4o-mini: 2000000, default: 900000}``."""
+    path, doc = _config()
+    caps = doc.get("max_enqueued_tokens") or {}
     if not isinstance(caps, dict):
         raise UsageError(f"{path}: max_enqueued_tokens must map model names to token counts")
     value = caps.get(model, caps.get("default")) if model else caps.get("default")

@@ -89,6 +89,11 @@ def reconcile(
         r.explanations.append(usage_crosscheck(reported_usage, r.actual))
     if on is not None:
         r.prices_at = on.isoformat()
+    if r.plan.get("sha256"):  # the team's record of spend (`batchcost spend`): the latest reconcile counts
+        from batchcost.batch.ledger import Ledger
+
+        Ledger().add_reconciliation(r.plan["sha256"], batch or "results", r.actual["cost"],
+                                    r.estimated["cost"]["expected"], r.counts.get("succeeded", 0))
     if report is not None:
         from batchcost.reports.reconcile_report import write_reconcile_report
 
