@@ -68,8 +68,15 @@ def percentile(values: list[int], q: float) -> int:
 
 class Calibration:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else home() / CALIBRATION_FILE
-        self.db = open_state_db(self.path, SCHEMA, "observations", "calibration store")
+        from batchcost.pgstate import ledger_url, open_pg
+
+        url = None if path else ledger_url()
+        if url is not None:  # the team ledger's database holds the calibration store too
+            self.path = None
+            self.db = open_pg(url, SCHEMA, "calibration store")
+        else:
+            self.path = Path(path) if path else home() / CALIBRATION_FILE
+            self.db = open_state_db(self.path, SCHEMA, "observations", "calibration store")
         self._memo: dict[tuple[str, str], Stats | None] = {}
 
     def record(self, plan_sha256: str, observations: Iterable[Observation], at: str) -> int:
@@ -126,6 +133,10 @@ class Calibration:
 
 def count_corrections() -> dict:
     """What reconciles learned about approximate counts; {} when there is no calibration store (nothing is made)."""
+    from batchcost.pgstate import ledger_url
+
+    if ledger_url() is not None:
+        return Calibration().count_corrections()
     path = home() / CALIBRATION_FILE
     if not path.exists():
         return {}

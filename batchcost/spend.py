@@ -3,8 +3,11 @@ plan; and budgets that hold at approval and again at submission.
 
 Each approved plan (its latest approval) is one booking, dated by its approval:
 - approved: the approval's batch high (its expected where the plan has no upper bound);
-- committed: the same figure while the plan is submitted and not yet reconciled (spend in flight is never $0);
-- actual: its latest reconciliation's cost (the results at the batch prices), once reconciled.
+- committed: the same figure while the plan is submitted and not yet reconciled (spend in flight is never $0),
+  beside what its batches report they have used so far, where they report usage;
+- actual: its latest reconciliation's cost (the results at the batch prices), once reconciled; for a plan whose
+  batches all finished and reported their usage but which is not reconciled yet, that usage priced at the batch
+  tier, flagged as such (``unreconciled``).
 Money is exact Decimal throughout; only the table rounds.
 """
 from __future__ import annotations
@@ -35,10 +38,22 @@ class Booking:
     submitted: bool
     actual: Decimal | None  # None: not reconciled
     estimated_for_actual: Decimal | None  # the reconciliation's estimate of the same lines
+    finished: bool = False  # every wave created and ended
+    reported: Decimal | None = None  # the usage its batches report, priced (None: not every batch reports it)
+
+    @property
+    def unreconciled(self) -> bool:
+        """Finished and priced from the batches' own usage, not yet reconciled."""
+        return self.actual is None and self.finished and self.reported is not None
+
+    @property
+    def spent(self) -> Decimal | None:
+        """The actual figure: reconciled, else the finished batches' reported usage, else None."""
+        return self.actual if self.actual is not None else self.reported if self.unreconciled else None
 
     @property
     def committed(self) -> Decimal:
-        return self.approved if self.submitted and self.actual is None else Decimal(0)
+        return self.approved if self.submitted and self.spent is None else Decimal(0)
 
     def key(self, by: str) -> str:
         return {"month": self.approved_at.strftime("%Y-%m"), "project": self.project or NO_PROJECT,
@@ -55,9 +70,29 @@ def _when(text: str) -> dt.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
-def bookings(ledger) -> list[Booking]:
+def _reported(entry: dict | None, models: list[str], prices) -> Decimal | None:
+    """The usage every created wave of a plan reports, priced at its model's batch tier; None unless all do."""
+    if not entry or not entry["usage"] or any(u is None for u in entry["usage"]) or len(models) != 1:
+        return None
+    from batchcost.errors import BatchcostError
+    from batchcost.pricing.cost import price_tokens
+
+    try:
+        price = prices.lookup(models[0])
+        return sum((price_tokens(price, "batch", input_tokens=u["input_tokens"], cached_input_tokens=u["cached_tokens"],
+                                 output_tokens=u["output_tokens"]) for u in entry["usage"]), Decimal(0))
+    except (BatchcostError, KeyError, ValueError):
+        return None
+
+
+@exact_money
+def bookings(ledger, prices=None) -> list[Booking]:
     reconciled = ledger.reconciliations()
     submitted = ledger.submitted_plans()
+    if prices is None and any(any(e["usage"]) for e in submitted.values()):
+        from batchcost.pricing.tables import load_prices
+
+        prices = load_prices([])
     out = []
     for row in ledger.approvals():
         sha = row["plan_sha256"]
@@ -70,23 +105,31 @@ def bookings(ledger) -> list[Booking]:
             realtime_expected=_decimal(row["realtime_expected"]),
             submitted=sha in submitted and submitted[sha]["created"] > 0,
             actual=None if rec is None else Decimal(rec["actual_cost"]),
-            estimated_for_actual=None if rec is None else _decimal(rec["estimated_expected"])))
+            estimated_for_actual=None if rec is None else _decimal(rec["estimated_expected"]),
+            finished=sha in submitted and submitted[sha]["finished"] == submitted[sha]["waves"] > 0,
+            reported=_reported(submitted.get(sha), [m for m in (row["models"] or "").split(",") if m], prices)))
     return out
+
+
+def bookings_between(ledger, since: dt.date | None, until: dt.date | None, prices=None) -> list[Booking]:
+    """The bookings approved on ``since`` .. ``until`` (inclusive; either open)."""
+    return [b for b in bookings(ledger, prices)
+            if (since is None or b.approved_at.date() >= since) and (until is None or b.approved_at.date() <= until)]
 
 
 @exact_money
 def spend(ledger, *, since: dt.date | None = None, until: dt.date | None = None, by: str = "month",
-          budgets_path: Path | None = None, today: dt.date | None = None) -> dict:
+          budgets_path: Path | None = None, today: dt.date | None = None, prices=None) -> dict:
     """The ``spend --format json`` document."""
     if by not in GROUPS:
         raise UsageError(f"--by must be one of {', '.join(GROUPS)}")
-    rows = [b for b in bookings(ledger)
-            if (since is None or b.approved_at.date() >= since) and (until is None or b.approved_at.date() <= until)]
+    rows = bookings_between(ledger, since, until, prices)
     groups: dict[str, dict] = {}
     for b in rows:
         g = groups.setdefault(b.key(by), {"key": b.key(by), "plans": 0, "approved": Decimal(0),
                                           "committed": Decimal(0), "actual": Decimal(0), "savings": Decimal(0),
-                                          "reconciled": 0, "estimated": Decimal(0)})
+                                          "reconciled": 0, "estimated": Decimal(0), "unreconciled": 0,
+                                          "unreconciled_actual": Decimal(0), "in_flight_usage": Decimal(0)})
         g["plans"] += 1
         g["approved"] += b.approved
         g["committed"] += b.committed
@@ -96,6 +139,12 @@ def spend(ledger, *, since: dt.date | None = None, until: dt.date | None = None,
             g["actual"] += b.actual
             g["reconciled"] += 1
             g["estimated"] += b.estimated_for_actual or Decimal(0)
+        elif b.unreconciled:
+            g["actual"] += b.reported
+            g["unreconciled"] += 1
+            g["unreconciled_actual"] += b.reported
+        elif b.submitted and b.reported is not None:
+            g["in_flight_usage"] += b.reported
     out_groups = [_group_json(g) for g in sorted(groups.values(), key=lambda g: g["key"])]
     total = {k: money(sum((g[k] for g in groups.values()), Decimal(0)))
              for k in ("approved", "committed", "actual", "savings")}
@@ -103,10 +152,11 @@ def spend(ledger, *, since: dt.date | None = None, until: dt.date | None = None,
     doc = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None, "by": by,
            "currency": "USD", "groups": out_groups, "total": total,
            "note": "each approved plan is booked on its approval's date: approved = its batch high; committed = "
-                   "the same while submitted and not reconciled; actual = its reconciled cost"}
+                   "the same while submitted and not yet spent; actual = its reconciled cost (or, for finished "
+                   "batches not yet reconciled, the usage they report, priced: see unreconciled)"}
     path = budgets_file(budgets_path)
     if path is not None:
-        every = bookings(ledger)
+        every = bookings(ledger, prices)
         doc["budgets"] = [budget_use(b, every, today or dt.date.today()) for b in load_budgets(path)]
     return doc
 
@@ -118,7 +168,10 @@ def _group_json(g: dict) -> dict:
                     "actual_over_estimated": format((g["actual"] / g["estimated"]).quantize(Decimal("0.001")), "f")}
     return {"key": g["key"], "plans": g["plans"], "approved": money(g["approved"]),
             "committed": money(g["committed"]), "actual": money(g["actual"]), "savings": money(g["savings"]),
-            "accuracy": accuracy}
+            "accuracy": accuracy,
+            # finished plans priced from their batches' own usage, not yet reconciled (a part of actual)
+            "unreconciled": {"plans": g["unreconciled"], "actual": money(g["unreconciled_actual"])},
+            "in_flight_usage": money(g["in_flight_usage"])}  # what in-flight batches report using so far
 
 
 # -- budgets ----------------------------------------------------------------------------------------------
@@ -192,7 +245,7 @@ def budget_use(budget: Budget, rows: list[Booking], today: dt.date, exclude: str
     start, end = period_of(today, budget.period)
     inside = [b for b in rows if start <= b.approved_at.date() < end and b.plan_sha256 != exclude
               and (budget.project == "*" or (b.project or NO_PROJECT) == budget.project)]
-    actual = sum((b.actual for b in inside if b.actual is not None), Decimal(0))
+    actual = sum((b.spent for b in inside if b.spent is not None), Decimal(0))
     committed = sum((b.committed for b in inside), Decimal(0))
     return {"project": budget.project, "period": budget.period, "start": start.isoformat(),
             "end": end.isoformat(), "limit": money(budget.limit), "actual": money(actual),
@@ -210,7 +263,7 @@ def check_budgets(approval: dict, ledger, prices, budgets_path: Path | None, *, 
     cost = ((approval.get("estimate") or {}).get("cost") or {}).get("batch") or {}
     high = cost.get("high")
     sha = (approval.get("plan") or {}).get("sha256")
-    rows = bookings(ledger)
+    rows = bookings(ledger, prices)
     for budget in load_budgets(path):
         if budget.project != "*" and budget.project != (project or NO_PROJECT):
             continue

@@ -10,11 +10,52 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Modules whose tests run twice: on the embedded SQLite ledger and on the team ledger in a real PostgreSQL server
+# (tests/postgres_server.py, started once per session on 127.0.0.1): the same tests, the same answers.
+LEDGER_MODULES = {"tests.test_lifecycle", "tests.test_jobs", "tests.test_spend", "tests.test_reconcile"}
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__ in LEDGER_MODULES and "_ledger_backend" in metafunc.fixturenames:
+        metafunc.parametrize("_ledger_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_backend(request, monkeypatch):
+    """sqlite (the default), or a fresh database of the session's PostgreSQL server as BATCHCOST_LEDGER_URL."""
+    backend = getattr(request, "param", "sqlite")
+    monkeypatch.delenv("BATCHCOST_LEDGER_URL", raising=False)
+    if backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        monkeypatch.setenv("BATCHCOST_LEDGER_URL", server.new_database())
+    return backend
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     """Every test gets its own BATCHCOST_HOME and no real API key."""
     monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def ledger_rows(query: str) -> list[dict]:
+    """Rows of the ledger this test uses (SQLite under BATCHCOST_HOME, or the PostgreSQL one)."""
+    from batchcost.batch.ledger import Ledger
+
+    ledger = Ledger()
+    try:
+        return [dict(r) for r in ledger.db.execute(query)]
+    finally:
+        ledger.close()
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from batchcost.estimator.plan_counts import count_plan
+from tests.conftest import ledger_rows
 
 
 def _plan(write_plan, n=30, name="plan.jsonl"):
@@ -35,9 +35,7 @@ def _approve(cli, plan, tmp_path, budget="5"):
 
 
 def _rows(tmp_path, query="SELECT * FROM submissions ORDER BY wave"):
-    db = sqlite3.connect(tmp_path / "home" / "ledger.sqlite3")
-    db.row_factory = sqlite3.Row
-    return [dict(r) for r in db.execute(query)]
+    return ledger_rows(query)
 
 
 def _creates(aimock):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from batchcost.cli.app import main
 from tests.conftest import PLANTED_KEY
+from tests.conftest import ledger_rows as conftest_rows
 
 CHAT = Path("examples/reviews_sentiment.jsonl")
 EMBED = Path("examples/docs_embeddings.jsonl")
@@ -29,9 +29,7 @@ def submit(cli, plan, approval, *extra):
 
 
 def ledger_rows(tmp_path, table="submissions"):
-    db = sqlite3.connect(tmp_path / "home" / "ledger.sqlite3")
-    db.row_factory = sqlite3.Row
-    return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY id")]
+    return conftest_rows(f"SELECT * FROM {table} ORDER BY id")
 
 
 def everything_written(tmp_path, *outputs) -> str:
@@ -137,10 +135,15 @@ def test_resume_after_kill_between_upload_and_create(aimock, cli, tmp_path, monk
     assert _run_in_process("submit", CHAT, "--approval", approval) == 130
     [row] = ledger_rows(tmp_path)
     assert row["state"] == "uploaded" and row["file_id"] and row["batch_id"] is None
+    import os
+
+    ledger_url = os.environ.get("BATCHCOST_LEDGER_URL")
     monkeypatch.undo()
     for key, value in aimock.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
+    if ledger_url:  # the PostgreSQL run: the same team ledger
+        monkeypatch.setenv("BATCHCOST_LEDGER_URL", ledger_url)
     resumed = submit(cli, CHAT, approval)
     assert resumed.returncode == 0, resumed.stderr
     assert len(aimock.calls("POST", "/v1/files")) == 1 and len(aimock.calls("POST", "/v1/batches")) == 1

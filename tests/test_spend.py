@@ -46,6 +46,9 @@ def test_spend_by_project_and_month_is_exact(aimock, cli, tmp_path):
     actual = Decimal(json.loads(rec.stdout)["actual"]["cost"])
     estimated = Decimal(json.loads(rec.stdout)["estimated"]["cost"]["expected"])
     assert submit(cli, EMBED, embed).returncode == 0
+    from tests.conftest import ledger_rows
+
+    assert {r["project"] for r in ledger_rows("SELECT project FROM submissions")} == {"search"}  # every wave
 
     doc = json.loads(cli("spend", "--by", "project", "--format", "json").stdout)
     groups = {g["key"]: g for g in doc["groups"]}
@@ -65,6 +68,18 @@ def test_spend_by_project_and_month_is_exact(aimock, cli, tmp_path):
     assert csv_out[0].startswith("project,plans,approved,committed,actual") and len(csv_out) == 3
     assert cli("spend", "--since", "2099-01-01", "--format", "json").stdout.count('"key"') == 0
     assert "Batch spend by month" in cli("spend").stdout
+    report = cli("spend", "--by", "project", "--report", tmp_path / "spend")
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "spend" / "spend.html").read_text()
+    assert "<svg" in page and not any(x in page for x in ('src="http', "<link", "<script"))  # self-contained
+    assert json.loads((tmp_path / "spend" / "spend.json").read_text())["groups"] == doc["groups"]
+    for chart in ("by_month", "committed_actual", "accuracy"):
+        assert (tmp_path / "spend" / "charts" / f"spend_{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| search |" in (tmp_path / "spend" / "spend.md").read_text()
+    # the default project: BATCHCOST_PROJECT (else config.yaml's project)
+    out = tmp_path / "default.json"
+    made = cli("approve", CHAT, "--budget", "1", "--by", "Dana", "-o", out, env={"BATCHCOST_PROJECT": "ads"})
+    assert made.returncode == 0 and json.loads(out.read_text())["project"] == "ads"
 
 
 def test_budgets_hold_at_approval_and_at_submission(aimock, cli, tmp_path):
@@ -146,3 +161,87 @@ def test_signed_approvals_are_verified(aimock, cli, tmp_path, keys):
     other.write_text(CHAT.read_text().replace("review-", "again-"))
     plain, _ = approve(cli, other, tmp_path, "search", name="plain")
     assert submit(cli, other, plain).returncode == 0
+
+
+def test_concurrent_submits_from_several_processes_make_one_batch(aimock, cli, tmp_path, _ledger_backend):
+    """Four submitters of one approved plan at once (separate processes, as on separate machines sharing the team
+    ledger): one upload, one batch, and every one of them reports it."""
+    import os
+    import sys
+
+    approval, ok = approve(cli, CHAT, tmp_path, "search")
+    assert ok.returncode == 0, ok.stderr
+    procs = [subprocess.Popen([sys.executable, "-m", "batchcost", "submit", str(CHAT), "--approval", str(approval),
+                               "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ), cwd=Path(__file__).resolve().parents[1]) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    ids = {json.loads(o[0])["batches"][0]["id"] for o in outs}
+    assert len(ids) == 1
+    assert len(aimock.calls("POST", "/v1/files")) == 1 and len(aimock.calls("POST", "/v1/batches")) == 1
+    assert sum(json.loads(o[0])["created"] for o in outs) == 1
+
+
+def test_an_unreachable_team_ledger_is_one_line_without_its_password(cli, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://team:s3cret-pw@127.0.0.1:{port}/ledger?password=s3cret-pw"
+    out = cli("spend", env={"BATCHCOST_LEDGER_URL": url})
+    assert out.returncode == 1 and "s3cret-pw" not in out.stdout + out.stderr
+    assert "cannot reach the ledger at postgresql://team@127.0.0.1" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    wrong = cli("spend", env={"BATCHCOST_LEDGER_URL": "mysql://x@h/db"})
+    assert wrong.returncode == 1 and "must be a postgresql:// URL" in wrong.stderr
+
+
+def test_batches_that_report_usage_are_priced_by_it(tmp_path, write_plan):
+    """A batch object's own usage (OpenAI batches carry it; aimock's do not) is shown beside committed while the
+    batch runs, and is the plan's actual, flagged unreconciled, once every wave has ended and before a
+    reconcile; budgets count it as spent."""
+    from batchcost.batch.approval import make_approval
+    from batchcost.batch.ledger import Ledger
+    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.pricing import load_prices
+    from batchcost.pricing.cost import price_tokens
+    from batchcost.spend import spend
+
+    prices = load_prices([], use_env=False)
+    estimate = estimate_plan(CHAT, prices)
+    approval = make_approval(estimate, budget=Decimal(1), by="Dana", project="search")
+    ledger = Ledger()
+    ledger.add_approval(approval)
+    sha = approval["plan"]["sha256"]
+    ledger.add_schedule([dict(plan_sha256=sha, plan_path=str(CHAT), wave=1, waves=1, attempt=1, wave_path=str(CHAT),
+                              wave_sha256=sha, endpoint="/v1/chat/completions", requests=8, base_url=None,
+                              approval=json.dumps(approval), input_tokens=estimate.input_tokens)])
+    [sub] = ledger.submissions(sha)
+    ledger.update(sub, state="created", batch_id="batch_1", file_id="file_1")
+    usage = {"input_tokens": 900, "input_tokens_details": {"cached_tokens": 100}, "output_tokens": 40,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 940}
+    ledger.record_status({"id": "batch_1", "status": "in_progress", "endpoint": "/v1/chat/completions",
+                          "request_counts": {"total": 8, "completed": 3, "failed": 0}, "usage": usage})
+    so_far = price_tokens(prices.lookup("gpt-4o-mini"), "batch", input_tokens=900, cached_input_tokens=100,
+                          output_tokens=40)
+    [g] = spend(ledger, by="project", prices=prices)["groups"]
+    high = Decimal(approval["estimate"]["cost"]["batch"]["high"])
+    assert Decimal(g["committed"]) == high and Decimal(g["in_flight_usage"]) == so_far
+    assert Decimal(g["actual"]) == 0 and g["unreconciled"] == {"plans": 0, "actual": "0"}
+    ledger.record_status({"id": "batch_1", "status": "completed", "endpoint": "/v1/chat/completions",
+                          "request_counts": {"total": 8, "completed": 8, "failed": 0},
+                          "usage": {**usage, "output_tokens": 64}})
+    final = price_tokens(prices.lookup("gpt-4o-mini"), "batch", input_tokens=900, cached_input_tokens=100,
+                         output_tokens=64)
+    [g] = spend(ledger, by="project", prices=prices)["groups"]
+    assert Decimal(g["committed"]) == 0 and Decimal(g["actual"]) == final
+    assert g["unreconciled"]["plans"] == 1 and Decimal(g["unreconciled"]["actual"]) == final
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - {project: search, period: month, limit: 1}\n")
+    [use] = spend(ledger, budgets_path=budgets, prices=prices)["budgets"]
+    assert Decimal(use["actual"]) == final and Decimal(use["left"]) == 1 - final
+    # a reconcile replaces the reported figure with the results' own
+    ledger.add_reconciliation(sha, "batch_1", "0.0001", "0.0002", 8)
+    [g] = spend(ledger, by="project", prices=prices)["groups"]
+    assert Decimal(g["actual"]) == Decimal("0.0001") and g["unreconciled"]["plans"] == 0

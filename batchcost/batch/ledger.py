@@ -1,4 +1,5 @@
-"""The durable ledger: every step of every submission, in SQLite under BATCHCOST_HOME.
+"""The durable ledger: every step of every submission, in SQLite under BATCHCOST_HOME, or in PostgreSQL for a
+team (``BATCHCOST_LEDGER_URL``, ``batchcost.pgstate``).
 
 Each step is committed before the next remote call, so a process killed at any point can be resumed from the
 ledger: nothing is uploaded or created twice, nothing is lost. WAL journal with synchronous=FULL survives a kill
@@ -97,7 +98,9 @@ CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 
 
 ADDED_COLUMNS = (("input_tokens", "INTEGER"),  # the wave's input tokens, counted exactly: what it enqueues
-                 ("tries", "INTEGER NOT NULL DEFAULT 0"))  # batches refused for the queue cap, then made again
+                 ("tries", "INTEGER NOT NULL DEFAULT 0"),  # batches refused for the queue cap, then made again
+                 ("usage", "TEXT"),  # the usage the batch object last reported (neutral counts, JSON), if any
+                 ("project", "TEXT"))  # the approval's project: every wave carries the project it is booked to
 
 
 def now() -> str:
@@ -126,6 +129,8 @@ class Submission:
     updated_at: str
     input_tokens: int | None = None
     tries: int = 0
+    usage: str | None = None
+    project: str | None = None
 
     @property
     def tag(self) -> str:
@@ -154,6 +159,14 @@ class Submission:
         return f"batchcost-{self.plan_sha256[:12]}-w{self.wave}-a{self.attempt}.jsonl"
 
 
+def _project(approval: str | None) -> str | None:
+    try:
+        project = json.loads(approval or "{}").get("project")
+    except (ValueError, AttributeError):
+        return None
+    return project if isinstance(project, str) else None
+
+
 def job_id(plan_sha256: str, attempt: int) -> str:
     return f"job-{plan_sha256[:12]}-{attempt}"
 
@@ -177,14 +190,24 @@ class Job:
 
 class Ledger:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else home() / LEDGER_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
-        self.db.row_factory = sqlite3.Row
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
+        from batchcost.pgstate import ledger_url, open_pg
+
+        url = None if path else ledger_url()
+        self.shared = url is not None  # the team's PostgreSQL ledger: locks are the database's, not files
+        if self.shared:
+            self.path = None
+            self.db = open_pg(url, SCHEMA, "ledger")
+            columns = self.db.columns("submissions")
+        else:
+            self.path = Path(path) if path else home() / LEDGER_FILE
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
+            self.db.row_factory = sqlite3.Row
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
         for name, kind in ADDED_COLUMNS:
             if name not in columns:
-                self.db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {kind}")
+                self.db.execute(f"ALTER TABLE submissions ADD COLUMN {'IF NOT EXISTS ' if self.shared else ''}"
+                                f"{name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -201,7 +224,12 @@ class Ledger:
 
     @contextmanager
     def plan_lock(self, plan_sha256: str) -> Iterator[None]:
-        """One submitter per plan at a time, across processes; released by the OS if the process dies."""
+        """One submitter per plan at a time, across processes (and, with the PostgreSQL ledger, machines: an
+        advisory lock); released by the OS, or the database server, if the process dies."""
+        if self.shared:
+            with self.db.advisory_lock(f"batchcost-plan:{plan_sha256}"):
+                yield
+            return
         locks = self.path.parent / "locks"
         locks.mkdir(exist_ok=True)
         fd = os.open(locks / f"{plan_sha256}.lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -231,7 +259,8 @@ class Ledger:
         stamp = now()
         with self.transaction() as db:
             for fields in rows:
-                fields = {"state": "held", **fields, "created_at": stamp, "updated_at": stamp}
+                fields = {"state": "held", "project": _project(fields.get("approval")), **fields,
+                          "created_at": stamp, "updated_at": stamp}
                 db.execute(f"INSERT OR IGNORE INTO submissions ({', '.join(fields)}) VALUES "
                            f"({', '.join('?' * len(fields))})", list(fields.values()))
 
@@ -281,7 +310,15 @@ class Ledger:
 
     # -- events and downloads -------------------------------------------------------------------------------
     def record_status(self, batch: dict) -> bool:
-        """Record a status seen for a batch; True when it changed since the last one recorded."""
+        """Record a status seen for a batch (and the usage it reports, for `spend`); True when the status or its
+        counts changed since the last one recorded."""
+        from batchcost import providers
+
+        usage = providers.batch_usage(batch, batch.get("endpoint"))
+        if usage is not None:
+            with self.transaction() as db:
+                db.execute("UPDATE submissions SET usage = ? WHERE batch_id = ?",
+                           (json.dumps(usage, sort_keys=True), batch["id"]))
         counts = batch.get("request_counts") or {}
         last = self.db.execute("SELECT status, completed, failed FROM events WHERE batch_id = ? ORDER BY id DESC "
                                "LIMIT 1", (batch["id"],)).fetchone()
@@ -336,13 +373,19 @@ class Ledger:
         return {r["plan_sha256"]: dict(r) for r in rows}
 
     def submitted_plans(self) -> dict[str, dict]:
-        """plan sha256 -> what its created waves are doing: {"created", "finished", "first_at"}."""
+        """plan sha256 -> what its waves are doing: {"waves", "created", "finished", "usage": [each created wave's
+        reported usage, or None], "endpoint"} (the latest attempt of each plan)."""
         out: dict[str, dict] = {}
-        for r in self.db.execute("SELECT plan_sha256, state, status, created_at FROM submissions"):
-            entry = out.setdefault(r["plan_sha256"], {"created": 0, "finished": 0, "first_at": r["created_at"]})
+        for r in self.db.execute("SELECT plan_sha256, attempt, state, status, usage, endpoint FROM submissions s "
+                                 "WHERE attempt = (SELECT MAX(attempt) FROM submissions t WHERE t.plan_sha256 = "
+                                 "s.plan_sha256)"):
+            entry = out.setdefault(r["plan_sha256"], {"waves": 0, "created": 0, "finished": 0, "usage": [],
+                                                      "endpoint": r["endpoint"]})
+            entry["waves"] += 1
             if r["state"] == "created":
                 entry["created"] += 1
                 entry["finished"] += r["status"] in ("completed", "failed", "expired", "cancelled")
+                entry["usage"].append(json.loads(r["usage"]) if r["usage"] else None)
         return out
 
     def record_download(self, batch_id: str, kind: str, file_id: str, path: Path, sha256: str, size: int) -> None:

@@ -76,7 +76,8 @@ def approve(
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N", help="Output forecast basis."),
     project: Optional[str] = typer.Option(None, "--project", metavar="NAME",
                                           help="The project the spend is booked to (`batchcost spend --by project`, "
-                                               "budgets)."),
+                                               "budgets). Default: BATCHCOST_PROJECT, else project in "
+                                               "BATCHCOST_HOME/config.yaml."),
     sign_with: Optional[Path] = typer.Option(None, "--sign-with", metavar="KEY",
                                              help="Sign the approval with this SSH key (ssh-keygen -Y sign, namespace "
                                                   "batchcost; a .pub file signs through ssh-agent)."),
@@ -104,7 +105,8 @@ def approve(
     limit = parse_budget(budget, BudgetExceeded)
     table = load_prices(prices or [])
     estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens))
-    approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value, project=project)
+    approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value,
+                             project=project or _configured_project())
     from batchcost.spend import check_budgets
 
     ledger = _ledger()
@@ -225,6 +227,19 @@ def _config() -> tuple[Path, dict]:
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: a config file is a YAML mapping")
     return path, doc
+
+
+def _configured_project() -> str | None:
+    """The default project: BATCHCOST_PROJECT, else ``project`` in BATCHCOST_HOME/config.yaml."""
+    import os
+
+    value = os.environ.get("BATCHCOST_PROJECT")
+    if not value:
+        path, doc = _config()
+        value = doc.get("project")
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{path}: project must be a name")
+    return value.strip() or None if value else None
 
 
 def _configured_signers() -> Path | None:

@@ -42,6 +42,10 @@ def spend(
     budgets: Optional[Path] = typer.Option(None, "--budgets", metavar="FILE",
                                            help="Budgets (YAML) to show the use of; default "
                                                 "BATCHCOST_HOME/budgets.yaml when it exists."),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="DIR",
+                                          help="Also write spend.html (self-contained), spend.md, spend.json and "
+                                               "charts/ (per month by project or model, committed vs actual, "
+                                               "estimate accuracy over time) into DIR."),
 ) -> None:
     """What the team's batch jobs cost, from the ledger: for each group, approved (the approvals' batch high),
     committed (submitted and not yet reconciled, at their high: spend in flight is never $0), actual (reconciled
@@ -51,8 +55,19 @@ def spend(
     from batchcost.cli.prices import parse_date
     from batchcost.spend import spend as compute
 
-    doc = compute(Ledger(), since=parse_date(since, "--since"), until=parse_date(until, "--until"), by=by.value,
-                  budgets_path=budgets)
+    from batchcost.cli.options import guard
+
+    guard(inputs=[[budgets] if budgets else []], folders=[report] if report else [])
+    ledger = Ledger()
+    first, last = parse_date(since, "--since"), parse_date(until, "--until")
+    doc = compute(ledger, since=first, until=last, by=by.value, budgets_path=budgets)
+    if report is not None:
+        from batchcost.reports.spend_report import write_spend_report
+        from batchcost.spend import bookings_between
+
+        written = write_spend_report(doc, bookings_between(ledger, first, last), report)
+        print(f"spend report: {len(written)} files written; open {report / 'spend.html'} in a browser",
+              file=sys.stderr)
     if fmt is Format.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
