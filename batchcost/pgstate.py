@@ -129,10 +129,8 @@ class PgConnection:
                 cursor.executemany(translate(sql), list(args))
             else:
                 cursor.execute(translate(sql), tuple(args or ()))
-        except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                raise StateError(f"the {self.what} at {safe_url(self.url)} failed: {_first_line(exc)}") from None
-            raise
+        except psycopg.Error as exc:  # one line naming the database (never its password), never a traceback
+            raise StateError(f"the {self.what} at {safe_url(self.url)} failed: {_first_line(exc)}") from None
         if cursor.rowcount and cursor.rowcount > 0 and not cursor.description:
             self.total_changes += cursor.rowcount
         return _Result(cursor)

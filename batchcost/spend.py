@@ -111,19 +111,21 @@ def bookings(ledger, prices=None) -> list[Booking]:
     return out
 
 
-def bookings_between(ledger, since: dt.date | None, until: dt.date | None, prices=None) -> list[Booking]:
+def between(rows: list[Booking], since: dt.date | None, until: dt.date | None) -> list[Booking]:
     """The bookings approved on ``since`` .. ``until`` (inclusive; either open)."""
-    return [b for b in bookings(ledger, prices)
+    return [b for b in rows
             if (since is None or b.approved_at.date() >= since) and (until is None or b.approved_at.date() <= until)]
 
 
 @exact_money
 def spend(ledger, *, since: dt.date | None = None, until: dt.date | None = None, by: str = "month",
-          budgets_path: Path | None = None, today: dt.date | None = None, prices=None) -> dict:
-    """The ``spend --format json`` document."""
+          budgets_path: Path | None = None, today: dt.date | None = None, prices=None,
+          every: list[Booking] | None = None) -> dict:
+    """The ``spend --format json`` document (``every``: the ledger's bookings, when the caller has read them)."""
     if by not in GROUPS:
         raise UsageError(f"--by must be one of {', '.join(GROUPS)}")
-    rows = bookings_between(ledger, since, until, prices)
+    every = bookings(ledger, prices) if every is None else every
+    rows = between(every, since, until)
     groups: dict[str, dict] = {}
     for b in rows:
         g = groups.setdefault(b.key(by), {"key": b.key(by), "plans": 0, "approved": Decimal(0),
@@ -156,7 +158,6 @@ def spend(ledger, *, since: dt.date | None = None, until: dt.date | None = None,
                    "batches not yet reconciled, the usage they report, priced: see unreconciled)"}
     path = budgets_file(budgets_path)
     if path is not None:
-        every = bookings(ledger, prices)
         doc["budgets"] = [budget_use(b, every, today or dt.date.today()) for b in load_budgets(path)]
     return doc
 

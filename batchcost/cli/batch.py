@@ -24,6 +24,9 @@ class Fmt(str, enum.Enum):
 BASE_URL_HELP = ("API base URL (Azure OpenAI or any compatible server); default OPENAI_BASE_URL or OpenAI "
                  "(Anthropic: ANTHROPIC_BASE_URL or Anthropic's; Gemini: GOOGLE_GEMINI_BASE_URL or Google's).")
 BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
+Budgets = typer.Option(None, "--budgets", metavar="FILE",
+                       help="Budgets (YAML), checked at approve and again at submit; default "
+                            "BATCHCOST_HOME/budgets.yaml when it exists.")
 MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
 
 
@@ -84,8 +87,7 @@ def approve(
     principal: Optional[str] = typer.Option(None, "--principal", metavar="NAME",
                                             help="The signer's principal as the allowed signers file names it "
                                                  "(default: --by)."),
-    budgets: Optional[Path] = typer.Option(None, "--budgets", metavar="FILE",
-                                           help="Budgets (YAML); default BATCHCOST_HOME/budgets.yaml when it exists."),
+    budgets: Optional[Path] = Budgets,
 ) -> None:
     """Approve PLAN for a budget: records the plan's sha256, its estimate at the prices used, the budget, who and
     when, and the project; signed with --sign-with. Refuses (exit 3) when the estimated batch cost is over the
@@ -151,9 +153,7 @@ def submit(
         help="Require an approval signed by a key this OpenSSH allowed_signers file lists for its principal. "
              "Default: BATCHCOST_ALLOWED_SIGNERS, else allowed_signers in BATCHCOST_HOME/config.yaml; with none, "
              "unsigned approvals are taken."),
-    budgets: Optional[Path] = typer.Option(None, "--budgets", metavar="FILE",
-                                           help="Budgets (YAML), checked again at submission; default "
-                                                "BATCHCOST_HOME/budgets.yaml when it exists."),
+    budgets: Optional[Path] = Budgets,
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f", help="table or json."),
@@ -187,13 +187,16 @@ def submit(
         _say(f"approval signed by {principal} (verified against {signers})")
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
     model = _approved_model(record)
-    from batchcost.pricing.tables import load_prices
-    from batchcost.spend import check_budgets
+    from batchcost.spend import budgets_file, check_budgets
 
-    check_budgets(record, _ledger(), load_prices(prices or []), budgets, at_submit=True)
+    ledger = _ledger()
+    if budgets_file(budgets) is not None:  # again at submission: others may have been submitted since approve
+        from batchcost.pricing.tables import load_prices
+
+        check_budgets(record, ledger, load_prices(prices or []), budgets, at_submit=True)
     cap = max_enqueued_tokens or _configured_cap(model)
     with providers.reading_model(model):
-        client, ledger = _client(base_url, max_retries, plan=plan), _ledger()
+        client = _client(base_url, max_retries, plan=plan)
         subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
                                     max_enqueued_tokens=cap, stop_on_failure=stop_on_failure, on_step=_say)
     if not created:
@@ -229,30 +232,28 @@ def _config() -> tuple[Path, dict]:
     return path, doc
 
 
-def _configured_project() -> str | None:
-    """The default project: BATCHCOST_PROJECT, else ``project`` in BATCHCOST_HOME/config.yaml."""
+def _setting(env: str, key: str, what: str) -> str | None:
+    """A text setting: the environment variable ``env``, else ``key`` in BATCHCOST_HOME/config.yaml."""
     import os
 
-    value = os.environ.get("BATCHCOST_PROJECT")
+    value = os.environ.get(env)
     if not value:
         path, doc = _config()
-        value = doc.get("project")
+        value = doc.get(key)
         if value is not None and not isinstance(value, str):
-            raise UsageError(f"{path}: project must be a name")
+            raise UsageError(f"{path}: {key} must be {what}")
     return value.strip() or None if value else None
+
+
+def _configured_project() -> str | None:
+    """The default project: BATCHCOST_PROJECT, else ``project`` in BATCHCOST_HOME/config.yaml."""
+    return _setting("BATCHCOST_PROJECT", "project", "a name")
 
 
 def _configured_signers() -> Path | None:
     """The allowed signers file that makes signatures required: BATCHCOST_ALLOWED_SIGNERS, else config.yaml's
     ``allowed_signers``."""
-    import os
-
-    value = os.environ.get("BATCHCOST_ALLOWED_SIGNERS")
-    if not value:
-        path, doc = _config()
-        value = doc.get("allowed_signers")
-        if value is not None and not isinstance(value, str):
-            raise UsageError(f"{path}: allowed_signers must be a file path")
+    value = _setting("BATCHCOST_ALLOWED_SIGNERS", "allowed_signers", "a file path")
     return Path(value).expanduser() if value else None
 
 

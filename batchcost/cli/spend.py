@@ -58,14 +58,16 @@ def spend(
     from batchcost.cli.options import guard
 
     guard(inputs=[[budgets] if budgets else []], folders=[report] if report else [])
+    from batchcost.spend import between, bookings
+
     ledger = Ledger()
     first, last = parse_date(since, "--since"), parse_date(until, "--until")
-    doc = compute(ledger, since=first, until=last, by=by.value, budgets_path=budgets)
+    every = bookings(ledger)
+    doc = compute(ledger, since=first, until=last, by=by.value, budgets_path=budgets, every=every)
     if report is not None:
         from batchcost.reports.spend_report import write_spend_report
-        from batchcost.spend import bookings_between
 
-        written = write_spend_report(doc, bookings_between(ledger, first, last), report)
+        written = write_spend_report(doc, between(every, first, last), report)
         print(f"spend report: {len(written)} files written; open {report / 'spend.html'} in a browser",
               file=sys.stderr)
     if fmt is Format.json:
