@@ -148,3 +148,18 @@ def test_reasoning_models_on_the_fast_path_are_judged_by_their_family(write_plan
     doc = json.loads(cli("estimate", plan, "--format", "json").stdout)
     assert doc["check"]["failing_requests"] == 20
     assert json.loads(cli("check", plan, "--format", "json").stdout)["failing_requests"] == 20
+
+
+def test_a_sampled_estimate_estimates_the_failures_too(write_plan, cli):
+    """--sample sees only the drawn lines: the count check expects to fail is an estimate with its 95% interval,
+    which holds the true count (a quarter of 2,000 requests) for a fixed seed."""
+    rows = [chat(i, n=0) if i % 4 == 0 else chat(i, max_tokens=30) for i in range(2000)]
+    plan = write_plan(rows)
+    assert json.loads(cli("check", plan, "--format", "json").stdout)["failing_requests"] == 500
+    doc = json.loads(cli("estimate", plan, "--sample", "400", "--seed", "7", "--format", "json").stdout)
+    failing = doc["sample"]["failing_requests"]
+    assert failing["low"] <= 500 <= failing["high"] and 300 < failing["estimate"] < 700
+    assert any("expected to refuse about" in w for w in doc["warnings"])
+    clean = write_plan(rows[1:4] * 300, name="clean.jsonl")
+    doc = json.loads(cli("estimate", clean, "--sample", "100", "--seed", "7", "--format", "json").stdout)
+    assert doc["sample"]["failing_requests"]["estimate"] == 0 and not any("refuse" in w for w in doc["warnings"])

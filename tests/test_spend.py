@@ -245,3 +245,21 @@ def test_batches_that_report_usage_are_priced_by_it(tmp_path, write_plan):
     ledger.add_reconciliation(sha, "batch_1", "0.0001", "0.0002", 8)
     [g] = spend(ledger, by="project", prices=prices)["groups"]
     assert Decimal(g["actual"]) == Decimal("0.0001") and g["unreconciled"]["plans"] == 0
+
+
+def test_a_template_books_its_plans_to_its_project(cli, tmp_path):
+    template = tmp_path / "sentiment.yaml"
+    template.write_text("project: reviews-team\n" + Path("examples/reviews/sentiment.yaml").read_text())
+    plan = tmp_path / "reviews.jsonl"
+    made = cli("plan", "examples/reviews/reviews.csv", "--template", template, "-o", plan)
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "a.json"
+    assert cli("approve", plan, "--budget", "1", "--by", "Dana", "-o", out).returncode == 0
+    assert json.loads(out.read_text())["project"] == "reviews-team"
+    # --project still wins; a plan no template made has none
+    assert cli("approve", plan, "--budget", "1", "--by", "Dana", "--project", "x", "-o", out).returncode == 0
+    assert json.loads(out.read_text())["project"] == "x"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("project: [1]\n" + Path("examples/reviews/sentiment.yaml").read_text())
+    refused = cli("plan", "examples/reviews/reviews.csv", "--template", bad, "-o", tmp_path / "b.jsonl")
+    assert refused.returncode == 1 and "project must be a name" in refused.stderr

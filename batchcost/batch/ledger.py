@@ -90,6 +90,12 @@ CREATE TABLE IF NOT EXISTS reconciliations (
     succeeded INTEGER NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS plan_projects (  -- the project a template books its plans to (approve's default)
+    plan_sha256 TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    template TEXT,
+    at TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS approvals_plan ON approvals (plan_sha256);
 CREATE INDEX IF NOT EXISTS reconciliations_plan ON reconciliations (plan_sha256);
 CREATE INDEX IF NOT EXISTS submissions_batch ON submissions (batch_id);
@@ -352,6 +358,23 @@ class Ledger:
                         signature.get("principal"), approval.get("approved_at"), plan.get("provider"),
                         ",".join(plan.get("models") or []), batch.get("high"), batch.get("expected"),
                         realtime.get("expected"), approval.get("budget")))
+
+    def set_plan_project(self, shas: list[str], project: str, template: str) -> None:
+        with self.transaction() as db:
+            for sha in shas:
+                db.execute("DELETE FROM plan_projects WHERE plan_sha256 = ?", (sha,))
+                db.execute("INSERT INTO plan_projects (plan_sha256, project, template, at) VALUES (?, ?, ?, ?)",
+                           (sha, project, template, now()))
+
+    def plan_project(self, shas: list[str]) -> str | None:
+        """The project a template booked these plan files to, when they all name the same one."""
+        found = set()
+        for sha in shas:
+            row = self.db.execute("SELECT project FROM plan_projects WHERE plan_sha256 = ?", (sha,)).fetchone()
+            if row is None:
+                return None
+            found.add(row["project"])
+        return found.pop() if len(found) == 1 else None
 
     def approvals(self) -> list[dict]:
         """The latest approval of each plan (approving a plan again replaces its booking)."""

@@ -79,7 +79,8 @@ def approve(
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N", help="Output forecast basis."),
     project: Optional[str] = typer.Option(None, "--project", metavar="NAME",
                                           help="The project the spend is booked to (`batchcost spend --by project`, "
-                                               "budgets). Default: BATCHCOST_PROJECT, else project in "
+                                               "budgets). Default: the project of the template `plan` wrote it "
+                                               "from, else BATCHCOST_PROJECT, else project in "
                                                "BATCHCOST_HOME/config.yaml."),
     sign_with: Optional[Path] = typer.Option(None, "--sign-with", metavar="KEY",
                                              help="Sign the approval with this SSH key (ssh-keygen -Y sign, namespace "
@@ -107,11 +108,12 @@ def approve(
     limit = parse_budget(budget, BudgetExceeded)
     table = load_prices(prices or [])
     estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens))
+    ledger = _ledger()
+    files = [f.get("sha256") for f in estimate.plan.get("files") or []] or [estimate.plan["sha256"]]
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value,
-                             project=project or _configured_project())
+                             project=project or ledger.plan_project(files) or _configured_project())
     from batchcost.spend import check_budgets
 
-    ledger = _ledger()
     check_budgets(approval, ledger, table, budgets)
     if sign_with is not None:
         from batchcost.batch.signing import sign

@@ -34,6 +34,7 @@ def plan(
     """
     from batchcost.cli.options import check_jobs, guard
     from batchcost.plans.build import build_plan
+    from batchcost.plans.templates import load_template
 
     check_jobs(jobs)
     guard(inputs=[dataset, template], outputs=[] if split else [out])
@@ -50,6 +51,12 @@ def plan(
                                     split=split)
     else:
         built = build_plan(dataset, template, out, model=model, split=split)
+    project = load_template(template, model=model).project
+    if project:  # `approve` books these plans to the template's project unless told otherwise
+        from batchcost.batch.ledger import Ledger
+        from batchcost.plans.reader import plan_sha256
+
+        Ledger().set_plan_project([plan_sha256(p) for p in built.paths], project, str(template))
     for path in built.paths:
         print(path)
     print(f"wrote {built.requests:,} requests, {built.nbytes:,} bytes in {len(built.paths)} file(s)"

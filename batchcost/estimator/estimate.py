@@ -605,7 +605,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
             continue
         record = counter.count_line(item, path)
         adder.add(record)
-        if _request_fails(item, counter, record.tools_key):
+        if request_fails(item, counter, record.tools_key):
             adder.tally.failing += 1
         if fast and item.url == CHAT and item.model not in known:
             lc = adder.model_price[item.model].long_context
@@ -619,7 +619,7 @@ def tally_plan_lines(lines: Iterable[bytes], path: Path, prices: PriceTable, cou
     return adder.done()
 
 
-def _request_fails(item, counter: PlanCounter, tools_key: bytes = b"") -> bool:
+def request_fails(item, counter: PlanCounter, tools_key: bytes = b"") -> bool:
     """Whether check's per-request rules expect the provider to refuse this request (it is counted and priced,
     but a refused request is not billed: the estimate says how many, without changing the totals). The provider
     module's ``request_fails``, where it has one."""
@@ -767,7 +767,7 @@ def estimate_lines(lines: Iterable[PlanLine], prices: PriceTable, *, source: Pat
             if model is not None:
                 item = replace(item, body={**item.body, "model": model})
             record = counter.count_line(item, source)
-            if _request_fails(item, counter, record.tools_key):
+            if request_fails(item, counter, record.tools_key):
                 refused[0] += 1
             yield record, item.body
 

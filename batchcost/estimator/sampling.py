@@ -15,7 +15,7 @@ from pathlib import Path
 
 from batchcost.errors import BadInput, UsageError
 from batchcost.estimator.estimate import (TIERS, Estimate, ModelEstimate, OutputForecast, breakpoint_premium,
-                                          forecast_output, request_cost)
+                                          forecast_output, request_cost, request_fails)
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans.reader import parse_line
 from batchcost.pricing.cost import exact_money, money
@@ -105,8 +105,9 @@ def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, f
              online=None) -> tuple:
     item = parse_line(raw, path, 0)  # line numbers are unknown without a scan; errors name the file
     if item is None:
-        return (len(raw), None, 0, (0, 0, 0), None)
+        return (len(raw), None, 0, (0, 0, 0), None, 0)
     record = counter.count_line(item, path)
+    refused = 1 if request_fails(item, counter, record.tools_key) else 0  # check's verdict, as the full estimate's
     if online is not None:
         record = online.one(record, item.body)
     bound = record.max_output_tokens
@@ -126,7 +127,7 @@ def _measure(raw: bytes, path: Path, counter: PlanCounter, prices: PriceTable, f
         for tier in TIERS:
             costs[tier][2] += breakpoint_premium(price, tier, record.cache_ttl, long, record.prefix_tokens,
                                                  record.prefix_tokens)[1]
-    return (len(raw), record.model, record.input_tokens, (low, expected or 0, high), costs)
+    return (len(raw), record.model, record.input_tokens, (low, expected or 0, high), costs, refused)
 
 
 def _hh(samples, size: int, value) -> tuple[float, float]:
@@ -185,6 +186,7 @@ def _extrapolate(path: Path, samples, size: int, draws: int, distinct: int, pric
         "requests": _interval(samples, size, lambda s: 1 if s[1] is not None else 0),
         "input_tokens": _interval(samples, size, lambda s: s[2]),
         "output_tokens_expected": _interval(samples, size, lambda s: s[3][1] or 0),
+        "failing_requests": _interval(samples, size, lambda s: s[5]),
     }
     cost = {}
     sample_cost = {}
@@ -212,5 +214,11 @@ def _extrapolate(path: Path, samples, size: int, draws: int, distinct: int, pric
     estimate.sample = {"draws": draws, "distinct_lines": distinct, "seed": seed, "confidence": 0.95,
                        "method": "lines drawn with probability proportional to their bytes; Hansen-Hurwitz totals",
                        "requests": intervals["requests"], "input_tokens": intervals["input_tokens"],
-                       "output_tokens_expected": intervals["output_tokens_expected"], "cost": sample_cost}
+                       "output_tokens_expected": intervals["output_tokens_expected"], "cost": sample_cost,
+                       "failing_requests": intervals["failing_requests"]}
+    failing = intervals["failing_requests"]
+    if failing["high"] > 0 and any(s[5] for s in samples):
+        estimate.warnings.append(f"`batchcost check` is expected to refuse about {failing['estimate']:,} request(s) "
+                                 f"(95% interval {failing['low']:,} to {failing['high']:,}, from the sample; not "
+                                 "billed, the totals still include them): run it to see each one")
     return estimate

@@ -155,6 +155,7 @@ class Template:
     custom_id: Text | str
     chunk: Chunking | None
     provider: str = "openai"
+    project: str | None = None  # the project the plans it makes are booked to (approve's default)
 
     def render(self, record: Record) -> tuple[str, dict]:
         body = {"model": self.model, **{k: v for k, v in _render(self.body, record, self).items() if k != "model"}}
@@ -212,7 +213,10 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
         raise TemplateError("custom_id must contain a placeholder such as {id} or {_row}, or every request would "
                             "share one id", path=path, line=lines.get("custom_id"))
     chunk = _chunking(spec.get("chunk"), endpoint, body, path, lines.get("chunk"))
-    return Template(path, endpoint, name, body, custom_id, chunk, provider)
+    project = plain("project")
+    if project is not None and (not isinstance(project, str) or not project.strip()):
+        raise TemplateError("project must be a name", path=path, line=lines.get("project"))
+    return Template(path, endpoint, name, body, custom_id, chunk, provider, project.strip() if project else None)
 
 
 def _chunking(raw: Any, endpoint: str, body: dict, path: Path, line: int | None) -> Chunking | None:
