@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,76 @@ def test_a_sampled_estimate_estimates_the_failures_too(write_plan, cli):
     clean = write_plan(rows[1:4] * 300, name="clean.jsonl")
     doc = json.loads(cli("estimate", clean, "--sample", "100", "--seed", "7", "--format", "json").stdout)
     assert doc["sample"]["failing_requests"]["estimate"] == 0 and not any("refuse" in w for w in doc["warnings"])
+
+
+def claude(i, **params):
+    return {"custom_id": f"c{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 50,
+                                             "messages": [{"role": "user", "content": f"hello {i}"}], **params}}
+
+
+def gemini(i, **request):
+    return {"key": f"g{i}", "request": {"contents": [{"role": "user", "parts": [{"text": f"hello {i}"}]}],
+                                        **request}}
+
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+OTHER_PROVIDERS_REFUSED = [
+    (claude(1, stream=True), "stream"),
+    (claude(2, messages=[{"role": "human", "content": "hi"}]), "role"),
+    (claude(3, tools=[{"input_schema": {"type": "object"}}]), "tool"),
+    (claude(4, tools=[{"name": "lookup"}]), "tool-schema"),
+    (claude(5, tools=[{"name": "lookup", "input_schema": {"type": "string"}}]), "tool-schema"),
+    (claude(6, messages=[{"role": "user", "content": [{"type": "image", "source": {
+        "type": "base64", "media_type": "image/bmp", "data": PNG_1PX}}]}]), "image-media-type"),
+    (claude(7, messages=[{"role": "user", "content": [{"type": "image", "source": {
+        "type": "url", "url": "ftp://h/x.png"}}]}]), "image-url"),
+    (gemini(1, contents=[{"role": "assistant", "parts": [{"text": "hi"}]}]), "role"),
+    (gemini(2, generationConfig={"temperature": 3}), "range"),
+    (gemini(3, generationConfig={"topP": 1.5}), "range"),
+    (gemini(4, generationConfig={"candidateCount": 0}), "range"),
+    (gemini(5, generationConfig={"maxOutputTokens": 0}), "range"),
+]
+
+
+@pytest.mark.parametrize("line, rule", OTHER_PROVIDERS_REFUSED,
+                         ids=[f"{'claude' if 'params' in l else 'gemini'}-{r}-{i}"
+                              for i, (l, r) in enumerate(OTHER_PROVIDERS_REFUSED)])
+def test_claude_and_gemini_requests_are_judged_too(write_plan, cli, line, rule):
+    first = claude(0) if "params" in line else gemini(0)
+    extra = [] if "params" in line else ["--model", "gemini-2.5-flash"]
+    plan = write_plan([first, line])
+    out = cli("check", plan, "--format", "json", *extra)
+    assert out.returncode == 1, out.stdout + out.stderr
+    errors = [f for f in json.loads(out.stdout)["findings"] if f["severity"] == "error"]
+    assert rule in {f["rule"] for f in errors} and {f["line"] for f in errors} == {2}, errors
+    if not any(f["rule"] == "invalid-body" for f in errors):  # a body the counter refuses is not estimated
+        doc = json.loads(cli("estimate", plan, "--format", "json", *extra).stdout)
+        assert doc["check"]["failing_requests"] == 1
+
+
+def test_claude_and_gemini_requests_the_apis_accept_give_no_finding(write_plan, cli):
+    accepted = [claude(0, system="Be brief.", temperature=0.2, stop_sequences=["\n"], metadata={"user_id": "u"},
+                       tools=[{"name": "get_weather", "description": "Weather for a city",
+                               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                "required": ["city"]}},
+                              {"type": "web_search_20250305", "name": "web_search"}],
+                       messages=[{"role": "user", "content": [
+                           {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                        "data": PNG_1PX}},
+                           {"type": "text", "text": "What is this?"}]},
+                           {"role": "assistant", "content": "A pixel."}, {"role": "user", "content": "Thanks"}])]
+    for plan, extra in ((write_plan(accepted), []),
+                        (write_plan([gemini(0, systemInstruction={"parts": [{"text": "Be brief."}]},
+                                            generationConfig={"temperature": 0.7, "top_p": 0.9, "maxOutputTokens": 64,
+                                                              "responseMimeType": "application/json",
+                                                              "candidateCount": 1},
+                                            safetySettings=[], tools=[]),
+                                     gemini(1, contents=[{"role": "user", "parts": [{"text": "hi"}]},
+                                                         {"role": "model", "parts": [{"text": "hello"}]},
+                                                         {"parts": [{"text": "and?"}]}])], name="g.jsonl"),
+                         ["--model", "gemini-2.5-flash"]),
+                        (Path("examples/anthropic/triage.jsonl"), []),
+                        (Path("examples/gemini/triage.jsonl"), ["--model", "gemini-2.5-flash"])):
+        out = cli("check", plan, "--format", "json", *extra)
+        errors = [f for f in json.loads(out.stdout)["findings"] if f["severity"] == "error"]
+        assert out.returncode == 0 and errors == [], (plan, out.stdout, out.stderr)

@@ -169,6 +169,11 @@ def count_field(obj: dict, key: str, where: str, default: int | None = 0) -> int
     return value
 
 
+def refused(findings) -> bool:
+    """Whether any of ``check_request``'s findings, ``(rule, message[, severity])``, is an error (the default)."""
+    return any((finding[2] if len(finding) > 2 else "error") == "error" for finding in findings)
+
+
 def usage_record(*, input_tokens: int, output_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0,
                  cache_write_tokens: int = 0, cache_write_1h_tokens: int = 0, **media) -> dict:
     """Neutral usage of one succeeded request. ``input_tokens`` is every input token billed (cache reads and

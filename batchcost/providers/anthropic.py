@@ -80,8 +80,9 @@ def parse(obj: dict, path: Path, line: int, nbytes: int, text: bytes):
     return PlanLine(line, custom_id, "POST", ENDPOINT, params, nbytes, text, provider=NAME)
 
 
-def check_request(item) -> Iterator[tuple[str, str]]:
-    """What the Message Batches API would reject in one request, beyond counting: id shape, max_tokens."""
+def check_request(item) -> Iterator[tuple]:
+    """What the Message Batches API would reject in one request, beyond counting: id shape, max_tokens, and the
+    per-request rules of ``anthropic_rules`` (the SDK's parameter names and roles, stream, tools, images)."""
     if not LIMITS.id_pattern.fullmatch(item.custom_id):
         yield "custom-id", f"custom_id {item.custom_id[:80]!r} must be {LIMITS.id_rule}"
     bound = item.body.get("max_tokens")
@@ -89,6 +90,17 @@ def check_request(item) -> Iterator[tuple[str, str]]:
         yield "max-tokens", "params.max_tokens is required on every Messages request"
     elif not isinstance(bound, int) or isinstance(bound, bool) or bound < 1:
         yield "max-tokens", f"params.max_tokens must be a whole number of at least 1, not {json.dumps(bound)[:40]}"
+    if isinstance(item.body, dict):
+        from batchcost.providers.anthropic_rules import request_findings
+
+        yield from request_findings(item.body)
+
+
+def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:
+    """Whether ``check`` expects the API to refuse this request (for the estimate's count of failures)."""
+    from batchcost.providers import refused
+
+    return refused(check_request(item))
 
 
 # -- counting -------------------------------------------------------------------------------------------------

@@ -133,12 +133,65 @@ def check_request(item) -> Iterator[tuple[str, str]]:
         if not isinstance(content, dict) or not isinstance(content.get("parts"), list) or not content["parts"]:
             yield "contents", "request.content must be a content with a non-empty list of parts"
         return
-    config = _get(item.body, "generationConfig") or {}
-    bound = _get(config, "maxOutputTokens") if isinstance(config, dict) else None
-    if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 1):
-        yield "max-tokens", f"generationConfig.maxOutputTokens must be a whole number of at least 1, not {bound!r}"
     if not isinstance(item.body.get("contents"), list) or not item.body["contents"]:
         yield "contents", "request.contents must be a non-empty list of contents"
+    yield from request_findings(item.body)
+
+
+@functools.cache
+def _rules() -> dict:
+    from batchcost.data import load_data
+
+    rules = load_data("request_rules.yaml")["gemini"]
+    from google.genai import types  # the SDK's GenerationConfig: field names (the API takes camel or snake case)
+
+    names = set(types.GenerationConfig.model_fields)
+    camel = {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n) for n in names}
+    request = set(rules["request_fields"]) | {_snake(n) for n in rules["request_fields"]}
+    return {**rules, "config_fields": names | camel, "request": request}
+
+
+def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(rule, message, severity) for one GenerateContentRequest: roles, generationConfig ranges (errors), and
+    fields the API does not define (warnings)."""
+    rules = _rules()
+    if warnings:
+        for key in body:
+            if key not in rules["request"]:
+                yield ("unknown-field", f"{key!r} is not a GenerateContentRequest field (the API refuses unknown "
+                       "fields)", "warning")
+    contents = body.get("contents")
+    for i, content in enumerate(contents if isinstance(contents, list) else ()):
+        role = content.get("role") if isinstance(content, dict) else None
+        if role is not None and role not in rules["roles"]:
+            yield ("role", f"contents[{i}].role {role!r} is not one of {', '.join(rules['roles'])} (a system prompt "
+                   "goes in systemInstruction)", "error")
+    config = _get(body, "generationConfig")
+    if not isinstance(config, dict):
+        return
+    for key, (low, high) in rules["ranges"].items():
+        value = _get(config, key)
+        if value is None:
+            continue
+        whole = key in ("candidateCount", "maxOutputTokens")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+            yield "range", f"generationConfig.{key} must be {'a whole number' if whole else 'a number'}, " \
+                           f"not {value!r}"[:160], "error"
+        elif (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            yield "range", f"generationConfig.{key} is {value}; it must be {bounds}", "error"
+    if warnings:
+        for key in config:
+            if key not in rules["config_fields"]:
+                yield ("unknown-field", f"generationConfig.{key} is not a GenerationConfig field google-genai knows",
+                       "warning")
+
+
+def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:
+    """Whether ``check`` expects the API to refuse this request (for the estimate's count of failures)."""
+    from batchcost.providers import refused
+
+    return refused(check_request(item))
 
 
 # -- counting -------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import typing
 from typing import Any, Iterator
 
 from batchcost.data import load_data
+from batchcost.providers.schema import schema_problem
 
 CHAT, RESPONSES, EMBEDDINGS = "/v1/chat/completions", "/v1/responses", "/v1/embeddings"
 IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS = "/v1/images/generations", "/v1/images/edits", "/v1/videos"
@@ -174,40 +175,9 @@ def _tools(tools: Any, *, chat: bool) -> Iterator[tuple[str, str, str]]:
             yield "tool", f"tools[{j}] {what}", "error"
         parameters = spec.get("parameters")
         if parameters is not None:
-            problem = _schema_problem(parameters)
+            problem = schema_problem(parameters)
             if problem:
                 yield "tool-schema", f"tools[{j}].parameters: {problem}", "error"
-
-
-_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
-
-
-def _schema_problem(schema: Any, depth: int = 0) -> str | None:
-    """What makes ``schema`` not a JSON schema (the structural rules only; a full meta-schema check is not made)."""
-    if depth > 64:
-        return None
-    if not isinstance(schema, dict):
-        return f"a schema must be an object, not {type(schema).__name__}"
-    kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
-    bad = [k for k in kinds if k not in _TYPES]
-    if bad:
-        return f"type {bad[0]!r} is not a JSON schema type"
-    properties = schema.get("properties")
-    if properties is not None:
-        if not isinstance(properties, dict):
-            return "properties must be an object"
-        for name, sub in properties.items():
-            problem = _schema_problem(sub, depth + 1)
-            if problem:
-                return f"{name}: {problem}"
-    required = schema.get("required")
-    if required is not None and (not isinstance(required, list) or not all(isinstance(r, str) for r in required)):
-        return "required must be a list of property names"
-    items = schema.get("items")
-    if isinstance(items, dict):
-        return _schema_problem(items, depth + 1)
-    return None
 
 
 def failing_validator(family: str) -> tuple[frozenset, typing.Callable[[dict], bool]]:

@@ -29,6 +29,7 @@ LIMITS = Limits(max_requests=200_000, max_bytes=1024 ** 3)
 STATUSES = _gemini.STATUSES
 counter = _gemini.counter
 check_request = _gemini.check_request
+request_fails = _gemini.request_fails
 output_bound = _gemini.output_bound
 response_usage = _gemini.response_usage
 
