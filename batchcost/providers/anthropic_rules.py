@@ -12,7 +12,7 @@ import re
 import typing
 from typing import Any, Iterator
 
-from batchcost.providers.schema import schema_problem
+from batchcost.providers.shared_rules import schema_problem, unknown_fields
 
 # custom tool names: the Messages API documents ^[a-zA-Z0-9_-]{1,64}$; held to the longer 128 its newer models
 # take, since a false finding on a plan the API accepts is worse than a miss
@@ -37,10 +37,8 @@ def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str
     """(rule, message, severity) for one request's ``params``."""
     sdk = _sdk()
     if warnings:
-        for key in body:
-            if key not in sdk["params"]:
-                yield ("unknown-parameter", f"{key!r} is not a Messages parameter the anthropic SDK {sdk['version']} "
-                       "knows (the API refuses unknown parameters)", "warning")
+        yield from unknown_fields(body, sdk["params"], lambda key: f"{key!r} is not a Messages parameter the "
+                                  f"anthropic SDK {sdk['version']} knows (the API refuses unknown parameters)")
     if body.get("stream") is True:
         yield "stream", "stream: true is refused in a batch (its requests are MessageCreateParamsNonStreaming)", "error"
     messages = body.get("messages")

@@ -154,12 +154,12 @@ def _rules() -> dict:
 def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str, str, str]]:
     """(rule, message, severity) for one GenerateContentRequest: roles, generationConfig ranges (errors), and
     fields the API does not define (warnings)."""
+    from batchcost.providers.shared_rules import out_of_range, unknown_fields
+
     rules = _rules()
     if warnings:
-        for key in body:
-            if key not in rules["request"]:
-                yield ("unknown-field", f"{key!r} is not a GenerateContentRequest field (the API refuses unknown "
-                       "fields)", "warning")
+        yield from unknown_fields(body, rules["request"], lambda key: f"{key!r} is not a GenerateContentRequest "
+                                  "field (the API refuses unknown fields)", "unknown-field")
     contents = body.get("contents")
     for i, content in enumerate(contents if isinstance(contents, list) else ()):
         role = content.get("role") if isinstance(content, dict) else None
@@ -169,22 +169,11 @@ def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str
     config = _get(body, "generationConfig")
     if not isinstance(config, dict):
         return
-    for key, (low, high) in rules["ranges"].items():
-        value = _get(config, key)
-        if value is None:
-            continue
-        whole = key in ("candidateCount", "maxOutputTokens")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
-            yield "range", f"generationConfig.{key} must be {'a whole number' if whole else 'a number'}, " \
-                           f"not {value!r}"[:160], "error"
-        elif (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-            yield "range", f"generationConfig.{key} is {value}; it must be {bounds}", "error"
+    yield from out_of_range(lambda key: _get(config, key), {k: tuple(v) for k, v in rules["ranges"].items()},
+                            ("candidateCount", "maxOutputTokens"), "generationConfig.")
     if warnings:
-        for key in config:
-            if key not in rules["config_fields"]:
-                yield ("unknown-field", f"generationConfig.{key} is not a GenerationConfig field google-genai knows",
-                       "warning")
+        yield from unknown_fields(config, rules["config_fields"], lambda key: f"generationConfig.{key} is not a "
+                                  "GenerationConfig field google-genai knows", "unknown-field")
 
 
 def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:

@@ -14,7 +14,7 @@ import typing
 from typing import Any, Iterator
 
 from batchcost.data import load_data
-from batchcost.providers.schema import schema_problem
+from batchcost.providers.shared_rules import out_of_range, schema_problem, unknown_fields
 
 CHAT, RESPONSES, EMBEDDINGS = "/v1/chat/completions", "/v1/responses", "/v1/embeddings"
 IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS = "/v1/images/generations", "/v1/images/edits", "/v1/videos"
@@ -75,22 +75,11 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
         return
     if warnings:
         sdk = _sdk()
-        for key in body:
-            if key not in sdk[endpoint]:
-                yield ("unknown-parameter", f"{key!r} is not a {endpoint} parameter the openai SDK "
-                       f"{sdk['version']} knows (the API refuses unrecognized arguments)", "warning")
+        yield from unknown_fields(body, sdk[endpoint], lambda key: f"{key!r} is not a {endpoint} parameter the "
+                                  f"openai SDK {sdk['version']} knows (the API refuses unrecognized arguments)")
     if body.get("stream") is True:
         yield "stream", "stream: true is refused in a batch (each line is one complete request)", "error"
-    for key, (low, high) in rules["ranges"].items():
-        value = body.get(key)
-        if value is None:
-            continue
-        whole = key in _WHOLE
-        if not _number(value) or (whole and not isinstance(value, int)):
-            yield "range", f"{key} must be {'a whole number' if whole else 'a number'}, not {value!r}", "error"
-        elif (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-            yield "range", f"{key} is {value}; it must be {bounds}", "error"
+    yield from out_of_range(body.get, {k: tuple(v) for k, v in rules["ranges"].items()}, _WHOLE)
     yield from _family_rules(endpoint, body, family)
     if endpoint == CHAT:
         yield from _messages(body.get("messages"), _sdk()["roles"] if warnings else CHAT_ROLES)
