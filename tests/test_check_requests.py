@@ -237,3 +237,12 @@ def test_claude_and_gemini_requests_the_apis_accept_give_no_finding(write_plan, 
         out = cli("check", plan, "--format", "json", *extra)
         errors = [f for f in json.loads(out.stdout)["findings"] if f["severity"] == "error"]
         assert out.returncode == 0 and errors == [], (plan, out.stdout, out.stderr)
+
+
+def test_the_estimates_copies_of_the_anthropic_sdk_facts_are_the_sdks():
+    """The estimate judges Claude requests without importing the anthropic SDK (most of a second): its roles and
+    image media types must be the SDK's own."""
+    from batchcost.providers import anthropic_rules
+
+    sdk = anthropic_rules._sdk()
+    assert anthropic_rules.ROLES == sdk["roles"] and anthropic_rules.MEDIA_TYPES == sdk["media_types"]

@@ -80,7 +80,7 @@ def parse(obj: dict, path: Path, line: int, nbytes: int, text: bytes):
     return PlanLine(line, custom_id, "POST", ENDPOINT, params, nbytes, text, provider=NAME)
 
 
-def check_request(item) -> Iterator[tuple]:
+def check_request(item, warnings: bool = True) -> Iterator[tuple]:
     """What the Message Batches API would reject in one request, beyond counting: id shape, max_tokens, and the
     per-request rules of ``anthropic_rules`` (the SDK's parameter names and roles, stream, tools, images)."""
     if not LIMITS.id_pattern.fullmatch(item.custom_id):
@@ -93,14 +93,14 @@ def check_request(item) -> Iterator[tuple]:
     if isinstance(item.body, dict):
         from batchcost.providers.anthropic_rules import request_findings
 
-        yield from request_findings(item.body)
+        yield from request_findings(item.body, warnings=warnings)
 
 
 def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:
     """Whether ``check`` expects the API to refuse this request (for the estimate's count of failures)."""
     from batchcost.providers import refused
 
-    return refused(check_request(item))
+    return refused(check_request(item, warnings=False))
 
 
 # -- counting -------------------------------------------------------------------------------------------------

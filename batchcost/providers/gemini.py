@@ -126,7 +126,7 @@ def output_bound(body: dict) -> tuple[str, int] | None:
     return None
 
 
-def check_request(item) -> Iterator[tuple[str, str]]:
+def check_request(item, warnings: bool = True) -> Iterator[tuple]:
     """What the batch would reject in one request, beyond counting."""
     if item.url == EMBED:
         content = item.body.get("content")
@@ -135,7 +135,7 @@ def check_request(item) -> Iterator[tuple[str, str]]:
         return
     if not isinstance(item.body.get("contents"), list) or not item.body["contents"]:
         yield "contents", "request.contents must be a non-empty list of contents"
-    yield from request_findings(item.body)
+    yield from request_findings(item.body, warnings=warnings)
 
 
 @functools.cache
@@ -143,12 +143,18 @@ def _rules() -> dict:
     from batchcost.data import load_data
 
     rules = load_data("request_rules.yaml")["gemini"]
-    from google.genai import types  # the SDK's GenerationConfig: field names (the API takes camel or snake case)
+    request = set(rules["request_fields"]) | {_snake(n) for n in rules["request_fields"]}
+    return {**rules, "request": request}
+
+
+@functools.cache
+def _config_fields() -> set[str]:
+    """google-genai's GenerationConfig field names, snake and camel case (the API takes both); imported only for
+    check's warnings, never by the estimate."""
+    from google.genai import types
 
     names = set(types.GenerationConfig.model_fields)
-    camel = {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n) for n in names}
-    request = set(rules["request_fields"]) | {_snake(n) for n in rules["request_fields"]}
-    return {**rules, "config_fields": names | camel, "request": request}
+    return names | {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n) for n in names}
 
 
 def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str, str, str]]:
@@ -172,7 +178,7 @@ def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str
     yield from out_of_range(lambda key: _get(config, key), {k: tuple(v) for k, v in rules["ranges"].items()},
                             ("candidateCount", "maxOutputTokens"), "generationConfig.")
     if warnings:
-        yield from unknown_fields(config, rules["config_fields"], lambda key: f"generationConfig.{key} is not a "
+        yield from unknown_fields(config, _config_fields(), lambda key: f"generationConfig.{key} is not a "
                                   "GenerationConfig field google-genai knows", "unknown-field")
 
 
@@ -180,7 +186,7 @@ def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:
     """Whether ``check`` expects the API to refuse this request (for the estimate's count of failures)."""
     from batchcost.providers import refused
 
-    return refused(check_request(item))
+    return refused(check_request(item, warnings=False))
 
 
 # -- counting -------------------------------------------------------------------------------------------------
