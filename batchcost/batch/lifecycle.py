@@ -174,11 +174,8 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
             last = summary
         if _finished(subs, bool(job.stop_on_failure)):
             return subs
-        if timeout is not None and time.monotonic() - started > timeout:
-            raise RemoteError(f"job {job.job_id} is still running after {timeout:.0f} s; run `batchcost wait "
-                              f"{job.job_id}` again later")
-        sleep(interval)
-        interval = min(max_interval, interval * 1.5)
+        interval = _pause(started, timeout, interval, max_interval, sleep, f"job {job.job_id} is still running",
+                          job.job_id)
 
 
 def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
@@ -257,11 +254,18 @@ def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_inter
         on_status(batch)
         if batch["status"] in TERMINAL:
             return batch
-        if timeout is not None and time.monotonic() - started > timeout:
-            raise RemoteError(f"batch {batch_id} is still {batch['status']} after {timeout:.0f} s; "
-                              f"run `batchcost wait {batch_id}` again later")
-        sleep(interval)
-        interval = min(max_interval, interval * 1.5)
+        interval = _pause(started, timeout, interval, max_interval, sleep,
+                          f"batch {batch_id} is still {batch['status']}", batch_id)
+
+
+def _pause(started: float, timeout: float | None, interval: float, max_interval: float, sleep, still: str,
+           name: str) -> float:
+    """One wait between polls, or ``RemoteError`` once ``timeout`` has passed; the next interval (backing off by
+    1.5 to ``max_interval``)."""
+    if timeout is not None and time.monotonic() - started > timeout:
+        raise RemoteError(f"{still} after {timeout:.0f} s; run `batchcost wait {name}` again later")
+    sleep(interval)
+    return min(max_interval, interval * 1.5)
 
 
 def file_stem(batch_id: str) -> str:
