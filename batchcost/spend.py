@@ -74,13 +74,23 @@ def _reported(entry: dict | None, models: list[str], prices) -> Decimal | None:
     """The usage every created wave of a plan reports, priced at its model's batch tier; None unless all do."""
     if not entry or not entry["usage"] or any(u is None for u in entry["usage"]) or len(models) != 1:
         return None
+    costs = [usage_cost(prices, models[0], u) for u in entry["usage"]]
+    return None if any(c is None for c in costs) else sum(costs, Decimal(0))
+
+
+def usage_cost(prices, model: str, usage: dict) -> Decimal | None:
+    """The batch-tier cost of the token usage a batch object reports (``providers.batch_usage``); None where it
+    cannot be priced exactly: an unknown model or price, or an image or video model, whose batch usage does not
+    say which tokens were image tokens (never priced at the text rates)."""
     from batchcost.errors import BatchcostError
+    from batchcost.estimator.models import resolve_model
     from batchcost.pricing.cost import price_tokens
 
     try:
-        price = prices.lookup(models[0])
-        return sum((price_tokens(price, "batch", input_tokens=u["input_tokens"], cached_input_tokens=u["cached_tokens"],
-                                 output_tokens=u["output_tokens"]) for u in entry["usage"]), Decimal(0))
+        if resolve_model(model).kind in ("image", "video"):
+            return None
+        return price_tokens(prices.lookup(model), "batch", input_tokens=usage["input_tokens"],
+                            cached_input_tokens=usage["cached_tokens"], output_tokens=usage["output_tokens"])
     except (BatchcostError, KeyError, ValueError):
         return None
 

@@ -267,3 +267,16 @@ def test_every_path_prices_media_the_same(tmp_path, cli):
     assert len(rows) == 5
     batch_col = next(k for k in rows[0] if "batch" in k and "expected" in k)
     assert sum(Decimal(r[batch_col]) for r in rows) == Decimal(full["cost"]["batch"]["expected"])
+
+
+def test_an_image_batchs_own_usage_is_never_priced_at_text_rates():
+    """A batch object's usage does not say which tokens were image tokens: `status` shows no cost so far for an
+    image or video batch rather than a figure at the text rates (gpt-image-1.5: text output $10, image $32)."""
+    from batchcost.cli.batch import cost_so_far
+
+    batch = {"id": "batch_1", "endpoint": GEN, "status": "in_progress",
+             "usage": {"input_tokens": 40, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 4160,
+                       "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 4200}}
+    assert cost_so_far(batch, "gpt-image-1.5") is None
+    assert cost_so_far({**batch, "endpoint": VIDEO}, "sora-2") is None
+    assert cost_so_far({**batch, "endpoint": "/v1/chat/completions"}, "gpt-4o-mini") is not None

@@ -321,10 +321,12 @@ class Ledger:
         from batchcost import providers
 
         usage = providers.batch_usage(batch, batch.get("endpoint"))
-        if usage is not None:
-            with self.transaction() as db:
-                db.execute("UPDATE submissions SET usage = ? WHERE batch_id = ?",
-                           (json.dumps(usage, sort_keys=True), batch["id"]))
+        if usage is not None:  # written only when it moved: a poll that changes nothing writes nothing
+            text = json.dumps(usage, sort_keys=True)
+            stored = self.db.execute("SELECT usage FROM submissions WHERE batch_id = ?", (batch["id"],)).fetchone()
+            if stored is not None and stored["usage"] != text:
+                with self.transaction() as db:
+                    db.execute("UPDATE submissions SET usage = ? WHERE batch_id = ?", (text, batch["id"]))
         counts = batch.get("request_counts") or {}
         last = self.db.execute("SELECT status, completed, failed FROM events WHERE batch_id = ? ORDER BY id DESC "
                                "LIMIT 1", (batch["id"],)).fetchone()

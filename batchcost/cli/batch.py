@@ -296,20 +296,14 @@ def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt:
 def cost_so_far(batch: dict, model: str | None, prices=None):
     """What a batch has cost so far, from the usage its batch object reports, at the batch tier of its model (the
     approved one, else the batch's own); None when it reports no usage or the model is not known."""
-    from batchcost.errors import BatchcostError
-    from batchcost.pricing.cost import price_tokens
     from batchcost.pricing.tables import load_prices
+    from batchcost.spend import usage_cost
 
     usage = providers.batch_usage(batch, batch.get("endpoint"))
     model = model or batch.get("model")
     if usage is None or not model:
         return None
-    try:
-        price = (prices or load_prices([])).lookup(model)
-        return price_tokens(price, "batch", input_tokens=usage["input_tokens"],
-                            cached_input_tokens=usage["cached_tokens"], output_tokens=usage["output_tokens"])
-    except (BatchcostError, ValueError):
-        return None
+    return usage_cost(prices or load_prices([]), model, usage)
 
 
 def is_job(name: str | None) -> bool:
