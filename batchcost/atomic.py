@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterable, Iterator
@@ -34,17 +35,40 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @contextmanager
 def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM for a moment: a temporary file is created and its name assigned inside the ``try``
-    that removes it, with no gap a signal could fall into (it is delivered on leaving, inside that ``try``). Forked
-    children start with the signals held too (see estimator.parallel). Where the platform cannot hold signals (no
-    pthread_sigmask: Windows), it holds nothing and the narrow gap remains."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    that removes it, with no gap a signal could fall into (it is acted on when leaving, inside that ``try``).
+
+    Two holds, because blocking the signal in this thread is not enough: a process-wide signal goes to any thread
+    that does not block it (pyarrow's and jemalloc's native threads, for one), and Python then runs the handler in
+    the main thread at once. So the handlers are also swapped for one that only notes the signal; on leaving, the
+    old handlers return and the first signal noted is handed to its old handler. Forked children start with the
+    signals blocked too (see estimator.parallel). Off the main thread (where handlers cannot be set) only the
+    block applies; where the platform cannot block (no pthread_sigmask: Windows) only the handlers do."""
+    noted: list[tuple[int, object]] = []
+    swapped: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _SIGNALS:
+            if signal.getsignal(sig) is not None:  # None: a handler set outside Python, which cannot be put back
+                swapped[sig] = signal.signal(sig, lambda signum, frame: noted.append((signum, frame)))
+    blocking = hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS) if blocking else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal pending here is noted, below
+        for sig, handler in swapped.items():
+            signal.signal(sig, handler)
+        if noted:
+            _hand_on(*noted[0], swapped[noted[0][0]])
+
+
+def _hand_on(signum: int, frame, handler) -> None:
+    """Act on a signal noted while held as its own handler would have."""
+    if callable(handler):
+        handler(signum, frame)  # ours raises KeyboardInterrupt, so the cleaning ``finally`` runs
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)
+    # SIG_IGN (or a handler set outside Python): nothing
 
 
 def temporary_file(target: Path) -> tuple[int, str]:

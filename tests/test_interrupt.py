@@ -88,3 +88,57 @@ def test_a_worker_killed_on_its_own_is_one_clear_line(tmp_path):
     assert err.strip().splitlines() == ["batchcost: error: a worker process died (killed by a signal, or out of "
                                         "memory); nothing was written: run again, or with fewer --jobs"], err
     assert out == ""
+
+
+def _signal_arrives_through_another_thread(sig: int) -> list[str]:
+    """Inside ``signals_held``, ``sig`` is sent to the process while a second thread that does not block it runs
+    (pyarrow's native threads are such threads): the kernel hands it to that thread and Python would run the
+    handler in the main thread at once. Returns what happened, in order."""
+    import threading
+
+    from batchcost.atomic import signals_held
+
+    events: list[str] = []
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True)  # started outside the hold: signals not blocked
+    helper.start()
+
+    def handler(signum, frame):
+        events.append(f"handler {signum}")
+        raise KeyboardInterrupt
+
+    old = signal.signal(sig, handler)
+    try:
+        try:
+            with signals_held():
+                os.kill(os.getpid(), sig)
+                for _ in range(50):  # ample bytecode and time for the handler to run, were it going to
+                    time.sleep(0.002)
+                events.append("held region finished")
+        except KeyboardInterrupt:
+            events.append("interrupted on leaving")
+    finally:
+        signal.signal(sig, old)
+        stop.set()
+        helper.join()
+    return events
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_taken_by_another_thread_still_waits_for_the_end_of_the_hold(sig):
+    assert _signal_arrives_through_another_thread(sig) == ["held region finished", f"handler {sig}",
+                                                           "interrupted on leaving"]
+
+
+def test_the_hold_hands_an_ignored_signal_to_nobody():
+    from batchcost.atomic import signals_held
+
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.02)
+        time.sleep(0.02)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # put back as it was
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -183,10 +183,10 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
         pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_start_worker,
                                    initargs=(function, args_list, shared))
         try:
-            with signals_held():  # a signal during the fork is handled once the workers have their own handlers
-                futures = [pool.submit(_drain) for _ in range(jobs - 1)]
             theirs = 0  # worker bytes already reported
             try:
+                with signals_held():  # a signal during the fork is acted on once the workers have their handlers
+                    futures = [pool.submit(_drain) for _ in range(jobs - 1)]
                 while (i := _claim(shared, from_front=False)) is not None:
                     results[i] = function(*args_list[i])
                     if progress is not None:
@@ -195,17 +195,17 @@ def _process_map(jobs: int, progress: Callable[[int], None] | None = None) -> Ca
                         if delta := _part_bytes(args_list[i]) + counted - theirs:
                             progress(delta)
                         theirs = counted
-            except BaseException:
+                for future in futures:
+                    try:
+                        done = future.result()
+                    except BrokenProcessPool:
+                        raise BatchcostError("a worker process died (killed by a signal, or out of memory); nothing "
+                                             "was written: run again, or with fewer --jobs") from None
+                    for i, result in done:
+                        results[i] = result
+            except BaseException:  # interrupted, or a part failed: the workers stop after the part they are on
                 _give_up(shared)
                 raise
-            for future in futures:
-                try:
-                    done = future.result()
-                except BrokenProcessPool:
-                    raise BatchcostError("a worker process died (killed by a signal, or out of memory); nothing was "
-                                         "written: run again, or with fewer --jobs") from None
-                for i, result in done:
-                    results[i] = result
             if progress is not None and shared[2] > theirs:
                 progress(shared[2] - theirs)
             return results
