@@ -156,6 +156,14 @@ def test_signed_approvals_are_verified(aimock, cli, tmp_path, keys):
     ok = submit(cli, CHAT, good, "--allowed-signers", str(allowed))
     assert ok.returncode == 0 and "approval signed by dana@example.com" in ok.stderr, ok.stderr
     assert len(aimock.calls("POST", "/v1/batches")) == 1
+    # where signatures are required, approve refuses at once a signature submit would refuse, and writes nothing
+    required = {"BATCHCOST_ALLOWED_SIGNERS": str(allowed)}
+    early = cli("approve", CHAT, "--budget", "5", "--by", "eve", "--sign-with", made["eve"], "--principal",
+                "dana@example.com", "-o", tmp_path / "early.json", env=required)
+    assert early.returncode == 3 and "does not verify" in early.stderr, early.stderr
+    assert not (tmp_path / "early.json").exists()
+    warned = cli("approve", CHAT, "--budget", "5", "--by", "eve", "-o", tmp_path / "warned.json", env=required)
+    assert warned.returncode == 0 and "unsigned: submit will refuse it" in warned.stderr, warned.stderr
     # where no signature is required, an unsigned approval is still taken
     other = tmp_path / "copy.jsonl"
     other.write_text(CHAT.read_text().replace("review-", "again-"))

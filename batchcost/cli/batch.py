@@ -92,7 +92,9 @@ def approve(
 ) -> None:
     """Approve PLAN for a budget: records the plan's sha256, its estimate at the prices used, the budget, who and
     when, and the project; signed with --sign-with. Refuses (exit 3) when the estimated batch cost is over the
-    budget, or over what the project's budget for the period has left (limit - actual - committed)."""
+    budget, or over what the project's budget for the period has left (limit - actual - committed). Where
+    signatures are required (BATCHCOST_ALLOWED_SIGNERS, or allowed_signers in config.yaml), a signature that submit
+    would not accept is refused here too (exit 3), and an unsigned approval is warned of."""
     from batchcost.cli.options import one_plan
 
     plan = one_plan(plans, dataset=False)
@@ -115,10 +117,16 @@ def approve(
     from batchcost.spend import check_budgets
 
     check_budgets(approval, ledger, table, budgets)
+    signers = _configured_signers()
     if sign_with is not None:
-        from batchcost.batch.signing import sign
+        from batchcost.batch.signing import sign, verify
 
         approval = sign(approval, sign_with, principal or by)
+        if signers is not None:  # refused now, before anything is booked, what submit would refuse later
+            verify(approval, signers, out)
+    elif signers is not None:
+        _say(f"warning: signatures are required ({signers}) and this approval is unsigned: submit will refuse it "
+             "(approve with --sign-with KEY)")
     write_approval(approval, out)
     ledger.add_approval(approval)
     cost = estimate.cost["batch"][budget_on.value]
