@@ -271,3 +271,10 @@ def test_a_template_books_its_plans_to_its_project(cli, tmp_path):
     bad.write_text("project: [1]\n" + Path("examples/reviews/sentiment.yaml").read_text())
     refused = cli("plan", "examples/reviews/reviews.csv", "--template", bad, "-o", tmp_path / "b.jsonl")
     assert refused.returncode == 1 and "project must be a name" in refused.stderr
+
+
+def test_a_range_that_ends_before_it_starts_is_a_usage_error(cli):
+    out = cli("spend", "--since", "2026-12-01", "--until", "2026-11-01")
+    assert out.returncode == 2 and out.stderr.strip() == ("batchcost: error: --until 2026-11-01 is before --since "
+                                                          "2026-12-01: no day is in that range")
+    assert cli("spend", "--since", "2026-11-01", "--until", "2026-11-01").returncode == 0  # one day is a range

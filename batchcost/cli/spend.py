@@ -60,8 +60,12 @@ def spend(
     guard(inputs=[[budgets] if budgets else []], folders=[report] if report else [])
     from batchcost.spend import between, bookings
 
-    ledger = Ledger()
     first, last = parse_date(since, "--since"), parse_date(until, "--until")
+    if first is not None and last is not None and last < first:
+        from batchcost.errors import UsageError
+
+        raise UsageError(f"--until {last} is before --since {first}: no day is in that range")
+    ledger = Ledger()
     every = bookings(ledger)
     doc = compute(ledger, since=first, until=last, by=by.value, budgets_path=budgets, every=every)
     if report is not None:
