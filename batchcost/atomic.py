@@ -56,8 +56,14 @@ def signals_held() -> Iterator[None]:
     finally:
         if blocking:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal pending here is noted, below
+        raised = None
         for sig, handler in swapped.items():
-            signal.signal(sig, handler)
+            try:
+                signal.signal(sig, handler)
+            except BaseException as exc:  # a signal just in ran its restored handler, which raised: put back the rest
+                raised = raised or exc
+        if raised is not None:
+            raise raised
         if noted:
             _hand_on(*noted[0], swapped[noted[0][0]])
 
