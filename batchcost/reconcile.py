@@ -380,6 +380,11 @@ def _write_retry(plan: Path, planned: dict[str, Planned], path: Path, prices: Pr
     return retry
 
 
+def percent_note(delta: dict) -> str:
+    """`` (+12.5%)`` after a cost difference, or nothing where the estimate was $0 (no percentage of nothing)."""
+    return "" if delta.get("cost_percent") is None else f" ({delta['cost_percent']}%)"
+
+
 def usage_crosscheck(reported: dict, actual: dict) -> str:
     """One sentence comparing what the batch objects report they used (``batch_usage``, summed over the waves)
     with what their result lines add up to (``Reconciliation.actual``)."""

@@ -196,6 +196,8 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
 def _print(r) -> None:
     from decimal import Decimal
 
+    from batchcost.reconcile import percent_note
+
     from rich.console import Console
     from rich.table import Table
 
@@ -216,7 +218,7 @@ def _print(r) -> None:
     t.add_row("output tokens", f"{r.estimated['output_tokens']['expected']:,}", f"{r.actual['output_tokens']:,}",
               f"{r.delta['output_tokens']:+,}")
     t.add_row("batch cost", usd(r.estimated["cost"]["expected"]), usd(r.actual["cost"]),
-              f"{usd(r.delta['cost'])} ({r.delta['cost_percent']}%)", style="bold")
+              f"{usd(r.delta['cost'])}{percent_note(r.delta)}", style="bold")
     console.print(t)
     console.print(f"cached input tokens {r.actual['cached_input_tokens']:,} · reasoning tokens "
                   f"{r.actual['reasoning_tokens']:,} · estimated range {usd(r.estimated['cost']['low'])} – "

@@ -31,6 +31,11 @@ from batchcost.estimator.media import IMAGE_EDITS, IMAGE_ENDPOINTS, IMAGE_GENERA
 ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
 MEDIA_KINDS = {"image": IMAGE_ENDPOINTS, "video": (VIDEOS,)}  # the endpoints an image or a video model takes
 _MEDIA = frozenset((IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS))
+# the endpoints a model of these kinds takes (and the only kind each of those endpoints takes): the API refuses an
+# embedding model's chat request and a chat model's embeddings request alike
+KIND_ENDPOINTS = {**MEDIA_KINDS, "embedding": (EMBEDDINGS,), "moderation": (MODERATIONS,)}
+_ENDPOINT_KIND = {endpoint: kind for kind, endpoints in KIND_ENDPOINTS.items() for endpoint in endpoints}
+_KIND_NAMES = {"image": "an image", "video": "a video", "embedding": "an embedding", "moderation": "a moderation"}
 
 
 @dataclass(slots=True)
@@ -125,12 +130,15 @@ class Counter:
         self._chat_constants = (rules.tokens_per_message, rules.tokens_per_name, rules.reply_primer)
         self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
         self._media_endpoints = MEDIA_KINDS.get(model.kind)  # an image or video model's endpoints, else None
+        self._bound = KIND_ENDPOINTS.get(model.kind)  # the only endpoints this model takes, else None
 
     # -- entry point ------------------------------------------------------------------------------
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
         _expect(body, dict, "body")
-        if self._media_endpoints is not None or endpoint in _MEDIA:
-            return self._media(endpoint, body, RequestCount(0, None), self._media_endpoints)
+        if self._bound is not None or endpoint in _ENDPOINT_KIND:
+            self.takes(endpoint)
+            if endpoint in _MEDIA:
+                return self._media(endpoint, body, RequestCount(0, None))
         if endpoint == CHAT:
             fast = self._plain_chat(body)
             if fast is not None:
@@ -142,8 +150,11 @@ class Counter:
         elif endpoint == RESPONSES:
             result.input_tokens = self._responses(body, result)
             result.max_output_tokens = _bound(body, "max_output_tokens")
-        elif endpoint in (EMBEDDINGS, MODERATIONS):
+        elif endpoint == EMBEDDINGS:
             result.input_tokens = self._inputs(body.get("input"), "body.input")
+            result.max_output_tokens = 0
+        elif endpoint == MODERATIONS:
+            result.input_tokens = self._moderation_inputs(body.get("input"))
             result.max_output_tokens = 0
         elif endpoint == COMPLETIONS:
             result.input_tokens = self._inputs(body.get("prompt"), "body.prompt")
@@ -154,15 +165,22 @@ class Counter:
             result.fingerprint = fingerprint(self.model.name, endpoint, body, result.tools_key)
         return result
 
-    def _media(self, endpoint: str, body: dict, result: RequestCount, endpoints: tuple | None) -> RequestCount:
+    def takes(self, endpoint: str) -> None:
+        """Refuse a request to an endpoint this model does not take (an endpoint bound to another kind of model, or
+        a bound model on another endpoint). A model outside the registry may be anything, so it is not judged,
+        except on the image and video endpoints, which count only from the registry's tables."""
+        needs = _ENDPOINT_KIND.get(endpoint)
+        if needs == self.model.kind or (self.model.custom and endpoint not in _MEDIA):
+            return
+        if needs is not None:
+            raise PlanError(f"{endpoint} needs {_KIND_NAMES[needs]} model; {self.model.name} is "
+                            f"{_KIND_NAMES.get(self.model.kind, 'a ' + self.model.kind)} model")
+        raise PlanError(f"{self.model.name} is {_KIND_NAMES[self.model.kind]} model: its requests go to "
+                        f"{' or '.join(self._bound)}, not {endpoint}")
+
+    def _media(self, endpoint: str, body: dict, result: RequestCount) -> RequestCount:
         from batchcost.estimator import media
 
-        if endpoints is None or endpoint not in endpoints:
-            kind = {VIDEOS: "a video", IMAGE_GENERATIONS: "an image", IMAGE_EDITS: "an image"}.get(endpoint)
-            if kind:
-                raise PlanError(f"{endpoint} needs {kind} model; {self.model.name} is a {self.model.kind} model")
-            raise PlanError(f"{self.model.name} is {'a video' if self.model.kind == 'video' else 'an image'} model: "
-                            f"its requests go to {' or '.join(endpoints)}, not {endpoint}")
         if endpoint == VIDEOS:
             result.input_tokens = media.count_video(self.model.name, body, result)
         else:
@@ -440,6 +458,26 @@ class Counter:
     # -- embeddings, completions, moderations ------------------------------------------------------
     def _inputs(self, value: Any, at: str) -> int:
         return sum(self.input_lengths(value, at))
+
+    def _moderation_inputs(self, value: Any) -> int:
+        """A moderation request bills no tokens: 0, once its input is one the endpoint takes (what an embeddings
+        input may be, or a list of ``{"type": "text", "text"}`` and ``{"type": "image_url", ...}`` parts)."""
+        if value is None:
+            raise PlanError("body.input is missing")
+        parts = value if isinstance(value, list) else [value]
+        for i, part in enumerate(parts):
+            if isinstance(part, dict):
+                kind = part.get("type")
+                if kind == "text":
+                    _expect(part.get("text"), str, f"body.input[{i}].text")
+                elif kind != "image_url":
+                    raise PlanError(f"body.input[{i}] must be a text or image_url part, not "
+                                    f"{repr(kind) if kind is not None else 'an object without a type'}")
+            elif not isinstance(part, (str, int, list)) or isinstance(part, bool):
+                at = f"body.input[{i}]" if isinstance(value, list) else "body.input"
+                raise PlanError(f"{at} must be a string, a list of token ids or a text or image_url part, not "
+                                f"{_json_type(part)}")
+        return 0
 
     def input_lengths(self, value: Any, at: str = "body.input") -> list[int]:
         """Tokens of each input of an embeddings/completions/moderations request (a string, strings, token arrays)."""

@@ -726,6 +726,16 @@ def _media(bucket: _Bucket) -> dict | None:
     return out or None
 
 
+def _kind(model: str) -> str | None:
+    from batchcost.errors import BatchcostError
+    from batchcost.estimator.models import resolve_model
+
+    try:
+        return resolve_model(model).kind
+    except BatchcostError:  # a model outside the registry, counted with --encoding
+        return None
+
+
 def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[ModelEstimate]) -> list[str]:
     warnings = []
     used_paths = {p.path for p in used}
@@ -737,6 +747,8 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
     models = {p.model for p in used} | {m.model for m in by_model}
     warnings += [n for n in prices.notes if n.split(":", 1)[0] in models]
     for m in by_model:
+        if _kind(m.model) == "moderation":
+            warnings.append(f"{m.model}: moderation is free: its requests bill no tokens (OpenAI's model page)")
         if m.output_tokens["high"] is None:
             warnings.append(f"{m.model}: some requests set no max output tokens and the model has no known "
                             "limit, so the high figure is unknown")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -73,6 +73,7 @@ class ModelInfo:
     structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
     min_cacheable: int | None = None  # the shortest prefix an explicit cache breakpoint caches (Claude)
     media: str | None = None  # image and video models: their table in media.yaml (image_outputs), or "video"
+    custom: bool = False  # outside the registry (--encoding): what it is and which endpoints it takes is unknown
 
 
 def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
@@ -184,4 +185,5 @@ def custom_model(name: str, encoding: str) -> ModelInfo:
     if encoding not in encoding_names():
         raise UsageError(f"unknown encoding {encoding!r}; known: {', '.join(encoding_names())}")
     data = load_data("models.yaml")
-    return _build(name, {"encoding": encoding, "context_window": None, "max_output_tokens": None}, data)
+    return replace(_build(name, {"encoding": encoding, "context_window": None, "max_output_tokens": None}, data),
+                   custom=True)

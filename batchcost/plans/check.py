@@ -131,7 +131,9 @@ def _check_request(counter: PlanCounter, item, path: Path, number: int, output_b
     try:
         info = counter.model_info(item.model)
         if item.url == EMBEDDINGS:  # the per-input lengths are all the checks need: tokenize each input once
-            lengths = counter.counter(item.model).input_lengths(item.body.get("input"), "body.input")
+            counting = counter.counter(item.model)
+            counting.takes(item.url)
+            lengths = counting.input_lengths(item.body.get("input"), "body.input")
         else:
             counted = counter.count_line(item, path)
     except BatchcostError as exc:

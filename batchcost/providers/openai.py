@@ -105,6 +105,8 @@ def _usage(endpoint: str, body: Any) -> dict:
         return _video_usage(body)
     if endpoint in ("/v1/images/generations", "/v1/images/edits"):
         return _image_usage(body)
+    if endpoint == "/v1/moderations":
+        return _moderation_usage(body)
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         raise ValueError("a succeeded line without a usage block")
@@ -149,6 +151,13 @@ def _image_usage(body: Any) -> dict:
         raise ValueError("usage reports more image tokens than tokens")
     return usage_record(input_tokens=input_tokens, output_tokens=output_tokens, image_input_tokens=image_in,
                         image_output_tokens=image_out)
+
+
+def _moderation_usage(body: Any) -> dict:
+    """A moderation answer bills nothing and reports no usage: zero tokens, once it is a moderation answer."""
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise ValueError("a succeeded moderation line without a results list")
+    return usage_record(input_tokens=0, output_tokens=0)
 
 
 def _video_usage(body: Any) -> dict:
@@ -224,6 +233,8 @@ def responses_params(body: dict) -> dict:
         if kind in ("image", "video"):
             raise UsageError(f"--online counts chat and responses requests; OpenAI has no counting endpoint for "
                              f"{kind} requests (their tokens or seconds are counted offline from the request)")
+        if kind == "moderation":
+            raise UsageError("--online counts chat and responses requests; moderation requests bill no tokens")
         if "input" not in body or kind == "embedding":
             raise UsageError("--online counts chat and responses requests; this plan's are counted exactly "
                              "offline (tiktoken, the API's own tokenizer)")

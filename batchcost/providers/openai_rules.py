@@ -17,8 +17,9 @@ from batchcost.data import load_data
 from batchcost.providers.shared_rules import out_of_range, schema_problem, unknown_fields
 
 CHAT, RESPONSES, EMBEDDINGS = "/v1/chat/completions", "/v1/responses", "/v1/embeddings"
+MODERATIONS = "/v1/moderations"
 IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS = "/v1/images/generations", "/v1/images/edits", "/v1/videos"
-JUDGED = (CHAT, RESPONSES, EMBEDDINGS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
+JUDGED = (CHAT, RESPONSES, EMBEDDINGS, MODERATIONS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
 # the SDK's chat roles, for the estimate's hot path (which does not import the SDK; a test keeps them equal)
 CHAT_ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
 
@@ -32,7 +33,8 @@ def _rules() -> dict:
 def _sdk() -> dict:
     """Parameter names per endpoint and the chat roles, from the openai SDK's request types."""
     import openai
-    from openai.types import embedding_create_params, image_edit_params, image_generate_params, video_create_params
+    from openai.types import (embedding_create_params, image_edit_params, image_generate_params,
+                              moderation_create_params, video_create_params)
     from openai.types.chat import ChatCompletionMessageParam, completion_create_params
     from openai.types.responses import response_create_params
 
@@ -46,6 +48,7 @@ def _sdk() -> dict:
             CHAT: names(completion_create_params.CompletionCreateParamsBase) | {"stream"},
             RESPONSES: names(response_create_params.ResponseCreateParamsBase) | {"stream"},
             EMBEDDINGS: names(embedding_create_params.EmbeddingCreateParams),
+            MODERATIONS: names(moderation_create_params.ModerationCreateParams),
             IMAGE_GENERATIONS: names(image_generate_params.ImageGenerateParamsBase) | {"stream"},
             # a batch line is JSON, so an edit names its images by URL or file id in "images" (the SDK's
             # multipart "image" field is the same thing as a file upload)
@@ -89,6 +92,10 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
         value = body.get("input")
         if value == "" or value == []:
             yield "input", "input is empty (an embedding needs at least one token)", "error"
+    elif endpoint == MODERATIONS and isinstance(body.get("input"), list):
+        for k, part in enumerate(body["input"]):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                yield from _image_url(part.get("image_url"), f"input[{k}].image_url")
 
 
 _WHOLE = ("n", "max_tokens", "max_completion_tokens", "max_output_tokens", "top_logprobs")

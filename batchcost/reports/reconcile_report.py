@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batchcost.atomic import check_output, check_output_dir, write_text_atomic
 from batchcost.pricing.cost import display_money
+from batchcost.reconcile import percent_note
 from batchcost.reports.charts import BATCH, REALTIME, _usd, plt, save_chart
 from batchcost.reports.html import CSS, inline_svg
 
@@ -87,7 +88,7 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
             ("Output tokens", f"{a['output_tokens']:,} billed ({a['reasoning_tokens']:,} reasoning) vs "
                               f"{e['output_tokens']['expected']:,} expected"),
             ("Cost (batch)", f"{display_money(_money(a['cost']))} actual vs {display_money(_money(e['cost']['expected']))}"
-                             f" expected; difference {display_money(_money(d['cost']))} ({d['cost_percent']}%)")]
+                             f" expected; difference {display_money(_money(d['cost']))}{percent_note(d)}")]
     if r.retry:
         rows.append(("Retry plan", f"{r.retry['requests']:,} requests in {r.retry['path']}"
                      + (f", batch {display_money(_money(r.retry['estimate']['batch']['expected']))} expected"
