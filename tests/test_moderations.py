@@ -36,7 +36,7 @@ def test_the_bundled_example_passes_check_and_costs_exactly_nothing(cli):
     doc = json.loads(out.stdout)
     assert doc["plan"]["requests"] == 4 and doc["input_tokens"] == 0
     assert doc["cost"] == {tier: {"low": "0", "expected": "0", "high": "0"} for tier in ("realtime", "batch")}
-    assert any("moderation is free" in w for w in doc["warnings"]), doc["warnings"]
+    assert any("a moderation model is free" in w for w in doc["warnings"]), doc["warnings"]
 
 
 def test_a_moderation_model_has_a_stated_zero_price_not_a_missing_one():
@@ -55,6 +55,7 @@ def test_a_moderation_model_has_a_stated_zero_price_not_a_missing_one():
     ({"model": "omni-moderation-latest", "input": [{"type": "text", "text": 7}]},
      "invalid-body", "input[0].text must be a string"),
     ({"model": "omni-moderation-latest"}, "invalid-body", "body.input is missing"),
+    ({"model": "omni-moderation-latest", "input": 5}, "invalid-body", "body.input must be a string or a list"),
     ({"model": "omni-moderation-latest", "input": "x", "stream": True}, "stream", "stream: true"),
     ({"model": "gpt-4o-mini", "input": "x"}, "invalid-body", "/v1/moderations needs a moderation model"),
 ])

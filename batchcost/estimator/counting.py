@@ -29,11 +29,11 @@ MODERATIONS = "/v1/moderations"
 from batchcost.estimator.media import IMAGE_EDITS, IMAGE_ENDPOINTS, IMAGE_GENERATIONS, VIDEOS  # noqa: E402
 
 ENDPOINTS = (CHAT, RESPONSES, EMBEDDINGS, COMPLETIONS, MODERATIONS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
-MEDIA_KINDS = {"image": IMAGE_ENDPOINTS, "video": (VIDEOS,)}  # the endpoints an image or a video model takes
 _MEDIA = frozenset((IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS))
 # the endpoints a model of these kinds takes (and the only kind each of those endpoints takes): the API refuses an
 # embedding model's chat request and a chat model's embeddings request alike
-KIND_ENDPOINTS = {**MEDIA_KINDS, "embedding": (EMBEDDINGS,), "moderation": (MODERATIONS,)}
+KIND_ENDPOINTS = {"image": IMAGE_ENDPOINTS, "video": (VIDEOS,), "embedding": (EMBEDDINGS,),
+                  "moderation": (MODERATIONS,)}
 _ENDPOINT_KIND = {endpoint: kind for kind, endpoints in KIND_ENDPOINTS.items() for endpoint in endpoints}
 _KIND_NAMES = {"image": "an image", "video": "a video", "embedding": "an embedding", "moderation": "a moderation"}
 
@@ -129,7 +129,6 @@ class Counter:
         rules = model.chat_rules
         self._chat_constants = (rules.tokens_per_message, rules.tokens_per_name, rules.reply_primer)
         self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
-        self._media_endpoints = MEDIA_KINDS.get(model.kind)  # an image or video model's endpoints, else None
         self._bound = KIND_ENDPOINTS.get(model.kind)  # the only endpoints this model takes, else None
 
     # -- entry point ------------------------------------------------------------------------------
@@ -464,8 +463,9 @@ class Counter:
         input may be, or a list of ``{"type": "text", "text"}`` and ``{"type": "image_url", ...}`` parts)."""
         if value is None:
             raise PlanError("body.input is missing")
-        parts = value if isinstance(value, list) else [value]
-        for i, part in enumerate(parts):
+        if isinstance(_expect(value, (str, list), "body.input"), str):
+            return 0
+        for i, part in enumerate(value):
             if isinstance(part, dict):
                 kind = part.get("type")
                 if kind == "text":
@@ -474,9 +474,8 @@ class Counter:
                     raise PlanError(f"body.input[{i}] must be a text or image_url part, not "
                                     f"{repr(kind) if kind is not None else 'an object without a type'}")
             elif not isinstance(part, (str, int, list)) or isinstance(part, bool):
-                at = f"body.input[{i}]" if isinstance(value, list) else "body.input"
-                raise PlanError(f"{at} must be a string, a list of token ids or a text or image_url part, not "
-                                f"{_json_type(part)}")
+                raise PlanError(f"body.input[{i}] must be a string, a list of token ids or a text or image_url "
+                                f"part, not {_json_type(part)}")
         return 0
 
     def input_lengths(self, value: Any, at: str = "body.input") -> list[int]:

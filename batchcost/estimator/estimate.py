@@ -748,7 +748,7 @@ def _warnings(prices: PriceTable, used, notes: dict[str, int], by_model: list[Mo
     warnings += [n for n in prices.notes if n.split(":", 1)[0] in models]
     for m in by_model:
         if _kind(m.model) == "moderation":
-            warnings.append(f"{m.model}: moderation is free: its requests bill no tokens (OpenAI's model page)")
+            warnings.append(f"{m.model}: a moderation model is free: its requests bill no tokens")
         if m.output_tokens["high"] is None:
             warnings.append(f"{m.model}: some requests set no max output tokens and the model has no known "
                             "limit, so the high figure is unknown")
