@@ -114,11 +114,10 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
                           "choice.")
     if len(media) == len(estimate.by_model):
         pass
-    elif out["basis"] == "max":
-        console.print("Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0.")
     else:
-        console.print(f"Output: {out['per_request']:,} tokens per request expected, capped by each bound; "
-                      "high is the bound; low is 0.")
+        from batchcost.estimator.estimate import output_sentence
+
+        console.print(output_sentence(out))
     if len(estimate.by_model) > 1:
         models = Table(title="By model", title_justify="left")
         for name, justify in (("model", "left"), ("requests", "right"), ("input tokens", "right"),

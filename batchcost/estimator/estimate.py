@@ -103,6 +103,22 @@ class CalibratedForecast(OutputForecast):
                 "requests_without_history": tally.get("fallback", 0), "p90": tally.get("p90", 0)}
 
 
+def output_sentence(output_tokens: dict) -> str:
+    """How the output tokens were forecast, as one sentence (the CLI table and the report say the same)."""
+    basis = output_tokens.get("basis")
+    if basis == "fixed":
+        return (f"Output: {output_tokens['per_request']:,} tokens per request expected, capped by each bound; high "
+                "is the bound; low is 0.")
+    if basis == "calibrated":
+        calibrated = output_tokens.get("requests_calibrated", 0)
+        without = output_tokens.get("requests_without_history", 0)
+        return (f"Output: calibrated: expected is the median output earlier reconciles of the same template and "
+                f"model observed ({output_tokens.get('observations', 0):,} observations; {calibrated:,} request(s) "
+                f"calibrated, {without:,} without history at their bound), capped by each bound; P90 "
+                f"{output_tokens.get('p90', 0):,} tokens; high is the bound; low is 0.")
+    return "Output: each request's max tokens, else the model's max output (a safe ceiling); low is 0."
+
+
 @dataclass
 class _Bucket:
     """Integer token sums for one model, split by long-context pricing."""

@@ -70,12 +70,9 @@ def assumptions(result) -> list[str]:
         items.append(f"Made from the dataset with template {e.plan['template']} (the plan was not written).")
     for source in e.prices:
         items.append(f"Prices: {source['path']} — {source['source']}, checked on {source['checked_on']}.")
-    if out["basis"] == "max":
-        items.append("Output tokens: each request's own bound (else the model's maximum output), a safe ceiling; "
-                     "low is 0, expected equals high.")
-    else:
-        items.append(f"Output tokens: {out['per_request']:,} per request expected, capped by each request's bound; "
-                     "high is the bound; low is 0.")
+    from batchcost.estimator.estimate import output_sentence
+
+    items.append(output_sentence(out))
     items.append("Input tokens are counted exactly as the API bills them; no prompt-cache discount is assumed.")
     items += [f"Warning: {w}" for w in e.warnings]
     items.append(f"Made {result.made_at.isoformat()} by batchcost {__version__}. Money is exact in estimate.json "
