@@ -41,7 +41,8 @@ class MessageBatchesServer(LoopbackServer):
 
     def fail(self, route: str, *faults) -> None:
         """Inject faults for the next calls of ``route`` ("create", "retrieve", "list", "cancel", "results",
-        "count"): an HTTP status (429, 500, 529) or "drop" (the connection closes with no answer)."""
+        "count"): an HTTP status (429, 500, 529), "drop" (the connection closes with no answer) or a ``Raw``
+        answer."""
         self.faults.setdefault(route, []).extend(faults)
 
     def created(self) -> int:
@@ -114,12 +115,8 @@ class MessageBatchesServer(LoopbackServer):
                     route, answer = server._dispatch(method, path, query, body)
                     faults = server.faults.get(route)
                     fault = faults.pop(0) if faults else None
-                if fault == "drop":
-                    self._drop()
-                    return
-                if fault is not None:
-                    self._send(fault, {"type": "error", "error": {"type": "overloaded_error" if fault >= 500
-                                                                   else "rate_limit_error", "message": "injected"}})
+                if self._fault(fault, lambda code: {"type": "error", "error": {
+                        "type": "overloaded_error" if code >= 500 else "rate_limit_error", "message": "injected"}}):
                     return
                 status, payload, kind = answer
                 self._send(status, payload, kind)

@@ -48,7 +48,7 @@ class GeminiBatchServer(LoopbackServer):
 
     def fail(self, route: str, *faults) -> None:
         """Inject faults for the next calls of ``route`` ("upload", "files", "create", "get", "list", "cancel",
-        "download", "count", "generate"): an HTTP status or "drop" (the connection closes with no answer)."""
+        "download", "count", "generate"): an HTTP status, "drop" (the connection closes with no answer) or a ``Raw`` answer."""
         self.faults.setdefault(route, []).extend(faults)
 
     def created(self) -> int:
@@ -145,12 +145,8 @@ class GeminiBatchServer(LoopbackServer):
                     route, answer = server._dispatch(method, url.path, query, dict(self.headers), raw)
                     faults = server.faults.get(route)
                     fault = faults.pop(0) if faults else None
-                if fault == "drop":
-                    self._drop()
-                    return
-                if fault is not None:
-                    status = "RESOURCE_EXHAUSTED" if fault == 429 else "UNAVAILABLE"
-                    self._send(fault, _error(fault, "injected", status))
+                if self._fault(fault, lambda code: _error(code, "injected", "RESOURCE_EXHAUSTED" if code == 429
+                                                          else "UNAVAILABLE")):
                     return
                 status, payload, headers, kind = answer
                 self._send(status, payload, kind, headers)

@@ -3,7 +3,18 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An injected fault that is an answer, sent as it is: an HTML page, ``{}``, a bare string, a negative count."""
+
+    payload: Any
+    status: int = 200
+    content_type: str = "application/json"
 
 
 class LoopbackServer:
@@ -56,6 +67,20 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _fault(self, fault, error: Callable[[int], dict]) -> bool:
+        """Answer an injected fault (an HTTP status, with ``error(status)`` as the body; "drop"; or a ``Raw``
+        answer); False when there is none."""
+        if fault is None:
+            return False
+        if fault == "drop":
+            self._drop()
+        elif isinstance(fault, Raw):
+            payload = fault.payload.encode() if isinstance(fault.payload, str) else fault.payload
+            self._send(fault.status, payload, fault.content_type)
+        else:
+            self._send(fault, error(fault))
+        return True
 
     def _drop(self) -> None:
         self.close_connection = True

@@ -29,6 +29,12 @@ class InputTokensServer(LoopbackServer):
     def base_url(self) -> str:
         return f"{self.root}/v1"
 
+    def fail(self, route: str, *faults) -> None:
+        """Inject faults for the next count calls (``route`` "count", as the other servers name it): an HTTP status,
+        "drop", or a ``Raw`` answer."""
+        assert route == "count", route
+        self.faults.extend(faults)
+
     def _handler(self):
         server = self
 
@@ -41,8 +47,8 @@ class InputTokensServer(LoopbackServer):
                     if self.path != "/v1/responses/input_tokens":
                         return self._send(404, {"error": {"message": f"no route {self.path}"}})
                     server.bodies.append(body)
-                if fault is not None:
-                    return self._send(fault, {"error": {"message": "injected", "type": "rate_limit_error"}})
+                if self._fault(fault, lambda code: {"error": {"message": "injected", "type": "rate_limit_error"}}):
+                    return
                 extra = sorted(set(body) - TAKES)
                 if extra:
                     return self._send(400, {"error": {"message": f"Unknown parameter: '{extra[0]}'.",

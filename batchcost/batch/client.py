@@ -7,6 +7,7 @@ retries with backoff for 408/409/429/5xx and dropped connections. Failures that 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from contextlib import contextmanager
@@ -50,6 +51,28 @@ def sdk_errors(what: str, key: str | None, base_url: str, status_error: type, co
         raise error from None
     except base_error as exc:
         raise RemoteError(f"{what} failed: {scrub(str(exc), key)}") from None
+
+
+MAX_TOKEN_COUNT = 2**53  # no request is billed anywhere near this; an answer above it is wrong, not big
+
+
+def answered_count(answer, field: str, what: str, key: str | None = None) -> int:
+    """The token count a counting endpoint answered (``answer.field``), or ``RemoteError`` (exit 4) naming what
+    came instead: an answer that is no JSON object (an HTML error page, a bare string), one without the field, or
+    a value that is no whole number of tokens (negative, a fraction, true, absurdly large). Nothing is ever
+    estimated from such an answer, and nothing falls back silently to an offline count."""
+    value = answer.get(field) if isinstance(answer, dict) else getattr(answer, field, None)
+    if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    if isinstance(answer, (str, bytes)):
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+        shown = f"text that is not a JSON object ({' '.join(text.split())[:60]!r})"
+    elif value is None:
+        shown = f"no {field}"
+    else:
+        shown = f"{field} {json.dumps(value, default=str)[:40]}"
+    raise RemoteError(f"{what} failed: the server answered {scrub(shown, key)}, not a count of tokens (a whole "
+                      "number, 0 or more)")
 
 
 class BatchClient:
@@ -109,11 +132,12 @@ class BatchClient:
         from openai.types.responses import input_token_count_params
 
         known = set(input_token_count_params.InputTokenCountParams.__annotations__)
-        with self._call(f"counting input tokens for a {params.get('model')} request"):
+        what = f"counting input tokens for a {params.get('model')} request"
+        with self._call(what):
             answer = self._client.responses.input_tokens.count(
                 **{k: v for k, v in params.items() if k in known},
                 extra_body={k: v for k, v in params.items() if k not in known} or None)
-        return int(answer.input_tokens)
+        return answered_count(answer, "input_tokens", what, self._key)
 
     # -- batches ----------------------------------------------------------------------------------------------
     def create_batch(self, file_id: str, endpoint: str, metadata: dict[str, str], *, wave_path=None) -> dict:

@@ -56,6 +56,7 @@ class OnlineCounts:
         self.offline_total = self.requests = 0
         self.progress: Callable[[int], None] | None = None  # requests done, when no other callback is given
         self._said, self._last_said = threading.Lock(), 0.0
+        self._stop = threading.Event()  # set when the run ends early (an interrupt, an error): pauses end at once
 
     def _start(self, record: CountedRequest) -> None:
         """The provider's counter, made (in the calling thread) when the first request is asked."""
@@ -86,7 +87,8 @@ class OnlineCounts:
                     if time.monotonic() - self._last_said > 1:  # one line per pause, whichever worker met it
                         print(f"{exc.message}; resuming in {wait:g} s", file=sys.stderr)
                         self._last_said = time.monotonic()
-                time.sleep(wait)
+                if self._stop.wait(wait):  # the run ended meanwhile: this worker stops now, not after its pause
+                    raise _Stopped()
                 wait = min(wait * 2, self.resume.longest)
         raise AssertionError("unreachable")
 
@@ -111,7 +113,9 @@ class OnlineCounts:
                progress: Callable[[int], None] | None = None) -> Iterator[CountedRequest]:
         """Records in plan order; a pair whose body is None keeps its offline count (not in the sample)."""
         progress = progress or self.progress
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="count-online") as pool:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="count-online")
+        self._stop.clear()
+        try:
             window: list[tuple[CountedRequest, str | None]] = []
             pending: dict = {}
 
@@ -126,25 +130,27 @@ class OnlineCounts:
                         progress(1)
                     yield record
 
-            try:
-                for record, body in pairs:
-                    key = None
-                    self.requests += 1
-                    self.offline_total += record.input_tokens
-                    if body is not None:
-                        self._start(record)
-                        key = self.key(body)
-                        if key in self.known or key in pending:
-                            self.reused += 1
-                        else:
-                            pending[key] = pool.submit(self._ask_resuming, body)
-                            self.asked += 1
-                    window.append((record, key))
-                    yield from drain(WINDOW)
-                yield from drain(0)
-            finally:
-                for future in pending.values():
-                    future.cancel()
+            for record, body in pairs:
+                key = None
+                self.requests += 1
+                self.offline_total += record.input_tokens
+                if body is not None:
+                    self._start(record)
+                    key = self.key(body)
+                    if key in self.known or key in pending:
+                        self.reused += 1
+                    else:
+                        pending[key] = pool.submit(self._ask_resuming, body)
+                        self.asked += 1
+                window.append((record, key))
+                yield from drain(WINDOW)
+            yield from drain(0)
+        finally:
+            # an interrupt or an error ends the run: queued requests are dropped and pausing workers wake and stop;
+            # a call already on the wire is not waited for (the CLI exits at once; a library caller's thread
+            # ends with that call)
+            self._stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def summary(self) -> str:
         return (f"asked the {self.provider or 'provider'}'s counting endpoint for {self.asked:,} distinct request(s)"
@@ -158,6 +164,13 @@ class OnlineCounts:
         """The plan's input total as the provider would count it: exact when every request was verified, else the
         ratio estimate from the sample with its 95% interval."""
         return ratio_total(self.pairs, self.offline_total, self.requests)
+
+
+class _Stopped(RemoteError):
+    """A worker's pause cut short because the run ended (never reported: the run's own ending is)."""
+
+    def __init__(self):
+        super().__init__("stopped: the run ended")
 
 
 def count_plan_online(path: str | Path, online: OnlineCounts, *, sample: str | None = None, seed: int | None = None,

@@ -22,7 +22,7 @@ from pathlib import Path
 import anthropic
 
 from batchcost.atomic import atomic_writer
-from batchcost.batch.client import sdk_errors
+from batchcost.batch.client import answered_count, sdk_errors
 from batchcost.errors import RemoteError, UsageError
 
 ENDPOINT = "/v1/messages"
@@ -114,9 +114,10 @@ class AnthropicBatchClient:
         the endpoint takes: ``counting_params``); the SDK backs off on 429 and 5xx."""
         known = {k: params[k] for k in COUNT_ARGS if k in params}
         extra = {k: v for k, v in params.items() if k not in COUNT_ARGS}
-        with self._call(f"counting tokens for a {params.get('model')} request"):
+        what = f"counting tokens for a {params.get('model')} request"
+        with self._call(what):
             answer = self._client.messages.count_tokens(**known, extra_body=extra or None)
-        return int(answer.input_tokens)
+        return answered_count(answer, "input_tokens", what, self._key)
 
     def send(self, endpoint: str, body: dict) -> dict:
         """One real-time Messages request with a plan line's params, as-is (the pilot); the Message as a dict."""

@@ -30,10 +30,11 @@ except ImportError:  # pragma: no cover - older google-genai
     import httpx
 
 from batchcost.atomic import atomic_writer
-from batchcost.batch.client import sdk_errors
+from batchcost.batch.client import answered_count, sdk_errors
 from batchcost.errors import RemoteError, UsageError
 
 DEFAULT_URL = "https://generativelanguage.googleapis.com"
+_NO_TRANSPORT = object()  # this google-genai has no raw transport (older versions)
 EMBED = "embedContent"
 
 
@@ -119,12 +120,28 @@ class GeminiBatchClient:
         """The batch's operation as the API sent it, through the SDK's own transport (key, base URL, retries):
         the SDK's BatchJob leaves out ``batchStats``, the request counts a progress display needs. None when
         this SDK version has no such transport (the counts are then unknown until the results are read)."""
-        request = getattr(getattr(self._client, "_api_client", None), "request", None)
-        if request is None or not hasattr(genai_batches, "_BatchJob_from_mldev"):
+        if not hasattr(genai_batches, "_BatchJob_from_mldev"):
             return None
         name = batch_id if batch_id.startswith("batches/") else f"batches/{batch_id}"
-        response = request("get", name, {}, None)
-        return json.loads(response.body) if response.body else {}
+        answer = self._raw("get", name, {}, f"retrieving batch {batch_id}")
+        return None if answer is _NO_TRANSPORT else answer
+
+    def _raw(self, method: str, path: str, body: dict, what: str):
+        """One call through the SDK's own transport (key, base URL, retries), the answer as the API sent it (a
+        JSON object, else ``RemoteError``); ``_NO_TRANSPORT`` when this SDK version has none. Callers hold
+        ``_call``."""
+        request = getattr(getattr(self._client, "_api_client", None), "request", None)
+        if request is None:
+            return _NO_TRANSPORT
+        response = request(method, path, body, None)
+        try:
+            answer = json.loads(response.body) if response.body else {}
+        except ValueError:
+            answer = response.body  # not JSON: said below, in the caller's words
+        if not isinstance(answer, dict):
+            raise RemoteError(f"{what} failed: the server answered something that is not a JSON object "
+                              f"({' '.join(str(answer).split())[:60]!r})")
+        return answer
 
     def cancel(self, batch_id: str) -> dict:
         with self._call(f"cancelling batch {batch_id}"):
@@ -144,21 +161,23 @@ class GeminiBatchClient:
     def count_tokens(self, model: str, contents: list) -> int:
         """The free ``countTokens`` endpoint's total for these contents (the SDK sends contents only to the
         Gemini API)."""
-        with self._call(f"counting tokens for a {model} request"):
-            return int(self._client.models.count_tokens(model=model, contents=contents).total_tokens or 0)
+        what = f"counting tokens for a {model} request"
+        path = (model if model.startswith("models/") else f"models/{model}") + ":countTokens"
+        with self._call(what):
+            answer = self._raw("post", path, {"contents": contents}, what)  # the answer as sent: no coercion
+            if answer is _NO_TRANSPORT:
+                answer = self._client.models.count_tokens(model=model, contents=contents)
+        return answered_count(answer, "totalTokens" if isinstance(answer, dict) else "total_tokens", what, self._key)
 
     def send(self, endpoint: str, body: dict) -> dict:
         """One real-time generateContent request with a plan line's request, as-is (the pilot)."""
-        request = getattr(getattr(self._client, "_api_client", None), "request", None)
-        if request is None:
-            raise UsageError("this google-genai version cannot send a request as-is; the pilot needs google-genai 3")
         model = body.get("model", "")
         path = (model if model.startswith("models/") else f"models/{model}") + ":generateContent"
         with self._call(f"sending a pilot request to {model}"):
-            response = request("post", path, {k: v for k, v in body.items() if k != "model"}, None)
-        answer = json.loads(response.body) if response.body else None
-        if not isinstance(answer, dict):
-            raise RemoteError(f"{model}:generateContent answered with something that is not a JSON object")
+            answer = self._raw("post", path, {k: v for k, v in body.items() if k != "model"},
+                               f"{model}:generateContent")
+        if answer is _NO_TRANSPORT:
+            raise UsageError("this google-genai version cannot send a request as-is; the pilot needs google-genai 3")
         return answer
 
 
