@@ -8,7 +8,8 @@ as SQLite's autocommit does, so every step is recorded before the next remote ca
 across machines is held by a PostgreSQL advisory lock (``pg_advisory_lock``), which the server releases when
 the holder's connection ends, as the OS does for SQLite's file lock.
 
-The URL's password never appears in a message: ``safe_url`` shows user, host, port and database only.
+The URL's password never appears in a message: ``LedgerUrl.shown`` names user, host, port and database only, and
+every message of the driver's passes through ``LedgerUrl.scrub``.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import hashlib
 import os
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from batchcost.home import StateError
 
@@ -26,22 +28,84 @@ _PARAM = re.compile(r"\?")
 _IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 
 
-def ledger_url() -> str | None:
-    """BATCHCOST_LEDGER_URL when it names PostgreSQL; None for the embedded SQLite default."""
+_HEX = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SECRET_PARAMS = ("password", "sslpassword")  # query parameters libpq takes that hold a secret
+
+
+@dataclass(frozen=True)
+class LedgerUrl:
+    """BATCHCOST_LEDGER_URL, checked: ``url`` goes to the driver, ``shown`` is what messages say (scheme, user,
+    host, port and database: never a password), and ``scrub`` takes every form of every secret the URL holds
+    (the password as written, percent-decoded, ``+`` as a space; ``password=`` in the query) out of a message,
+    the driver's own included."""
+
+    url: str
+    shown: str
+    secrets: tuple[str, ...]
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:  # longest first, so a secret inside another goes with it
+            if secret in text:
+                if len(secret) < 4:  # too short to cut out of a sentence: the sentence goes instead
+                    return "(the database's message is not shown: it holds the password)"
+                text = text.replace(secret, "***")
+        return text
+
+
+def _secrets(value: str) -> tuple[str, ...]:
+    """Every form of every secret in a URL, read by hand (so even a URL ``urlsplit`` refuses is scrubbed)."""
+    rest = value.split("://", 1)[-1]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    userinfo = authority.rpartition("@")[0]
+    found = {userinfo.split(":", 1)[1]} if ":" in userinfo else set()
+    query = rest.split("?", 1)[1].split("#", 1)[0] if "?" in rest else ""
+    for pair in query.split("&"):
+        name, _, secret = pair.partition("=")
+        if unquote_plus(name).strip().lower() in _SECRET_PARAMS and secret:
+            found.add(secret)
+    forms = set()
+    for secret in found:
+        forms |= {secret, unquote(secret), unquote_plus(secret), quote(unquote(secret), safe="")}
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def ledger_url() -> LedgerUrl | None:
+    """BATCHCOST_LEDGER_URL when it names PostgreSQL; None for the embedded SQLite default. A URL the driver would
+    refuse is refused here first (a port that is not one, an unterminated IPv6 host, a ``%`` that is not an
+    escape, a space), and no message repeats a secret it holds."""
     value = os.environ.get(ENV, "").strip()
     if not value:
         return None
-    if urlsplit(value).scheme not in ("postgresql", "postgres"):
+    secrets = _secrets(value)
+    try:
+        return _checked(value, secrets)
+    except StateError as exc:
+        raise StateError(LedgerUrl(value, "", secrets).scrub(exc.message)) from None
+
+
+def _checked(value: str, secrets: tuple[str, ...]) -> LedgerUrl:
+    try:
+        parts = urlsplit(value)
+        scheme = parts.scheme
+    except ValueError as exc:  # "Invalid IPv6 URL": an unterminated [ host
+        raise StateError(f"{ENV} is not a valid URL ({exc}); it should look like "
+                         "postgresql://USER:PASSWORD@HOST:5432/DATABASE") from None
+    if scheme not in ("postgresql", "postgres"):
         raise StateError(f"{ENV} must be a postgresql:// URL (unset it for the SQLite ledger under BATCHCOST_HOME)")
-    return value
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password (or any query string, which may carry one)."""
-    parts = urlsplit(url)
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+    try:
+        port = parts.port
+    except ValueError:  # out of 0-65535, or not a number
+        port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].rpartition(":")[2]
+        raise StateError(f"{ENV} has a port that is not one ({port_text[:12]!r}); a port is a number from 1 to "
+                         "65535") from None
+    if _HEX.search(parts.netloc + parts.path + "?" + parts.query):
+        raise StateError(f"{ENV} has a % that is not followed by two hex digits; write a % in a password as %25")
+    if any(c.isspace() for c in value):
+        raise StateError(f"{ENV} holds a space; write a space in a password as %20")
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    host = parts.hostname or ""
+    shown = f"{scheme}://{user}{f'[{host}]' if ':' in host else host}{f':{port}' if port else ''}{parts.path}"
+    return LedgerUrl(value, LedgerUrl(value, "", secrets).scrub(shown), secrets)
 
 
 def translate(sql: str) -> str:
@@ -105,7 +169,7 @@ class _Result:
 class PgConnection:
     """What the ledger and the calibration store use of ``sqlite3.Connection``, on PostgreSQL."""
 
-    def __init__(self, url: str, what: str):
+    def __init__(self, url: LedgerUrl, what: str):
         try:
             import psycopg
             from psycopg.types.numeric import FloatLoader
@@ -115,11 +179,15 @@ class PgConnection:
         self.url, self.what, self.total_changes = url, what, 0
         self._psycopg = psycopg
         try:
-            self.conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=15)
+            self.conn = psycopg.connect(url.url, autocommit=True, row_factory=_row_factory, connect_timeout=15)
         except psycopg.Error as exc:
-            raise StateError(f"cannot reach the {what} at {safe_url(url)}: {_first_line(exc)}") from None
+            raise StateError(f"cannot reach the {what} at {url.shown}: {self._said(exc)}") from None
         self.conn.adapters.register_loader("numeric", FloatLoader)  # ratios, as SQLite gives them
-        self.state_path = safe_url(url)
+        self.state_path = url.shown
+
+    def _said(self, exc: Exception) -> str:
+        """The driver's message, first line, every form of the password taken out."""
+        return self.url.scrub(_first_line(exc))
 
     def _run(self, sql: str, args: Any = (), many: bool = False):
         psycopg = self._psycopg
@@ -130,7 +198,7 @@ class PgConnection:
             else:
                 cursor.execute(translate(sql), tuple(args or ()))
         except psycopg.Error as exc:  # one line naming the database (never its password), never a traceback
-            raise StateError(f"the {self.what} at {safe_url(self.url)} failed: {_first_line(exc)}") from None
+            raise StateError(f"the {self.what} at {self.url.shown} failed: {self._said(exc)}") from None
         if cursor.rowcount and cursor.rowcount > 0 and not cursor.description:
             self.total_changes += cursor.rowcount
         return _Result(cursor)
@@ -157,9 +225,9 @@ class PgConnection:
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         psycopg = self._psycopg
         try:
-            lock = psycopg.connect(self.url, autocommit=True, connect_timeout=15)
+            lock = psycopg.connect(self.url.url, autocommit=True, connect_timeout=15)
         except psycopg.Error as exc:
-            raise StateError(f"cannot reach the {self.what} at {safe_url(self.url)}: {_first_line(exc)}") from None
+            raise StateError(f"cannot reach the {self.what} at {self.url.shown}: {self._said(exc)}") from None
         try:
             lock.execute("SELECT pg_advisory_lock(%s)", (key,))
             yield
@@ -178,11 +246,11 @@ def _first_line(exc: Exception) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def open_pg(url: str, schema: str, what: str) -> PgConnection:
+def open_pg(url: LedgerUrl, schema: str, what: str) -> PgConnection:
     db = PgConnection(url, what)
     with db.advisory_lock("batchcost-schema"):  # two first runs at once create the tables once
         try:
             db.executescript(schema)
         except db._psycopg.Error as exc:
-            raise StateError(f"cannot create the {what}'s tables at {safe_url(url)}: {_first_line(exc)}") from None
+            raise StateError(f"cannot create the {what}'s tables at {url.shown}: {db._said(exc)}") from None
     return db

@@ -205,39 +205,38 @@ def budgets_file(path: Path | None) -> Path | None:
 
 
 def load_budgets(path: Path) -> list[Budget]:
-    import yaml
+    """The budgets file (DESIGN.md's schema), read as price files are: amounts exactly as written (``limit:
+    500.10`` is $500.10, never a float), no key given twice, bounded nesting; each error names the file and line."""
+    from decimal import Decimal
 
-    from batchcost.inputs import read_input_text
+    from batchcost.inputs import line_of, read_yaml_file
 
-    text = read_input_text(path, BadInput, "budgets file")
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise BadInput(f"not YAML: {str(exc).splitlines()[0][:100]}", path=path,
-                       line=mark.line + 1 if mark else None) from None
+    doc = read_yaml_file(path, BadInput, "budgets file")
     if not isinstance(doc, dict) or not isinstance(doc.get("budgets"), list):
         raise BadInput("a budgets file is a mapping with currency: USD and a list of budgets", path=path, line=1)
     if doc.get("currency", "USD") != "USD":
-        raise BadInput(f"currency {doc.get('currency')!r} is not supported (USD only)", path=path)
+        raise BadInput(f"currency {doc.get('currency')!r} is not supported (USD only)", path=path,
+                       line=line_of(doc, "currency"))
     out = []
     for i, entry in enumerate(doc["budgets"]):
         where = f"budgets[{i}]"
+        line = line_of(entry, "project") if isinstance(entry, dict) else line_of(doc, "budgets")
         if not isinstance(entry, dict) or not {"project", "period", "limit"} <= entry.keys():
-            raise BadInput(f"{where} needs project, period and limit", path=path)
+            raise BadInput(f"{where} needs project, period and limit", path=path, line=line)
         if not isinstance(entry["project"], str) or not entry["project"]:
-            raise BadInput(f"{where}.project must be a name (or \"*\" for every project)", path=path)
+            raise BadInput(f"{where}.project must be a name (or \"*\" for every project)", path=path,
+                           line=line_of(entry, "project"))
         if entry["period"] not in PERIODS:
-            raise BadInput(f"{where}.period must be month or quarter, not {entry['period']!r}", path=path)
-        if isinstance(entry["limit"], float):
-            raise BadInput(f"{where}.limit: write money as a quoted decimal or a whole number (\"500.00\"), never "
-                           "a float", path=path)
+            raise BadInput(f"{where}.period must be month or quarter, not {entry['period']!r}", path=path,
+                           line=line_of(entry, "period"))
+        raw = entry["limit"]
         try:
-            raw = entry["limit"]
-            limit = parse_amount(str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw)
+            if isinstance(raw, bool) or not isinstance(raw, (int, Decimal, str)):
+                raise ValueError("it must be an amount in USD such as 500 or 500.10")
+            limit = parse_amount(raw if isinstance(raw, str) else str(raw))
         except ValueError as exc:
-            raise BadInput(f"{where}.limit: {exc}", path=path) from None
-        out.append(Budget(entry["project"], entry["period"], limit))
+            raise BadInput(f"{where}.limit: {exc}", path=path, line=line_of(entry, "limit")) from None
+        out.append(Budget(entry["project"], entry["period"], limit, line_of(entry, "project")))
     return out
 
 

@@ -18,6 +18,7 @@ import yaml
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())
 HARDENING = yaml.safe_load((CORPUS / "hardening.yaml").read_text())
+HARDENING3 = yaml.safe_load((CORPUS / "hardening3.yaml").read_text())
 
 LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
         "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 10}}
@@ -46,6 +47,8 @@ GENERATORS = {  # name -> text of a file that is too big or too odd to keep in t
     "digits_plan": lambda: json.dumps(LINE).replace('"max_tokens": 10', '"max_tokens": 1' + "0" * 5000),
     "digits_results": lambda: BASE["out.jsonl"].replace('"prompt_tokens": 8', '"prompt_tokens": ' + "9" * 6000, 1),
     "alias_bomb": lambda: _alias_bomb(),
+    "deep_budgets": lambda: "budgets: " + "[" * 5000 + "]" * 5000 + "\n",
+    "deep_config": lambda: "project: " + "[" * 5000 + "]" * 5000 + "\n",
     "deep_yaml_template": lambda: BASE["t.yaml"] + "  metadata: " + "[" * 300 + "]" * 300 + "\n",
     "many_rows": lambda: "id,text\n" + "".join(f"{i},row {i}\n" for i in range(50_001)),
     "fifty_mb_line": lambda: json.dumps({"custom_id": "big", "method": "POST", "url": "/v1/chat/completions",
@@ -68,12 +71,14 @@ def _setup(folder: Path, case: dict) -> None:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     for name, generator in (case.get("generated") or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(GENERATORS[generator]())
     for step in case.get("setup", []):
         kind, *args = step
         if kind == "fifo":
             os.mkfifo(folder / args[0])
         elif kind == "symlink":
+            (folder / args[0]).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(args[1], folder / args[0])
         elif kind == "hardlink":
             os.link(folder / args[1], folder / args[0])
@@ -124,9 +129,12 @@ def _snapshot(folder: Path) -> dict[str, str]:
     return seen
 
 
+ALL = CASES + HARDENING + HARDENING3
+
+
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 30 and len(HARDENING) >= 50
-    names = [c["name"] for c in CASES + HARDENING]
+    assert len(CASES) >= 30 and len(HARDENING) >= 50 and len(HARDENING3) >= 25
+    names = [c["name"] for c in ALL]
     assert len(set(names)) == len(names)
 
 
@@ -137,7 +145,7 @@ def _env(case: dict, folder: Path) -> dict:
     return env
 
 
-@pytest.mark.parametrize("case", CASES + HARDENING, ids=[c["name"] for c in CASES + HARDENING])
+@pytest.mark.parametrize("case", ALL, ids=[c["name"] for c in ALL])
 def test_bad_input(case, tmp_path, cli):
     folder = tmp_path / case["name"]
     if (CORPUS / case["name"]).exists():
@@ -151,6 +159,8 @@ def test_bad_input(case, tmp_path, cli):
     assert out.returncode == case["exit"], (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
     assert "internal error" not in out.stderr
+    for secret in case.get("absent", []):
+        assert secret not in out.stdout + out.stderr, secret
     lines = out.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("batchcost: error: ") or line.startswith("Error:")]
     if case["exit"] == 2 and not errors:  # typer prints its usage box for option parsing errors

@@ -129,3 +129,138 @@ def test_an_interrupt_stops_online_counting_within_seconds_while_it_waits_out_ra
         proc.kill()
         raise AssertionError(f"{name}: still counting 30 s after Ctrl-C")
     assert proc.returncode == 130 and "interrupted" in rest and "Traceback" not in rest, rest
+
+
+# -- lone surrogates in a dataset: written as their escapes on every path, never a crash ------------------------
+@pytest.mark.parametrize("engine", [[], ["--jobs", "2"], ["--engine", "dask", "--jobs", "2"]])
+def test_a_lone_surrogate_in_a_dataset_is_planned_and_estimated_on_every_path(engine, cli, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": 1, "text": "bad \\ud800 here"}\n{"id": 2, "text": "fine"}\n')
+    template = tmp_path / "t.yaml"
+    template.write_text('endpoint: /v1/chat/completions\nmodel: gpt-4o-mini\ncustom_id: "r-{id}"\nbody:\n'
+                        '  messages: [{role: user, content: "{text}"}]\n  max_tokens: 5\n')
+    plan = tmp_path / "plan.jsonl"
+    out = cli("plan", data, "-t", template, "-o", plan, *engine)
+    assert out.returncode == 0, out.stderr
+    clean(out)
+    lines = plan.read_bytes().decode("utf-8").splitlines()  # UTF-8 throughout
+    assert json.loads(lines[0])["body"]["messages"][0]["content"] == "bad \ud800 here"
+    direct = cli("estimate", data, "-t", template, "--format", "json", *engine)
+    written = cli("estimate", plan, "--format", "json")
+    assert direct.returncode == 0 and written.returncode == 0, direct.stderr + written.stderr
+    if not engine:  # partitions counted apart know no sha256 of the whole (the estimate says so)
+        assert json.loads(direct.stdout)["plan"]["sha256"] == json.loads(written.stdout)["plan"]["sha256"]
+    assert json.loads(direct.stdout)["input_tokens"] == json.loads(written.stdout)["input_tokens"]
+
+
+# -- approve books first and writes last ---------------------------------------------------------------------
+def _newer_ledger(home):
+    import sqlite3
+
+    from batchcost.batch.ledger import Ledger
+
+    Ledger(home / "ledger.sqlite3").close()
+    db = sqlite3.connect(home / "ledger.sqlite3")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+
+
+def _other_schema_ledger(home):
+    import sqlite3
+
+    from batchcost.batch.ledger import Ledger
+
+    Ledger(home / "ledger.sqlite3").close()
+    db = sqlite3.connect(home / "ledger.sqlite3")
+    db.execute("DROP TABLE approvals")
+    db.execute("CREATE TABLE approvals (id INTEGER PRIMARY KEY, plan_sha256 TEXT NOT NULL, v2 TEXT NOT NULL)")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("ledger", [_newer_ledger, _other_schema_ledger])
+def test_an_approval_the_ledger_cannot_book_is_never_written(ledger, write_plan, cli, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    ledger(home)
+    out = cli("approve", write_plan([LINE]), "--budget", "1", "--by", "me", "-o", tmp_path / "approval.json")
+    assert out.returncode == 1 and "ledger" in out.stderr, out.stderr
+    clean(out)
+    assert not (tmp_path / "approval.json").exists()  # no approval that bypasses the budgets
+
+
+def test_an_approval_that_cannot_be_written_is_not_booked(write_plan, tmp_path, monkeypatch, capsys):
+    from batchcost.batch import approval
+    from batchcost.cli.app import main
+    from tests.conftest import ledger_rows
+
+    def disk_full(record, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(approval, "write_approval", disk_full)
+    code = main(["approve", str(write_plan([LINE])), "--budget", "1", "--by", "me", "-o",
+                 str(tmp_path / "approval.json")])
+    assert code == 1 and "No space left on device" in capsys.readouterr().err
+    assert ledger_rows("SELECT * FROM approvals") == []  # booked, then taken back
+
+
+# -- budgets: decimals read exactly ---------------------------------------------------------------------------
+def test_an_unquoted_decimal_budget_is_read_exactly(cli, tmp_path):
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("currency: USD\nbudgets:\n  - {project: search, period: month, limit: 500.10}\n"
+                       "  - {project: \"*\", period: quarter, limit: 0.30000000000000000001}\n")
+    out = cli("spend", "--budgets", budgets, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    from decimal import Decimal
+
+    limits = [Decimal(b["limit"]) for b in json.loads(out.stdout)["budgets"]]
+    assert limits == [Decimal("500.10"), Decimal("0.30000000000000000001")]  # no float ever held them
+
+
+# -- machine-readable output: one JSON document on stdout --------------------------------------------------
+def test_submit_wait_format_json_prints_one_document_the_final_state(aimock, write_plan, cli, tmp_path):
+    plan = write_plan([LINE, {**LINE, "custom_id": "r2"}])
+    approval = tmp_path / "approval.json"
+    assert cli("approve", plan, "--budget", "1", "--by", "me", "-o", approval).returncode == 0
+    out = cli("submit", plan, "--approval", approval, "--wait", "--poll-interval", "0.2", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    clean(out)
+    doc = json.loads(out.stdout)  # the whole of stdout is one document: no text line after it
+    assert doc["job"].startswith("job-") and doc["created"] is True
+    assert [w["status"] for w in doc["batches"]] == ["completed"] and doc["total"]["completed"] == 2
+    assert "wave 1/1" in out.stderr  # what was created is progress, on stderr
+
+
+# -- a malformed remote answer never leaves a wave in a wrong state ---------------------------------------------
+@pytest.mark.parametrize("answer", ["{}", '{"id": null, "type": "message_batch"}', '"accepted"',
+                                    '{"id": "msgbatch_x", "processing_status": "sleeping"}'])
+def test_a_create_answered_without_a_batch_is_exit_4_and_the_wave_can_be_made_again(answer, monkeypatch, write_plan,
+                                                                                      cli, tmp_path):
+    from tests.anthropic_server import MessageBatchesServer
+    from tests.conftest import ledger_rows
+    from tests.loopback import Raw
+
+    server = MessageBatchesServer().start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", PLANTED_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    try:
+        plan = write_plan([{"custom_id": f"q{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 20,
+                                                             "messages": [{"role": "user", "content": "hi"}]}}
+                           for i in (1, 2)])
+        approval = tmp_path / "approval.json"
+        assert cli("approve", plan, "--budget", "1", "--by", "me", "-o", approval).returncode == 0
+        server.fail("create", Raw(answer))  # the batch is made; its answer is garbled
+        out = cli("submit", plan, "--approval", approval)
+        assert out.returncode == 4, out.stderr
+        clean(out)
+        assert "batch" in out.stderr and "damaged" not in out.stderr
+        [row] = ledger_rows("SELECT state, batch_id FROM submissions")
+        assert row["state"] != "created" and row["batch_id"] is None  # never recorded as made
+        again = cli("submit", plan, "--approval", approval, "--format", "json")
+        assert again.returncode == 0, again.stderr
+        made = json.loads(again.stdout)["batches"]
+        # the garbled create did happen: the rerun looked for it and adopted it, and made nothing more
+        assert [m["id"] for m in made] == list(server.batches) and server.created() == 1
+    finally:
+        server.stop()

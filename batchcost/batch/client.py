@@ -51,6 +51,9 @@ def sdk_errors(what: str, key: str | None, base_url: str, status_error: type, co
         raise error from None
     except base_error as exc:
         raise RemoteError(f"{what} failed: {scrub(str(exc), key)}") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # an answer the SDK (or we) could not read
+        raise RemoteError(f"{what} failed: the server's answer is not what the API documents "
+                          f"({type(exc).__name__}: {scrub(' '.join(str(exc).split()), key)[:120]})") from None
 
 
 MAX_TOKEN_COUNT = 2**53  # no request is billed anywhere near this; an answer above it is wrong, not big

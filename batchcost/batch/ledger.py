@@ -96,11 +96,18 @@ CREATE TABLE IF NOT EXISTS plan_projects (  -- the project a template books its 
     template TEXT,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (  -- the schema version: a ledger of a newer batchcost is refused, never written
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS approvals_plan ON approvals (plan_sha256);
 CREATE INDEX IF NOT EXISTS reconciliations_plan ON reconciliations (plan_sha256);
 CREATE INDEX IF NOT EXISTS submissions_batch ON submissions (batch_id);
 CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 """
+
+
+SCHEMA_VERSION = 1  # what this batchcost writes; a later version that changes the tables raises it
 
 
 ADDED_COLUMNS = (("input_tokens", "INTEGER"),  # the wave's input tokens, counted exactly: what it enqueues
@@ -210,10 +217,28 @@ class Ledger:
             self.db = open_state_db(self.path, SCHEMA, "submissions", "ledger")
             self.db.row_factory = sqlite3.Row
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}
+        self._check_version()
         for name, kind in ADDED_COLUMNS:
             if name not in columns:
                 self.db.execute(f"ALTER TABLE submissions ADD COLUMN {'IF NOT EXISTS ' if self.shared else ''}"
                                 f"{name} {kind}")
+
+    def _check_version(self) -> None:
+        """Refuse a ledger that a newer batchcost made (it may hold what this one would misread or break)."""
+        from batchcost.home import StateError
+
+        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            version = None
+        if version is None or version > SCHEMA_VERSION:
+            where = self.path if self.path is not None else self.db.state_path
+            self.close()
+            raise StateError(f"the ledger has schema version {row[0] if row else '?'}, newer than this batchcost's "
+                             f"({SCHEMA_VERSION}); batchcost has not changed it. Upgrade batchcost, or point "
+                             "BATCHCOST_HOME (or BATCHCOST_LEDGER_URL) at another ledger", path=where)
 
     def close(self) -> None:
         self.db.close()
@@ -347,8 +372,9 @@ class Ledger:
                                                  "WHERE batch_id = ? ORDER BY id", (batch_id,))]
 
     # -- spend: approvals and reconciliations --------------------------------------------------------------
-    def add_approval(self, approval: dict) -> None:
-        """An approval as ``approve`` wrote it: the spend it books (its project, batch high and expected)."""
+    def add_approval(self, approval: dict) -> int:
+        """An approval as ``approve`` writes it: the spend it books (its project, batch high and expected). Returns
+        the booking's id (``remove_approval`` takes it back when the approval file cannot be written)."""
         plan, cost = approval.get("plan") or {}, ((approval.get("estimate") or {}).get("cost") or {})
         batch, realtime = cost.get("batch") or {}, cost.get("realtime") or {}
         signature = approval.get("signature") or {}
@@ -360,6 +386,12 @@ class Ledger:
                         signature.get("principal"), approval.get("approved_at"), plan.get("provider"),
                         ",".join(plan.get("models") or []), batch.get("high"), batch.get("expected"),
                         realtime.get("expected"), approval.get("budget")))
+            row = db.execute("SELECT MAX(id) FROM approvals WHERE plan_sha256 = ?", (plan.get("sha256"),)).fetchone()
+        return row[0]
+
+    def remove_approval(self, booking: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM approvals WHERE id = ?", (booking,))
 
     def set_plan_project(self, shas: list[str], project: str, template: str) -> None:
         with self.transaction() as db:

@@ -1,6 +1,7 @@
 """Submit, track, download and cancel, step by step through the ledger so any step can be resumed."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,7 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
         with ledger.plan_lock(job.plan_sha256):  # one process advances a job at a time (wait, submit, cancel)
             for sub in ledger.job_waves(job):
                 if sub.state == "created" and sub.status not in TERMINAL:
-                    batch = client.retrieve(sub.batch_id)
+                    batch = remote_batch(client.retrieve(sub.batch_id), f"retrieving batch {sub.batch_id}")
                     ledger.record_status(batch)
                     if providers.queue_refused(batch, sub.endpoint):
                         on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held "
@@ -186,7 +187,7 @@ def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
             if sub.state == "held":
                 ledger.update(sub, state="cancelled", status="cancelled")
             elif sub.state == "created" and sub.status not in TERMINAL:
-                ledger.record_status(client.cancel(sub.batch_id))
+                ledger.record_status(remote_batch(client.cancel(sub.batch_id), f"cancelling {sub.batch_id}"))
         return ledger.job_waves(job)
 
 
@@ -217,14 +218,29 @@ def _advance(sub: Submission, client: BatchClient, ledger: Ledger, on_step, *, r
     return sub
 
 
+def remote_batch(batch, what: str) -> dict:
+    """A batch object as a client returned it, checked before anything is recorded of it: an answer with no batch
+    id, or a status outside our vocabulary, is ``RemoteError`` (exit 4). The wave then stays where it was (uploaded),
+    so a rerun looks for the batch and makes it if it does not exist: never a "created" wave without a batch."""
+    if not isinstance(batch, dict):
+        raise RemoteError(f"{what} failed: the server's answer is not a batch object")
+    if not isinstance(batch.get("id"), str) or not batch["id"].strip():
+        raise RemoteError(f"{what} failed: the server answered without a batch id; nothing was recorded as created "
+                          "(run the command again: it looks for the batch before making one)")
+    if batch.get("status") not in providers.OUR_STATUSES:
+        raise RemoteError(f"{what} failed: the server answered status {json.dumps(batch.get('status'))[:40]} for "
+                          f"{batch['id']}, which is no batch status")
+    return batch
+
+
 def _create_once(sub: Submission, client: BatchClient, on_step, attempts: int = 6, sleep=time.sleep) -> dict:
     """Create the batch exactly once: after a transient failure, look for it before trying again."""
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            return client.create_batch(sub.file_id, sub.endpoint, {METADATA_KEY: sub.tag,
-                                                                    "batchcost_plan": sub.plan_sha256[:64]},
-                                       wave_path=Path(sub.wave_path))
+            return remote_batch(client.create_batch(sub.file_id, sub.endpoint, {
+                METADATA_KEY: sub.tag, "batchcost_plan": sub.plan_sha256[:64]}, wave_path=Path(sub.wave_path)),
+                f"creating the batch for wave {sub.wave}")
         except RemoteError as exc:
             if not getattr(exc, "transient", False) or attempt == attempts:
                 raise
@@ -240,7 +256,8 @@ def _create_once(sub: Submission, client: BatchClient, on_step, attempts: int = 
 def _find(client, sub: Submission) -> dict | None:
     """The batch an earlier, interrupted create made, if any: by our metadata tag where the provider keeps
     metadata, else by the wave's request count and creation time (the provider's client decides)."""
-    return client.find_batch(METADATA_KEY, sub.tag, requests=sub.requests, since=sub.updated_at)
+    found = client.find_batch(METADATA_KEY, sub.tag, requests=sub.requests, since=sub.updated_at)
+    return None if found is None else remote_batch(found, f"looking for the batch of wave {sub.wave}")
 
 
 def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_interval: float = 30.0,
@@ -249,7 +266,7 @@ def wait_batch(batch_id: str, client: BatchClient, ledger: Ledger, *, poll_inter
     """Poll until the batch is terminal (backing off to ``max_interval``); every change goes to the ledger."""
     interval, started = poll_interval, time.monotonic()
     while True:
-        batch = client.retrieve(batch_id)
+        batch = remote_batch(client.retrieve(batch_id), f"retrieving batch {batch_id}")
         ledger.record_status(batch)
         on_status(batch)
         if batch["status"] in TERMINAL:
@@ -290,7 +307,7 @@ def fetch_batch(batch_id: str, out_dir: Path, client: BatchClient, ledger: Ledge
     check_output_dir(out_dir, what="download folder")
     for kind in ("output", "error"):  # refused before anything is fetched
         check_output(out_dir / f"{stem}_{kind}.jsonl", what="download")
-    batch = client.retrieve(batch_id)
+    batch = remote_batch(client.retrieve(batch_id), f"retrieving batch {batch_id}")
     ledger.record_status(batch)
     if batch["status"] not in TERMINAL:
         raise BatchcostError(f"batch {batch_id} is {batch['status']}; its results are not ready "

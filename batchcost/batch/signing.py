@@ -36,7 +36,7 @@ def payload(approval: dict) -> bytes:
     block = body.get("signature")
     if isinstance(block, dict):
         body["signature"] = {k: v for k, v in block.items() if k != "sig"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _run(args: list[str], data: bytes) -> subprocess.CompletedProcess:
@@ -57,6 +57,9 @@ def sign(approval: dict, key: Path, principal: str) -> dict:
     """The approval with a ``signature`` block: ``{"scheme", "namespace", "principal", "sig"}``."""
     if not principal.strip():
         raise UsageError("a signed approval needs the signer's principal (--principal, as in allowed_signers)")
+    from batchcost.atomic import register_input
+
+    register_input(key)
     if not Path(key).is_file():
         raise UsageError(f"signing key {key} is not a file")
     signed = {**approval, "signature": {"scheme": SCHEME, "namespace": NAMESPACE, "principal": principal.strip()}}
@@ -77,6 +80,9 @@ def verify(approval: dict, allowed_signers: Path, path: Path) -> str:
     if (not isinstance(block, dict) or block.get("scheme") != SCHEME or block.get("namespace") != NAMESPACE
             or not isinstance(block.get("principal"), str) or not isinstance(block.get("sig"), str)):
         raise BudgetExceeded(f"approval {path} has a malformed signature block")
+    from batchcost.atomic import register_input
+
+    register_input(allowed_signers)  # read by ssh-keygen: never an output of this command
     if not Path(allowed_signers).is_file():
         raise UsageError(f"allowed signers file {allowed_signers} is not a file")
     with tempfile.TemporaryDirectory(prefix="batchcost-sig-") as scratch:

@@ -14,6 +14,7 @@ from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
 from batchcost.cli.options import check_positive
 from batchcost.errors import BudgetExceeded, RemoteError, UsageError
+from batchcost.settings import MAX_TOKENS, configured_cap, configured_project, configured_signers
 
 
 class Fmt(str, enum.Enum):
@@ -28,6 +29,12 @@ Budgets = typer.Option(None, "--budgets", metavar="FILE",
                        help="Budgets (YAML), checked at approve and again at submit; default "
                             "BATCHCOST_HOME/budgets.yaml when it exists.")
 MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
+
+
+def remote_batch(batch, what: str) -> dict:
+    from batchcost.batch.lifecycle import remote_batch as checked
+
+    return checked(batch, what)
 
 
 def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None,
@@ -113,11 +120,11 @@ def approve(
     ledger = _ledger()
     files = [f.get("sha256") for f in estimate.plan.get("files") or []] or [estimate.plan["sha256"]]
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value,
-                             project=project or ledger.plan_project(files) or _configured_project())
+                             project=project or ledger.plan_project(files) or configured_project())
     from batchcost.spend import check_budgets
 
     check_budgets(approval, ledger, table, budgets)
-    signers = _configured_signers()
+    signers = configured_signers()
     if sign_with is not None:
         from batchcost.batch.signing import sign, verify
 
@@ -127,8 +134,12 @@ def approve(
     elif signers is not None:
         _say(f"warning: signatures are required ({signers}) and this approval is unsigned: submit will refuse it "
              "(approve with --sign-with KEY)")
-    write_approval(approval, out)
-    ledger.add_approval(approval)
+    booking = ledger.add_approval(approval)  # booked first: a ledger that refuses it leaves no approval behind
+    try:
+        write_approval(approval, out)
+    except BaseException:  # no approval file (a full disk, an interrupt): no booking either
+        ledger.remove_approval(booking)
+        raise
     cost = estimate.cost["batch"][budget_on.value]
     from batchcost.plans.jobs import describe
 
@@ -152,7 +163,7 @@ def submit(
                                         "(backs off to 5 minutes)."),
     resubmit: bool = typer.Option(False, "--resubmit", help="Submit again even though the ledger has this plan."),
     max_enqueued_tokens: Optional[int] = typer.Option(
-        None, "--max-enqueued-tokens", metavar="N", min=1,
+        None, "--max-enqueued-tokens", metavar="N", min=1, max=MAX_TOKENS,
         help="The model's queue cap (input tokens enqueued at once, by your account's tier): waves are created "
              "only while this job's waves in flight stay under it, the rest as they finish (`wait`). Default: "
              "max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml, else every wave at once."),
@@ -187,7 +198,7 @@ def submit(
         if yes:
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
-    signers = allowed_signers or _configured_signers()
+    signers = allowed_signers or configured_signers()
     if signers is not None:
         from batchcost.batch.signing import verify
 
@@ -204,7 +215,7 @@ def submit(
         from batchcost.pricing.tables import load_prices
 
         check_budgets(record, ledger, load_prices(prices or []), budgets, at_submit=True)
-    cap = max_enqueued_tokens or _configured_cap(model)
+    cap = max_enqueued_tokens or configured_cap(model)
     with providers.reading_model(model):
         client = _client(base_url, max_retries, plan=plan)
         subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
@@ -213,74 +224,23 @@ def submit(
         _say(f"{plan} was already submitted (use --resubmit to send it again):")
     job = subs[0].job_id
     data = {**_job_record(ledger.job(job), subs, ledger), "created": created}
-    _emit(fmt, data, "\n".join(f"{s.batch_id or '(held)':<30} wave {s.wave}/{s.waves}  {s.requests:,} requests  "
-                               f"{s.status or s.state}" for s in subs))
+    text = "\n".join(f"{s.batch_id or '(held)':<30} wave {s.wave}/{s.waves}  {s.requests:,} requests  "
+                     f"{s.status or s.state}" for s in subs)
+    if wait and fmt is Fmt.json:
+        _say(text)  # stdout holds one JSON document, the job's final state: what was created is progress
+    else:
+        _emit(fmt, data, text)
     held = sum(s.state == "held" for s in subs)
     _say(f"job {job}: {len(subs) - held} of {len(subs)} wave(s) created"
          + (f", {held} held under the queue cap until earlier waves finish (`batchcost wait {job}` creates them)"
             if held else ""))
     if wait:
         with providers.reading_model(model):
-            _wait_job_and_report(job, client, ledger, poll_interval, Fmt.table)
+            _wait_job_and_report(job, client, ledger, poll_interval, fmt, extra={"created": created})
 
 
-def _config() -> tuple[Path, dict]:
-    """BATCHCOST_HOME/config.yaml, read (an empty mapping when there is none)."""
-    from batchcost.home import home
-
-    path = home() / "config.yaml"
-    if not path.is_file():
-        return path, {}
-    import yaml
-
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not a config file batchcost can read ({str(exc).splitlines()[0][:80]})") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path}: a config file is a YAML mapping")
-    return path, doc
-
-
-def _setting(env: str, key: str, what: str) -> str | None:
-    """A text setting: the environment variable ``env``, else ``key`` in BATCHCOST_HOME/config.yaml."""
-    import os
-
-    value = os.environ.get(env)
-    if not value:
-        path, doc = _config()
-        value = doc.get(key)
-        if value is not None and not isinstance(value, str):
-            raise UsageError(f"{path}: {key} must be {what}")
-    return value.strip() or None if value else None
-
-
-def _configured_project() -> str | None:
-    """The default project: BATCHCOST_PROJECT, else ``project`` in BATCHCOST_HOME/config.yaml."""
-    return _setting("BATCHCOST_PROJECT", "project", "a name")
-
-
-def _configured_signers() -> Path | None:
-    """The allowed signers file that makes signatures required: BATCHCOST_ALLOWED_SIGNERS, else config.yaml's
-    ``allowed_signers``."""
-    value = _setting("BATCHCOST_ALLOWED_SIGNERS", "allowed_signers", "a file path")
-    return Path(value).expanduser() if value else None
-
-
-def _configured_cap(model: str | None) -> int | None:
-    """max_enqueued_tokens for the model in BATCHCOST_HOME/config.yaml (the cap is per model and per account
-    tier): ``max_enqueued_tokens: {gpt-4o-mini: 2000000, default: 900000}``."""
-    path, doc = _config()
-    caps = doc.get("max_enqueued_tokens") or {}
-    if not isinstance(caps, dict):
-        raise UsageError(f"{path}: max_enqueued_tokens must map model names to token counts")
-    value = caps.get(model, caps.get("default")) if model else caps.get("default")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise UsageError(f"{path}: max_enqueued_tokens for {model or 'default'} must be a positive whole number")
-    return value
-
-
-def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt: Fmt, timeout=None) -> None:
+def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt: Fmt, timeout=None,
+                         extra: dict | None = None) -> None:
     from batchcost.batch.lifecycle import wait_job
 
     job = _job(ledger, job_id)
@@ -291,7 +251,7 @@ def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt:
         _say(f"job {job_id}: {t['completed']:,}/{t['requests']:,} completed, {t['failed']:,} failed ({waves})")
 
     subs = wait_job(job, client, ledger, poll_interval=poll_interval, timeout=timeout, on_change=show, on_step=_say)
-    data = _job_record(job, subs, ledger)
+    data = {**_job_record(job, subs, ledger), **(extra or {})}
     _emit(fmt, data, _job_text(data))
     unhappy = [s for s in subs if s.status != "completed"]
     if unhappy:
@@ -449,7 +409,7 @@ def status(
         spent, table = {}, load_prices([])  # the price tables read once for every wave
         for sub in ledger.job_waves(job):  # what each wave's batch says now, and what it has cost so far
             if sub.state == "created":
-                batch = client.retrieve(sub.batch_id)
+                batch = remote_batch(client.retrieve(sub.batch_id), f"retrieving batch {sub.batch_id}")
                 ledger.record_status(batch)
                 spent[sub.wave] = cost_so_far(batch, sub.model, table)
         data = _job_record(job, ledger.job_waves(job), ledger)
@@ -465,7 +425,8 @@ def status(
             text += f"\n  cost so far {display_money(sum(known))} (the batches' reported usage at batch prices)"
         _emit(fmt, data, text)
         return
-    batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id)
+    batch = remote_batch(_client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id),
+                         f"retrieving batch {batch_id}")
     ledger.record_status(batch)
     history = ledger.history(batch_id)
     sub = ledger.by_batch(batch_id)
@@ -526,7 +487,8 @@ def cancel(
         data = _job_record(job, cancel_job(job, client, ledger), ledger)
         _emit(fmt, data, _job_text(data))
         return
-    batch = _client(base_url, max_retries, batch_id=batch_id, ledger=ledger).cancel(batch_id)
+    batch = remote_batch(_client(base_url, max_retries, batch_id=batch_id, ledger=ledger).cancel(batch_id),
+                         f"cancelling batch {batch_id}")
     ledger.record_status(batch)
     _emit(fmt, batch, _batch_line(batch))
 

@@ -43,8 +43,10 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
     env_prices = os.environ.get("BATCHCOST_PRICES")
     register_inputs([*flat, env_prices] if env_prices else flat)
     from batchcost.home import state_files
+    from batchcost.settings import settings_files
 
     register_inputs(state_files())  # the ledger and the calibration store are never an output either
+    register_inputs(settings_files())  # nor config.yaml, budgets.yaml or the allowed signers file
     for path in outputs:
         if path is not None:
             check_output(path)

@@ -48,8 +48,10 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | Non
         raise UsageError(f"--max-requests must be between 1 and {bounds.max_requests:,}")
     if not 0 < max_bytes <= bounds.max_bytes:
         raise UsageError(f"--max-bytes must be between 1 and {bounds.max_bytes:,}")
-    if max_enqueued_tokens is not None and max_enqueued_tokens <= 0:
-        raise UsageError("--max-enqueued-tokens must be positive")
+    if max_enqueued_tokens is not None:
+        from batchcost.settings import check_cap
+
+        check_cap(max_enqueued_tokens, "--max-enqueued-tokens")
     check_output_dir(out_dir, what="wave folder")
     staging = None
     counter = PlanCounter(encoding=encoding, base_dir=path.parent)

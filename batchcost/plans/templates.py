@@ -21,7 +21,6 @@ JSON-looking text survive exactly); ``{{`` and ``}}`` are literal braces; ``{_ro
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import yaml
 
 from batchcost.errors import BadInput
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
-from batchcost.inputs import read_input_text, yaml_root
+from batchcost.inputs import json_line, read_input_text, yaml_root
 from batchcost.plans.datasets import Record, read_dataset
 from batchcost.plans.reader import PlanLine
 
@@ -287,7 +286,13 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
     for record in (records if records is not None else read_dataset(dataset)):
         custom_id, body = template.render(record)
         if template.chunk:
-            spans = chunk_spans(body["input"], encoding, template.chunk.max_tokens, template.chunk.overlap)
+            try:
+                spans = chunk_spans(body["input"], encoding, template.chunk.max_tokens, template.chunk.overlap)
+            except UnicodeEncodeError as exc:  # a lone surrogate: no character, so no place to cut around it
+                raise TemplateError(f"the record at {record.where} holds a lone surrogate "
+                                    f"({exc.object[exc.start:exc.end].encode('unicode_escape').decode()}), which is "
+                                    "no character, so its text cannot be cut into chunks; fix the text",
+                                    path=template.path) from None
             if not spans and skipped is not None:
                 skipped.append(record.where)
             items = [(f"{custom_id}-{k}", {**body, "input": piece}) for k, (_, _, piece) in enumerate(spans, 1)]
@@ -300,7 +305,7 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
                                         f"{seen[cid]}; make the custom_id pattern unique", path=template.path)
                 seen[cid] = record.where
             line += 1
-            raw = json.dumps(shape(cid, template.endpoint, item_body), ensure_ascii=False).encode("utf-8")
+            raw = json_line(shape(cid, template.endpoint, item_body))
             yield PlanLine(line, cid, "POST", template.endpoint, item_body, len(raw) + 1, raw,
                            provider=template.provider)
 

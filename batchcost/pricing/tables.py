@@ -16,11 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
-from batchcost.data import SAFE_LOADER
 from batchcost.errors import BadInput
-from batchcost.inputs import read_input_text, yaml_error, yaml_root
+from batchcost.inputs import line_of as _line
+from batchcost.inputs import read_input_text, yaml_document
 
 STALE_AFTER_DAYS = 90
 MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens (or a multiplier): anything above is a typo, not a price
@@ -44,46 +42,6 @@ class MissingPrice(BadInput):
 
 class TierNotOffered(MissingPrice):
     """The model has no price at this tier (flex, priority): it is not offered, never priced at another tier."""
-
-
-# -- YAML with exact decimals and line numbers -----------------------------------------------------------
-class _Mapping(dict):
-    lines: dict[str, int]
-
-
-class _Loader(SAFE_LOADER):  # libyaml's safe loader when installed: same nodes and line marks, ~8x faster
-    pass
-
-
-_SPECIAL_FLOATS = {".nan": "NaN", ".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity"}
-
-
-def _float_as_decimal(loader: _Loader, node: yaml.ScalarNode) -> Decimal:
-    text = loader.construct_scalar(node).replace("_", "")
-    return Decimal(_SPECIAL_FLOATS.get(text.lower(), text))  # .nan/.inf become Decimals that _price refuses
-
-
-def _checked_timestamp(loader: _Loader, node: yaml.ScalarNode):
-    try:
-        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:  # 2026-02-30: a date that does not exist
-        raise PriceFileError(f"{node.value!r} is not a real date ({exc})", line=node.start_mark.line + 1) from None
-
-
-def _mapping_with_lines(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
-    loader.flatten_mapping(node)
-    result = _Mapping()
-    result.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_Loader.add_constructor("tag:yaml.org,2002:float", _float_as_decimal)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _checked_timestamp)
-_Loader.add_constructor("tag:yaml.org,2002:map", _mapping_with_lines)
 
 
 # -- the model -------------------------------------------------------------------------------------------
@@ -160,10 +118,6 @@ class PriceSource:
 
 
 # -- parsing ---------------------------------------------------------------------------------------------
-def _line(mapping: Any, key: str) -> int | None:
-    return getattr(mapping, "lines", {}).get(key)
-
-
 def _price(value: Any, path: str, line: int | None, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
         raise PriceFileError(f"{what} must be a number, not {value!r}", path=path, line=line)
@@ -258,13 +212,7 @@ def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongConte
 
 def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, ModelPrice]]:
     """Parse one price file's text. Raises ``PriceFileError`` with the file and line."""
-    root = yaml_root(text, path, PriceFileError, _Loader)  # bounded aliases, no key defined twice
-    try:
-        doc = None if root is None else _Loader("").construct_document(root)
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, path, PriceFileError) from None
-    except PriceFileError as exc:
-        raise PriceFileError(exc.message, path=path, line=exc.line) from None
+    doc = yaml_document(text, path, PriceFileError)  # exact decimals, bounded aliases, no key defined twice
     if not isinstance(doc, dict):
         raise PriceFileError("a price file must be a YAML mapping with currency, source, checked_on and models",
                              path=path, line=1)
