@@ -264,3 +264,45 @@ def test_a_create_answered_without_a_batch_is_exit_4_and_the_wave_can_be_made_ag
         assert [m["id"] for m in made] == list(server.batches) and server.created() == 1
     finally:
         server.stop()
+
+
+# -- prices with a date they take effect ------------------------------------------------------------------------
+def _future_prices(tmp_path, **fields):
+    path = tmp_path / "future.yaml"
+    path.write_text("currency: USD\nsource: test\nchecked_on: 2026-11-01\nmodels:\n  gpt-4o-mini:\n"
+                    "    input: 100\n    output: 400\n    effective_from: 2099-01-01\n"
+                    "  my-model:\n    input: 1\n    output: 2\n    effective_from: 2099-01-01\n")
+    return path
+
+
+@pytest.mark.parametrize("at", [None, "2026-12-01", "2098-12-31"])
+def test_a_price_that_takes_effect_later_does_not_price_an_earlier_day(at, write_plan, cli, tmp_path):
+    from decimal import Decimal
+
+    plan = write_plan([LINE])
+    dated = ["--prices-at", at] if at else []
+    base = json.loads(cli("estimate", plan, "--format", "json", *dated).stdout)
+    out = cli("estimate", plan, "--prices", _future_prices(tmp_path), "--format", "json", *dated)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["cost"] == base["cost"]  # today's (or that day's) price, not the one of 2099
+    assert any("takes effect on 2099-01-01" in w for w in doc["warnings"])
+    later = json.loads(cli("estimate", plan, "--prices", _future_prices(tmp_path), "--format", "json",
+                           "--prices-at", "2099-06-01").stdout)
+    assert Decimal(later["cost"]["realtime"]["high"]) == (Decimal(later["input_tokens"]) * 100 + 10 * 400) / 10**6
+
+
+def test_a_model_priced_only_from_a_later_day_is_no_price_today(write_plan, cli, tmp_path):
+    plan = write_plan([{**LINE, "body": {**LINE["body"], "model": "my-model"}}])
+    out = cli("estimate", plan, "--prices", _future_prices(tmp_path), "--encoding", "o200k_base")
+    assert out.returncode == 1, out.stderr
+    clean(out)
+    assert "takes effect on 2099-01-01" in out.stderr
+
+
+def test_effective_from_must_be_a_date(write_plan, cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("currency: USD\nsource: x\nchecked_on: 2026-11-01\nmodels:\n  gpt-4o-mini:\n    input: 1\n"
+                   "    output: 2\n    effective_from: soon\n")
+    out = cli("estimate", write_plan([LINE]), "--prices", bad)
+    assert out.returncode == 1 and "bad.yaml:8: models.gpt-4o-mini.effective_from must be a date" in out.stderr

@@ -40,7 +40,8 @@ def price_record(p) -> dict:
             **{c: money(getattr(rates, c)) for c in CLASSES},
             **({"long_context": {c: money(getattr(rates.long, c)) for c in CLASSES}} if rates.long else {})}
     record = {"model": p.model, "aliases": list(p.aliases), "tiers": tiers,
-              "source": {"file": p.path, "source": p.source, "checked_on": p.checked_on.isoformat()}}
+              "source": {"file": p.path, "source": p.source, "checked_on": p.checked_on.isoformat(),
+                         **({"effective_from": p.effective_from.isoformat()} if p.effective_from else {})}}
     if p.long_context:
         lc = p.long_context
         record["long_context"] = {"above_input_tokens": lc.above_input_tokens,

@@ -26,7 +26,7 @@ MAX_DECIMAL_PLACES = 60  # 40-place prices are exact; 1e-400 is not a price
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 IMAGE_CLASSES = ("image_input", "image_cached_input", "image_output")  # GPT Image models' image tokens
 _KNOWN_MODEL_FIELDS = {"aliases", "input", "cached_input", "output", "cache_write", "cache_write_1h", "batch", "flex",
-                       "priority", "long_context", "video_per_second", *IMAGE_CLASSES}
+                       "priority", "long_context", "video_per_second", "effective_from", *IMAGE_CLASSES}
 TIER_NAMES = {"standard": "realtime", "realtime": "realtime", "batch": "batch", "flex": "flex", "priority": "priority"}
 TURNAROUND = {"realtime": "answers at once", "batch": "within 24 hours", "flex": "best effort, may be slower or "
               "refused when busy", "priority": "faster and steadier than standard"}
@@ -88,6 +88,10 @@ class ModelPrice:
     extra: dict[str, Any] = field(default_factory=dict)
     flex: Rates | None = None
     priority: Rates | None = None
+    effective_from: dt.date | None = None  # the first day this price applies (None: as long as its file says)
+
+    def in_effect(self, day: dt.date) -> bool:
+        return self.effective_from is None or self.effective_from <= day
 
     def offers(self, tier: str) -> bool:
         return getattr(self, TIER_NAMES[tier]) is not None
@@ -210,6 +214,19 @@ def _long_context(raw: Any, path: str, line: int | None, what: str) -> LongConte
     )
 
 
+def _date(mapping: dict, key: str, path: str, what: str) -> dt.date | None:
+    """A date field (YYYY-MM-DD), or None when the mapping has none."""
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise PriceFileError(f"{what} must be a date (YYYY-MM-DD), not {str(value)[:40]!r}", path=path,
+                             line=_line(mapping, key))
+    return value
+
+
 def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, ModelPrice]]:
     """Parse one price file's text. Raises ``PriceFileError`` with the file and line."""
     doc = yaml_document(text, path, PriceFileError)  # exact decimals, bounded aliases, no key defined twice
@@ -219,11 +236,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
     for key in ("currency", "source", "checked_on", "models"):
         if key not in doc:
             raise PriceFileError(f"required field {key!r} is missing", path=path)
-    checked_on = doc["checked_on"]
-    if isinstance(checked_on, dt.datetime):
-        checked_on = checked_on.date()
-    if not isinstance(checked_on, dt.date):
-        raise PriceFileError("checked_on must be a date (YYYY-MM-DD)", path=path, line=_line(doc, "checked_on"))
+    checked_on = _date(doc, "checked_on", path, "checked_on")
     if doc["currency"] != "USD":
         raise PriceFileError(f"currency {doc['currency']!r} is not supported (USD only)", path=path,
                              line=_line(doc, "currency"))
@@ -234,6 +247,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
         if discount > 1:
             raise PriceFileError("batch_discount must be between 0 and 1", path=path,
                                  line=_line(doc, "batch_discount"))
+    file_from = _date(doc, "effective_from", path, "effective_from")
     models = doc["models"]
     if not isinstance(models, dict) or not models:
         raise PriceFileError("models must be a non-empty mapping", path=path, line=_line(doc, "models"))
@@ -258,6 +272,7 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
         prices[str(name)] = ModelPrice(
             model=str(name), realtime=realtime, batch=batch, source=source.source, checked_on=checked_on,
             path=path, aliases=tuple(aliases),
+            effective_from=_date(entry, "effective_from", path, f"{what}.effective_from") or file_from,
             long_context=_long_context(entry.get("long_context"), path, _line(entry, "long_context"), what),
             extra={k: v for k, v in entry.items() if k not in _KNOWN_MODEL_FIELDS},
             # flex and priority exist only where a source prices them: no discount rule invents them. A file that
@@ -290,12 +305,20 @@ class PriceTable:
         self.at = at
         self.notes: list[str] = []  # what pricing had to assume, for the estimate's warnings
         self._found: dict[str, ModelPrice | None] = {}
+        self._later: dict[str, ModelPrice] = {}  # prices that take effect after the day priced, for messages
+        day = at or dt.date.today()
         for source, prices in layers:
             self.sources.append(source)
             for name, price in prices.items():
+                if not price.in_effect(day):  # not yet: the price below it (or the database's) still applies
+                    self._later[name] = price
+                    for alias in price.aliases:
+                        self._later.setdefault(alias, price)
+                    continue
                 self.prices[name] = price
                 for alias in price.aliases:
                     self._aliases[alias] = name
+        self.day = day
 
     def names(self) -> list[str]:
         return sorted(self.prices)
@@ -305,20 +328,32 @@ class PriceTable:
         flex or priority tiers the caller will price; only then is the database asked for the ones a YAML table
         does not mention (so an ordinary estimate never imports it)."""
         name = self._find(model)
+        later = self._later.get(model) or (self._later.get(name) if name else None)
         if name is None:
             found = self._from_database(model, tuple(tiers))
             if found is not None:
+                self._said_later(found.model, later)
                 return found
+            if later is not None:
+                raise MissingPrice(f"no price for model {model!r} on {self.day}: the price in {later.path} takes "
+                                   f"effect on {later.effective_from} (use --prices-at {later.effective_from}, or a "
+                                   "price file in effect now)")
             near = difflib.get_close_matches(model, self.names(), n=3, cutoff=0.4)
             hint = f"; closest priced: {', '.join(near)}" if near else ""
             raise MissingPrice(f"no price for model {model!r}{hint} (add it with --prices FILE)")
         price = self.prices[name]
+        self._said_later(price.model, later)
         if any(t in ("flex", "priority") for t in tiers):
             price = self._with_database_tiers(price)
-        if self.at is not None:
+        if self.at is not None and price.effective_from is None:
             self._note(f"{price.model}: {price.path} has no price history; its prices as checked on "
                        f"{price.checked_on} are used for {self.at}")
         return price
+
+    def _said_later(self, model: str, later: ModelPrice | None) -> None:
+        if later is not None:
+            self._note(f"{model}: the price in {later.path} takes effect on {later.effective_from}, after "
+                       f"{self.day}; the price in effect then is used")
 
     def _with_database_tiers(self, price: ModelPrice) -> ModelPrice:
         """A YAML price with the tiers its file does not mention (flex, priority) taken from the database, each
