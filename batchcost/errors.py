@@ -12,17 +12,34 @@ from pathlib import Path
 ORIGINS: dict[str, list[tuple[int, str]]] = {}  # a job plan -> (its first line, the file it came from), in order
 
 
+def files_named(names: list[str]) -> str:
+    """What to call a job of these files in a message: "a + b", or "first … last (N files)"."""
+    if len(names) > 2:
+        return f"{names[0]} … {names[-1]} ({len(names)} files)"
+    return " + ".join(names)
+
+
 def origin(path: str | None, line: int | None) -> tuple[str | None, int | None]:
-    """Where a line of a job plan (several files joined, ``plans.jobs``) came from: (file, line in that file)."""
+    """Where a line of a job plan (several files joined, ``plans.jobs``) came from: (file, line in that file). With
+    no line, the job plan is named by its files (a message never names the internal file that joins them)."""
     table = ORIGINS.get(path) if path is not None else None
-    if not table or line is None:
+    if not table:
         return path, line
+    if line is None:
+        return files_named([name for _, name in table]), None
     first, source = table[0]
     for start, name in table:
         if start > line:
             break
         first, source = start, name
     return source, line - first + 1
+
+
+def line_of_plan(path: str | None, line: int) -> str:
+    """Another line of the plan, for a message about this one: "line 7", or "waves/01.jsonl:7" for a job plan's line
+    (the file it came from, so a message never names the internal job plan)."""
+    source, number = origin(path, line)
+    return f"{source}:{number}" if source != path else f"line {number}"
 
 
 class BatchcostError(Exception):

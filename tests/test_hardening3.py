@@ -306,3 +306,32 @@ def test_effective_from_must_be_a_date(write_plan, cli, tmp_path):
                    "    output: 2\n    effective_from: soon\n")
     out = cli("estimate", write_plan([LINE]), "--prices", bad)
     assert out.returncode == 1 and "bad.yaml:8: models.gpt-4o-mini.effective_from must be a date" in out.stderr
+
+
+# -- a job changed since its approval: the message says how ------------------------------------------------------
+@pytest.mark.parametrize("change, said", [
+    ("remove", "waves/02.jsonl was removed from the job"), ("remove-two", "waves/02.jsonl was removed from the job"),
+    ("add", "waves/04.jsonl was added to the job"), ("edit", "waves/03.jsonl has changed since the job was approved"),
+    ("order", "the job's files are in another order than approved")])
+def test_a_changed_job_is_refused_naming_what_changed(change, said, write_plan, cli, tmp_path):
+    folder = tmp_path / "waves"
+    folder.mkdir()
+    for i in (1, 2, 3):
+        write_plan([{**LINE, "custom_id": f"r{i}"}], name=f"waves/0{i}.jsonl")
+    approval = tmp_path / "approval.json"
+    assert cli("approve", "waves", "--budget", "1", "--by", "me", "-o", approval, cwd=tmp_path).returncode == 0
+    given = ["waves"]
+    if change.startswith("remove"):
+        (folder / "02.jsonl").unlink()
+        if change == "remove-two":  # one file left: the job is that file alone
+            (folder / "03.jsonl").unlink()
+    elif change == "add":
+        write_plan([{**LINE, "custom_id": "r4"}], name="waves/04.jsonl")
+    elif change == "edit":
+        write_plan([{**LINE, "custom_id": "r3x"}], name="waves/03.jsonl")
+    else:
+        given = ["waves/02.jsonl", "waves/01.jsonl", "waves/03.jsonl"]
+    out = cli("submit", *given, "--approval", approval, cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    clean(out)
+    assert said in out.stderr and "job-" not in out.stderr, out.stderr

@@ -80,13 +80,11 @@ def load_approval(path: str | Path | None, plan: str | Path) -> dict:
         raise BudgetExceeded(f"approval {path} is malformed (plan.sha256 must be a string)")
     actual = plan_sha256(plan)
     if actual != approved_sha:
-        from batchcost.plans.jobs import changed_file, files_of
+        from batchcost.plans.jobs import job_change
 
         listed = (approval.get("plan") or {}).get("files")
-        if files_of(Path(plan)) and isinstance(listed, list):
-            changed = changed_file([f for f in listed if isinstance(f, dict)], Path(plan))
-            raise BudgetExceeded(f"{changed or 'the job'} has changed since the job was approved (its files, in "
-                                 "order, must be the approved bytes); approve it again")
+        if isinstance(listed, list) and listed:  # a job: which of its files was removed, added or changed
+            raise BudgetExceeded(job_change([f for f in listed if isinstance(f, dict)], Path(plan)))
         raise BudgetExceeded(f"{plan} has changed since it was approved (sha256 {actual[:12]}…, approved "
                              f"{approved_sha[:12]}…); approve it again")
     if cost is None or _amount(cost, path, "estimated cost") > budget:

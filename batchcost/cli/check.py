@@ -41,8 +41,12 @@ def check(
     findings = list(check_plan(plan, encoding=encoding))
     errors = [f for f in findings if f.severity == "error"]
     failing = {f.line for f in errors if f.scope == "request"}
+    from batchcost.plans.jobs import describe, files_of
+
+    name = describe(plan)  # a job: its files, never the job plan joining them
     if fmt is CheckFormat.json:
-        sys.stdout.write(json.dumps({"plan": str(plan), "ok": not errors,
+        sys.stdout.write(json.dumps({"plan": name, **({"files": [f["path"] for f in files_of(plan)]}
+                                                      if files_of(plan) else {}), "ok": not errors,
                                      "rejects_file": any(f.scope == "file" for f in errors),
                                      "failing_requests": len(failing),
                                      "findings": [f.as_dict(plan) for f in findings]}, indent=2) + "\n")
@@ -50,7 +54,7 @@ def check(
         for finding in findings:
             print(finding.one_line(plan))
         if not errors:
-            print(f"{plan}: ok" + (f" ({len(findings)} warning(s))" if findings else ""), file=sys.stderr)
+            print(f"{name}: ok" + (f" ({len(findings)} warning(s))" if findings else ""), file=sys.stderr)
     if errors:
         whole = any(f.scope == "file" for f in errors)
         raise BadInput(f"{len(errors)} problem(s) found; " + (

@@ -545,8 +545,13 @@ class _Adder:
             self.calibration = self.forecast.calibration
         try:
             self.tally.add(record, out, lc.above_input_tokens if lc else None, self.calibration)
-        except PlanError as exc:
-            raise PlanError(exc.message, path=self.counter.source, line=record.line) from None
+        except PlanError:  # a line of another provider: said with the file (and, in a job, the file it came from)
+            from batchcost import providers
+
+            source = self.counter.source
+            raise PlanError(providers.mixed(record.provider, self.tally.provider, self.tally.provider_line,
+                                            None if source is None else str(source)),
+                            path=source, line=record.line) from None
         if self.on_request is not None:
             self.on_request(record, price, out, lc is not None and record.input_tokens > lc.above_input_tokens)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from batchcost import providers
-from batchcost.errors import BatchcostError, origin
+from batchcost.errors import BatchcostError, line_of_plan, origin
 from batchcost.plans.jobs import files_of
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
 from batchcost.estimator.plan_counts import PlanCounter
@@ -76,12 +76,14 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
             if provider is None:
                 provider, first_line = providers.get(item.provider), number
             elif item.provider != provider.NAME:
-                yield Finding("mixed-providers", providers.mixed(item.provider, provider.NAME, first_line), number)
+                yield Finding("mixed-providers", providers.mixed(item.provider, provider.NAME, first_line, str(path)),
+                              number)
                 continue
             if item.custom_id in seen_ids:
                 name = getattr(provider, "ID_FIELD", None) or "custom_id"  # Gemini's lines name it "key"
-                yield Finding("duplicate-custom-id", f"{name} {item.custom_id!r} was already used on line "
-                              f"{seen_ids[item.custom_id]}", number)
+                first = line_of_plan(str(path), seen_ids[item.custom_id])
+                yield Finding("duplicate-custom-id", f"{name} {item.custom_id!r} was already used "
+                              f"{'on' if first.startswith('line') else 'at'} {first}", number)
             else:
                 seen_ids[item.custom_id] = number
             for code, message, *severity in provider.check_request(item):

@@ -8,6 +8,7 @@ came from (``errors.origin``). The approval lists each file's sha256, and ``subm
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -24,7 +25,9 @@ def expand(paths: list[Path]) -> list[Path]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+            found = sorted(path.glob("*.jsonl"))
+            for wave in found:
+                _readable_wave(wave)  # a wave that cannot be read is refused, never silently left out
             if not found:
                 raise UsageError(f"{path} is a folder with no .jsonl plan files")
             files += found
@@ -37,6 +40,26 @@ def expand(paths: list[Path]) -> list[Path]:
             raise UsageError(f"{path} is named twice in the job (as {seen[key]})")
         seen[key] = path
     return files
+
+
+def _readable_wave(path: Path) -> None:
+    """A ``*.jsonl`` of a job folder is a wave: a link that points nowhere or loops, a folder or a FIFO of that name
+    is an error naming it (leaving it out would submit a job without it)."""
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if os.path.islink(path):
+            target = os.readlink(path)
+            why = "loops" if exc.errno == errno.ELOOP else f"points to {target!r}, which does not exist"
+            raise errors.BadInput(f"this wave is a symbolic link that {why}; fix or remove it", path=path) from None
+        raise errors.BadInput(f"this wave cannot be read: {exc.strerror}", path=path) from None
+    if not stat.S_ISREG(info.st_mode):
+        from batchcost.atomic import file_kind
+
+        raise errors.BadInput(f"this wave is {file_kind(info.st_mode)}, not a plan file; move it out of the folder",
+                              path=path)
 
 
 def job_plan(paths: list[Path] | Path) -> Path:
@@ -59,9 +82,7 @@ def describe(plan: str | Path, files: list[dict] | None = None) -> str:
     files = files if files is not None else files_of(Path(plan))
     if not files:
         return str(plan)
-    if len(files) > 2:
-        return f"{files[0]['path']} … {files[-1]['path']} ({len(files)} files)"
-    return " + ".join(f["path"] for f in files)
+    return errors.files_named([f["path"] for f in files])
 
 
 def _join(files: list[Path]) -> Path:
@@ -102,11 +123,31 @@ def _join(files: list[Path]) -> Path:
     return target
 
 
-def changed_file(approved: list[dict], plan: Path) -> str | None:
-    """The first file whose bytes differ from what the approval listed, for a message that names it."""
-    now = {f["path"]: f["sha256"] for f in files_of(plan) or []}
+def job_change(approved: list[dict], plan: Path) -> str:
+    """How the job differs from the files an approval listed, in one sentence naming the file: removed, added,
+    reordered or changed. ``plan`` is what the command reads now (a job plan, or the one file left)."""
+    now = files_of(plan) or [{"path": str(plan), "sha256": _sha256(plan)}]
+    norm = os.path.normpath
+    then_paths = [norm(str(e.get("path"))) for e in approved]
+    now_paths = [norm(f["path"]) for f in now]
+    removed = [p for p in then_paths if p not in now_paths]
+    if removed:
+        return f"{removed[0]} was removed from the job since it was approved (its files, in order, must be the " \
+               "approved ones); put it back, or approve the job again"
+    added = [p for p in now_paths if p not in then_paths]
+    if added:
+        return f"{added[0]} was added to the job since it was approved; remove it, or approve the job again"
+    if then_paths != now_paths:
+        return "the job's files are in another order than approved; give them in the approved order, or approve " \
+               "the job again"
+    shas = {norm(f["path"]): f["sha256"] for f in now}
     for entry in approved:
-        if now.get(entry.get("path")) != entry.get("sha256"):
-            return entry.get("path")
-    extra = set(now) - {e.get("path") for e in approved}
-    return sorted(extra)[0] if extra else None
+        if shas.get(norm(str(entry.get("path")))) != entry.get("sha256"):
+            return f"{entry.get('path')} has changed since the job was approved; approve it again"
+    return "the job has changed since it was approved; approve it again"
+
+
+def _sha256(path: Path) -> str:
+    from batchcost.plans.reader import plan_sha256
+
+    return plan_sha256(path)

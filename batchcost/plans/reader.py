@@ -107,7 +107,8 @@ class ProviderGuard:
         if self.provider is None:
             self.provider, self.first_line = item.provider, item.line
             return
-        raise PlanError(providers.mixed(item.provider, self.provider, self.first_line), path=path, line=item.line)
+        raise PlanError(providers.mixed(item.provider, self.provider, self.first_line, None if path is None else
+                                        str(path)), path=path, line=item.line)
 
 
 def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[PlanLine]:

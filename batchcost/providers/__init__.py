@@ -118,9 +118,12 @@ def names_requests(name: str) -> bool:
     return getattr(get(name), "ID_FIELD", "custom_id") is not None
 
 
-def mixed(provider: str, plan_provider: str, first_line: int) -> str:
+def mixed(provider: str, plan_provider: str, first_line: int, path: str | None = None) -> str:
     """The one message for a line of another provider than the plan's."""
-    return (f"this is {describe(provider)} in a plan of {describe(plan_provider)}s (from line {first_line}); a plan "
+    from batchcost.errors import line_of_plan
+
+    return (f"this is {describe(provider)} in a plan of {describe(plan_provider)}s (from "
+            f"{line_of_plan(path, first_line)}); a plan "
             "holds one provider's requests")
 
 

@@ -82,7 +82,8 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
                                   f"openai SDK {sdk['version']} knows (the API refuses unrecognized arguments)")
     if body.get("stream") is True:
         yield "stream", "stream: true is refused in a batch (each line is one complete request)", "error"
-    yield from out_of_range(body.get, {k: tuple(v) for k, v in rules["ranges"].items()}, _WHOLE)
+    if endpoint in (CHAT, RESPONSES):  # the sampling and bound ranges are theirs; images judge their own n
+        yield from out_of_range(body.get, {k: tuple(v) for k, v in rules["ranges"].items()}, _WHOLE)
     yield from _family_rules(endpoint, body, family)
     if endpoint == CHAT:
         yield from _messages(body.get("messages"), _sdk()["roles"] if warnings else CHAT_ROLES)
