@@ -335,3 +335,30 @@ def test_a_changed_job_is_refused_naming_what_changed(change, said, write_plan, 
     assert out.returncode == 3, out.stderr
     clean(out)
     assert said in out.stderr and "job-" not in out.stderr, out.stderr
+
+
+# -- media the counter cannot read: a band whose high is a ceiling --------------------------------------------
+GEMINI_PDF = {"fileData": {"mimeType": "application/pdf", "fileUri": "https://example.com/report.pdf"}}
+GEMINI_AUDIO = {"fileData": {"mimeType": "audio/mp3", "fileUri": "gs://bucket/call.mp3"}}
+CLAUDE_PDF = {"type": "document", "source": {"type": "url", "url": "https://example.com/report.pdf"}}
+
+
+@pytest.mark.parametrize("part, ceiling", [(GEMINI_PDF, 1000 * 258), (GEMINI_AUDIO, 1_048_576)])
+def test_a_gemini_file_by_uri_is_a_band_up_to_what_the_api_takes(part, ceiling, write_plan, cli):
+    plan = write_plan([{"key": "g1", "request": {"contents": [{"role": "user", "parts": [{"text": "Sum it up."},
+                                                                                          part]}]}}])
+    out = cli("--model", "gemini-2.5-flash", "count", plan, "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    [record] = [json.loads(x) for x in out.stdout.splitlines()]
+    assert record["count_basis"] == "approximation"
+    assert record["input_tokens_low"] < record["input_tokens_high"]
+    assert record["input_tokens_high"] >= ceiling  # a 1,000-page PDF, or an hour of audio, is inside the band
+
+
+def test_a_claude_pdf_by_url_is_a_band_up_to_the_apis_page_limit(write_plan, cli):
+    plan = write_plan([{"custom_id": "c1", "params": {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [
+        {"role": "user", "content": [CLAUDE_PDF, {"type": "text", "text": "Sum it up."}]}]}}])
+    out = cli("count", plan, "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    [record] = [json.loads(x) for x in out.stdout.splitlines()]
+    assert record["input_tokens_low"] <= 1600 and record["input_tokens_high"] >= 100 * 1500  # 100 text-heavy pages

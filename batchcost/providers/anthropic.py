@@ -108,6 +108,7 @@ MAX_IMAGE_TOKENS = 1600  # Anthropic: images are scaled to at most ~1.15 megapix
 MAX_LONG_EDGE = 1568
 PDF_PAGE_TOKENS = (1500, 2250, 4500)  # low, central, high per page: "1,500 to 3,000 tokens per page" + its image
 MAX_BOUND = 2**53
+MAX_PDF_PAGES = 100  # platform.claude.com/docs/en/build-with-claude/pdf-support: "Maximum pages per request: 100"
 
 
 class ClaudeCounter:
@@ -284,8 +285,11 @@ class ClaudeCounter:
                 raise PlanError(f"{at}.source.data is not base64") from None
             pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)) or 1
         _note(result, "PDF pages are counted at 1,500 to 4,500 tokens each (text and page image)"
-              + ("" if pages else "; a PDF not readable offline is counted as one page (use --online)"))
-        pages = pages or 1
+              + ("" if pages else f"; a PDF not readable offline (a URL or a file id) is counted as 1 to "
+                                  f"{MAX_PDF_PAGES} pages, the API's maximum (use --online)"))
+        if pages is None:  # unknown pages: one page's low and centre, and the most a request may hold as the high
+            window = self.model.context_window or 200_000
+            return PDF_PAGE_TOKENS[0], PDF_PAGE_TOKENS[1], min(MAX_PDF_PAGES * PDF_PAGE_TOKENS[2], window)
         return tuple(pages * t for t in PDF_PAGE_TOKENS)
 
 

@@ -291,6 +291,12 @@ class GeminiCounter:
                           f"({low}x to {high}x)")
         return result
 
+    def _ceiling(self, tokens: int | None) -> int:
+        """The most a medium the counter cannot read can add: ``tokens``, never more than the context window (the
+        API refuses a longer prompt); with neither, the largest Gemini window."""
+        window = self.model.context_window or 1_048_576
+        return window if tokens is None else min(tokens, window)
+
     def _content(self, content: Any, at: str, texts: list[str], media: list[int], result: RequestCount) -> None:
         _expect(content, dict, at)
         parts = content.get("parts")
@@ -309,8 +315,9 @@ class GeminiCounter:
                         _values(call[payload], texts)
             for kind in ("inlineData", "fileData"):
                 blob = _get(part, kind)
-                if isinstance(blob, dict):
-                    self._media(_get(blob, "mimeType") or "", blob.get("data"), where, media, result)
+                if isinstance(blob, dict):  # fileData names a file by URI: its bytes are not here to read
+                    self._media(_get(blob, "mimeType") or "", blob.get("data") if kind == "inlineData" else None,
+                                where, media, result)
 
     def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
         raw = b""
@@ -328,17 +335,26 @@ class GeminiCounter:
             else:
                 low = mid = high = gemini_image_tokens(*size)
                 _note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)")
-        elif mime == "application/pdf":
-            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)) if raw else 0
+        elif mime == "application/pdf" and raw:
+            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw))
             low = mid = high = max(1, pages) * PDF_PAGE_TOKENS
             _note(result, "PDF pages are counted at 258 tokens each (Google's rule; extracted text not counted)")
-        else:
-            low = mid = high = 0
-            _note(result, f"{mime or 'this media'} is not counted offline (audio 32 and video 263 tokens a second); "
-                          "use --online")
+        elif mime == "application/pdf":  # by URI: its pages are unknown offline, up to the API's maximum
+            low = mid = PDF_PAGE_TOKENS
+            high = self._ceiling(MAX_PDF_PAGES * PDF_PAGE_TOKENS)
+            _note(result, f"a PDF given by URI is counted as 1 to {MAX_PDF_PAGES:,} pages (the API's maximum, at 258 "
+                          "tokens a page): its pages cannot be read offline; use --online")
+        else:  # audio, video: their length is unknown offline; the high is what the context window can hold
+            low = mid = 0
+            high = self._ceiling(None)
+            _note(result, f"{mime or 'this media'} is not counted offline (audio 32 and video 263 tokens a second): "
+                          "0 up to the context window; use --online")
         media[0] += low
         media[1] += mid
         media[2] += high
+
+
+MAX_PDF_PAGES = 1000  # ai.google.dev/gemini-api/docs/document-processing: "up to 1000 document pages"
 
 
 def gemini_image_tokens(width: int, height: int) -> int:
