@@ -145,6 +145,29 @@ def json_line(value: Any) -> bytes:
         return json.dumps(value).encode("ascii")
 
 
+def duplicate_key(text: bytes | str) -> str | None:
+    """The first key given twice in one object of this JSON text (parsers keep one of the two, and which one is
+    the parser's choice), or None. Text that is not JSON is None here: its own error says why."""
+    found: list[str] = []
+
+    def pairs(items: list) -> dict:
+        if not found and len(items) > 1:
+            seen = set()
+            for key, _ in items:
+                if key in seen:
+                    found.append(key)
+                    break
+                seen.add(key)
+        return dict(items)
+
+    try:
+        with deep_recursion():
+            json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
+
+
 def load_json(text: bytes | str, error: type[BatchcostError], path: str | Path | None,
               line: int | None = None) -> Any:
     """Parse ``text`` as strict, bounded JSON or raise ``error`` naming the file (and line)."""

@@ -34,12 +34,28 @@ REFUSED = [
      "tool-schema"),
     (chat(12, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {
         "url": "data:text/plain;base64,aGk="}}]}]), "invalid-body"),  # the counter reads data: URLs
+    # Hardening III: what check missed
+    ({"custom_id": "r13", "method": "POST", "url": "/v1/embeddings",
+      "body": {"model": "text-embedding-ada-002", "input": "hi", "dimensions": 256}}, "dimensions"),
+    ({"custom_id": "r14", "method": "POST", "url": "/v1/embeddings",
+      "body": {"model": "text-embedding-3-small", "input": "hi", "dimensions": 4096}}, "dimensions"),
+    ({"custom_id": "r15", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": [
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]}]}}, "content-part"),  # chat's part type
+    ({"custom_id": "r15", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": [
+        {"type": "mystery_item", "role": "user", "content": "hi"}]}}, "input-item"),
+    ('{"custom_id": "r16", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", '
+     '"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5000}}', "duplicate-key"),
 ]
 
 
-@pytest.mark.parametrize("line, rule", REFUSED, ids=[r for _, r in REFUSED])
+@pytest.mark.parametrize("line, rule", REFUSED, ids=[f"{r}-{i}" for i, (_, r) in enumerate(REFUSED)])
 def test_each_refusal_is_found_with_its_rule_line_and_scope(write_plan, cli, line, rule):
-    plan = write_plan([chat(0, model=line["body"]["model"]), line])
+    parsed = line if isinstance(line, dict) else json.loads(line)
+    if parsed["url"] == "/v1/chat/completions":
+        first = chat(0, model=parsed["body"]["model"])
+    else:  # a clean request of the same endpoint and model: only line 2 is refused
+        first = {**parsed, "custom_id": "r0", "body": {"model": parsed["body"]["model"], "input": "hello"}}
+    plan = write_plan([first, line])
     out = cli("check", plan, "--format", "json")
     assert out.returncode == 1, out.stdout
     doc = json.loads(out.stdout)
@@ -68,7 +84,16 @@ def _accepted_plans(tmp_path):
             chat(3, model="gpt-5-mini", max_completion_tokens=500, reasoning_effort="low", temperature=1),
             chat(4, model="gpt-5.1", temperature=0.3, reasoning_effort="none"),
             chat(5, model="o4-mini", messages=[{"role": "developer", "content": "Be brief."},
-                                               {"role": "user", "content": "hi"}], max_completion_tokens=50)]
+                                               {"role": "user", "content": "hi"}], max_completion_tokens=50),
+            # the Responses API reference's input shapes: parts, an assistant turn, a tool call and its output
+            {"custom_id": "resp-1", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1", "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "what is in this image?"},
+                                             {"type": "input_image", "image_url": "https://example.com/a.jpg"}]},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "A cat."}]},
+                {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "ok"}], "max_output_tokens": 100}},
+            {"custom_id": "emb-1", "method": "POST", "url": "/v1/embeddings",
+             "body": {"model": "text-embedding-3-small", "input": "hello", "dimensions": 256}}]
     mixed = tmp_path / "accepted.jsonl"
     mixed.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return plans, rows
@@ -106,9 +131,9 @@ def test_file_level_findings_say_the_whole_file_is_refused(write_plan, cli):
 
 
 def test_the_hot_path_roles_are_the_sdks():
-    from batchcost.providers.openai_rules import CHAT_ROLES, _sdk
+    from batchcost.providers.openai_rules import CHAT_ROLES, RESPONSES_PARTS, _sdk
 
-    assert CHAT_ROLES == _sdk()["roles"]
+    assert CHAT_ROLES == _sdk()["roles"] and RESPONSES_PARTS == _sdk()["responses_parts"]
 
 
 @pytest.mark.parametrize("engine", [[], ["--jobs", "2"]])
@@ -177,6 +202,7 @@ def gemini(i, **request):
 
 
 PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+PDF = "JVBERi0xLjQKMSAwIG9iaiA8PC9UeXBlIC9QYWdlPj4gZW5kb2JqCnRyYWlsZXIgPDw+PgolJUVPRgo="  # a one-page PDF
 OTHER_PROVIDERS_REFUSED = [
     (claude(1, stream=True), "stream"),
     (claude(2, messages=[{"role": "human", "content": "hi"}]), "role"),
@@ -192,6 +218,30 @@ OTHER_PROVIDERS_REFUSED = [
     (gemini(3, generationConfig={"topP": 1.5}), "range"),
     (gemini(4, generationConfig={"candidateCount": 0}), "range"),
     (gemini(5, generationConfig={"maxOutputTokens": 0}), "range"),
+    # Hardening III: what check missed, each documented by the API
+    (claude(8, max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 2000}), "thinking"),
+    (claude(9, max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 512}), "thinking"),
+    (claude(10, system=[{"type": "text", "text": f"part {k}", "cache_control": {"type": "ephemeral"}}
+                        for k in range(5)]), "cache-breakpoints"),
+    (claude(11, system=[{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "2h"}}]),
+     "cache-control"),
+    (claude(12, system=[{"type": "text", "text": "rules", "cache_control": {"type": "persistent"}}]),
+     "cache-control"),
+    (claude(13, messages=[{"role": "user", "content": [{"type": "document", "source": {
+        "type": "base64", "media_type": "application/msword", "data": PDF}}]}]), "document-media-type"),
+    (claude(14, messages=[{"role": "user", "content": [{"type": "document", "source": {
+        "type": "base64", "media_type": "application/pdf", "data": PNG_1PX}}]}]), "document-data"),
+    (claude(15, messages=[{"role": "user", "content": ""}]), "empty-content"),
+    (claude(16, messages=[{"role": "user", "content": [{"type": "text", "text": ""}]}]), "empty-content"),
+    (claude(17, messages=[{"role": "user", "content": [{"type": "picture", "url": "https://h/x.png"}]}]),
+     "block-type"),
+    (gemini(6, contents=[{"role": "user", "parts": []}]), "empty-content"),
+    (gemini(7, contents=[{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png",
+                                                                   "data": "not base64!"}}]}]), "inline-data"),
+    (gemini(8, contents=[{"role": "user", "parts": [{"inlineData": {"mimeType": "image/banana",
+                                                                   "data": PNG_1PX}}]}]), "mime-type"),
+    (gemini(9, contents=[{"role": "user", "parts": [{"inlineData": {"mimeType": "png", "data": PNG_1PX}}]}]),
+     "mime-type"),
 ]
 
 
@@ -212,7 +262,21 @@ def test_claude_and_gemini_requests_are_judged_too(write_plan, cli, line, rule):
 
 
 def test_claude_and_gemini_requests_the_apis_accept_give_no_finding(write_plan, cli):
-    accepted = [claude(0, system="Be brief.", temperature=0.2, stop_sequences=["\n"], metadata={"user_id": "u"},
+    history = [{"role": "user", "content": [{"type": "text", "text": "Weather in Paris?", "cache_control": {
+                   "type": "ephemeral", "ttl": "1h"}}]},
+               {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather",
+                                                  "input": {"city": "Paris"}}]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+                   {"type": "text", "text": "18 C"}], "cache_control": {"type": "ephemeral"}},
+                   {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}},
+                   {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}}]},
+               {"role": "assistant", "content": ""}]  # an empty final assistant turn: a prefill
+    weather = {"name": "get_weather", "description": "Weather for a city", "cache_control": {"type": "ephemeral"},
+               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    accepted = [claude(1, max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2048}, tools=[weather],
+                       system=[{"type": "text", "text": "Rules.", "cache_control": {"type": "ephemeral"}}],
+                       messages=history),
+                claude(0, system="Be brief.", temperature=0.2, stop_sequences=["\n"], metadata={"user_id": "u"},
                        tools=[{"name": "get_weather", "description": "Weather for a city",
                                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                                                 "required": ["city"]}},
@@ -230,7 +294,13 @@ def test_claude_and_gemini_requests_the_apis_accept_give_no_finding(write_plan, 
                                             safetySettings=[], tools=[]),
                                      gemini(1, contents=[{"role": "user", "parts": [{"text": "hi"}]},
                                                          {"role": "model", "parts": [{"text": "hello"}]},
-                                                         {"parts": [{"text": "and?"}]}])], name="g.jsonl"),
+                                                         {"parts": [{"text": "and?"}]}]),
+                                     gemini(2, contents=[{"role": "user", "parts": [
+                                         {"inlineData": {"mimeType": "image/png",
+                                                         "data": PNG_1PX.replace("+", "-").replace("/", "_")}},
+                                         {"fileData": {"mimeType": "application/pdf",
+                                                       "fileUri": "https://example.com/a.pdf"}},
+                                         {"text": "Compare."}]}])], name="g.jsonl"),
                          ["--model", "gemini-2.5-flash"]),
                         (Path("examples/anthropic/triage.jsonl"), []),
                         (Path("examples/gemini/triage.jsonl"), ["--model", "gemini-2.5-flash"])):
@@ -245,4 +315,4 @@ def test_the_estimates_copies_of_the_anthropic_sdk_facts_are_the_sdks():
     from batchcost.providers import anthropic_rules
 
     sdk = anthropic_rules._sdk()
-    assert anthropic_rules.ROLES == sdk["roles"] and anthropic_rules.MEDIA_TYPES == sdk["media_types"]
+    assert {key: sdk[key] for key in anthropic_rules.FACTS} == anthropic_rules.FACTS

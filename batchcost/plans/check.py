@@ -11,6 +11,7 @@ from batchcost.plans.jobs import files_of
 from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
 from batchcost.estimator.plan_counts import PlanCounter
 from batchcost.plans import limits
+from batchcost.inputs import duplicate_key
 from batchcost.plans.reader import open_plan, parse_line
 
 
@@ -73,6 +74,10 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
             if item is None:
                 continue
             requests += 1
+            twice = duplicate_key(raw)
+            if twice is not None:
+                yield Finding("duplicate-key", f"the key {twice!r} is given twice in one object of this line (which of "
+                              "the two the API reads is its parser's choice): keep one", number)
             if provider is None:
                 provider, first_line = providers.get(item.provider), number
             elif item.provider != provider.NAME:

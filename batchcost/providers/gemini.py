@@ -172,6 +172,10 @@ def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str
         if role is not None and role not in rules["roles"]:
             yield ("role", f"contents[{i}].role {role!r} is not one of {', '.join(rules['roles'])} (a system prompt "
                    "goes in systemInstruction)", "error")
+        yield from _parts(content, f"contents[{i}]", rules)
+    system = _get(body, "systemInstruction")
+    if isinstance(system, dict):
+        yield from _parts(system, "systemInstruction", rules)
     config = _get(body, "generationConfig")
     if not isinstance(config, dict):
         return
@@ -180,6 +184,46 @@ def request_findings(body: dict, *, warnings: bool = True) -> Iterator[tuple[str
     if warnings:
         yield from unknown_fields(config, _config_fields(), lambda key: f"generationConfig.{key} is not a "
                                   "GenerationConfig field google-genai knows", "unknown-field")
+
+
+_MIME = re.compile(r"^[a-z]+/[a-z0-9][a-z0-9.+-]*$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$|^[A-Za-z0-9_-]*={0,2}$")  # standard or URL-safe (the API takes both)
+
+
+def _parts(content: Any, at: str, rules: dict) -> Iterator[tuple[str, str, str]]:
+    """A content's parts: at least one, and each inlineData a MIME type the API takes with base64 data."""
+    if not isinstance(content, dict):
+        return
+    parts = content.get("parts")
+    if parts == []:
+        yield "empty-content", f"{at}.parts is empty (a content needs at least one part)", "error"
+    for k, part in enumerate(parts if isinstance(parts, list) else ()):
+        if not isinstance(part, dict):
+            continue
+        for kind in ("inlineData", "fileData"):
+            blob = _get(part, kind)
+            if isinstance(blob, dict):
+                yield from _blob(blob, kind, f"{at}.parts[{k}].{kind}", rules)
+
+
+def _blob(blob: dict, kind: str, at: str, rules: dict) -> Iterator[tuple[str, str, str]]:
+    mime = _get(blob, "mimeType")
+    if kind == "inlineData" or mime is not None:
+        if not isinstance(mime, str) or not _MIME.match(mime.lower()):
+            yield "mime-type", f"{at}.mimeType {json.dumps(mime)[:40]} is not a MIME type such as image/png", "error"
+        else:
+            family = mime.split("/", 1)[0].lower()
+            known = rules["mime_types"]
+            if family in ("image", "audio", "video") and mime.lower() not in known[family]:
+                yield ("mime-type", f"{at}.mimeType {mime!r} is not a {family} type Gemini takes "
+                       f"({', '.join(known[family])})", "error")
+            elif family not in ("image", "audio", "video") and mime.lower() not in known["document"]:
+                yield ("mime-type", f"{at}.mimeType {mime!r} is not among the documented document types "
+                       f"({', '.join(known['document'])}); the API may refuse it", "warning")
+    if kind == "inlineData":
+        data = blob.get("data")
+        if not isinstance(data, str) or len(data) % 4 == 1 or not _BASE64.match(data[:1 << 20]):
+            yield "inline-data", f"{at}.data is not base64 (standard or URL-safe)", "error"
 
 
 def request_fails(item, family: str = "", tools_key: bytes = b"") -> bool:
@@ -322,8 +366,10 @@ class GeminiCounter:
     def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
         raw = b""
         if isinstance(data, str):
+            head = data[:1 << 22]
+            decode = base64.urlsafe_b64decode if ("-" in head or "_" in head) else base64.b64decode  # both are taken
             try:
-                raw = base64.b64decode(data[:1 << 22] + "=" * (-len(data[:1 << 22]) % 4))
+                raw = decode(head + "=" * (-len(head) % 4))
             except (ValueError, TypeError):
                 raise PlanError(f"{at}.inlineData.data is not base64") from None
         if mime.startswith("image/"):

@@ -9,6 +9,7 @@ plan the API accepts is worse than a miss.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import typing
 from typing import Any, Iterator
@@ -22,6 +23,8 @@ IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS = "/v1/images/generations", "/v1/images/e
 JUDGED = (CHAT, RESPONSES, EMBEDDINGS, MODERATIONS, IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS)
 # the SDK's chat roles, for the estimate's hot path (which does not import the SDK; a test keeps them equal)
 CHAT_ROLES = frozenset(("system", "developer", "user", "assistant", "tool", "function"))
+# the content part types a /v1/responses input message takes (input parts, and an assistant turn's output parts)
+RESPONSES_PARTS = frozenset(("input_text", "input_image", "input_file", "output_text", "refusal"))
 
 
 @functools.cache
@@ -36,7 +39,8 @@ def _sdk() -> dict:
     from openai.types import (embedding_create_params, image_edit_params, image_generate_params,
                               moderation_create_params, video_create_params)
     from openai.types.chat import ChatCompletionMessageParam, completion_create_params
-    from openai.types.responses import response_create_params
+    from openai.types.responses import (ResponseInputContentParam, ResponseInputItemParam, ResponseOutputMessageParam,
+                                        response_create_params)
 
     def names(cls) -> set[str]:
         return set(typing.get_type_hints(cls))
@@ -44,7 +48,15 @@ def _sdk() -> dict:
     roles = set()
     for member in typing.get_args(ChatCompletionMessageParam):
         roles |= set(typing.get_args(typing.get_type_hints(member)["role"]))
-    return {"version": openai.__version__, "roles": roles,
+    parts: set[str] = set()
+    output = typing.get_args(typing.get_type_hints(ResponseOutputMessageParam)["content"])[0]
+    for member in (*typing.get_args(ResponseInputContentParam), *typing.get_args(output)):
+        parts |= set(typing.get_args(typing.get_type_hints(member)["type"]))
+    items: set[str] = set()
+    for member in typing.get_args(ResponseInputItemParam):
+        hints = typing.get_type_hints(member)
+        items |= _literals(hints["type"]) if "type" in hints else set()
+    return {"version": openai.__version__, "roles": roles, "responses_parts": parts, "responses_items": items,
             CHAT: names(completion_create_params.CompletionCreateParamsBase) | {"stream"},
             RESPONSES: names(response_create_params.ResponseCreateParamsBase) | {"stream"},
             EMBEDDINGS: names(embedding_create_params.EmbeddingCreateParams),
@@ -54,6 +66,14 @@ def _sdk() -> dict:
             # multipart "image" field is the same thing as a file upload)
             IMAGE_EDITS: names(image_edit_params.ImageEditParamsBase) | {"stream", "images"},
             VIDEOS: names(video_create_params.VideoCreateParams)}
+
+
+def _literals(hint) -> set[str]:
+    """Every string of the Literal types inside ``hint`` (Optional, Union and Required unwrapped)."""
+    out: set[str] = set()
+    for arg in typing.get_args(hint):
+        out |= {arg} if isinstance(arg, str) else _literals(arg)
+    return out
 
 
 @functools.cache
@@ -93,6 +113,11 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
         value = body.get("input")
         if value == "" or value == []:
             yield "input", "input is empty (an embedding needs at least one token)", "error"
+        yield from _dimensions(body, family)
+    if endpoint == RESPONSES:
+        sdk = _sdk() if warnings else None  # the item types change with every SDK: check's, not the estimate's
+        yield from _responses_parts(body.get("input"), sdk["responses_parts"] if sdk else RESPONSES_PARTS,
+                                    sdk["responses_items"] if sdk else None)
     elif endpoint == MODERATIONS and isinstance(body.get("input"), list):
         for k, part in enumerate(body["input"]):
             if isinstance(part, dict) and part.get("type") == "image_url":
@@ -100,6 +125,37 @@ def request_findings(endpoint: str, body: dict, family: str, *, warnings: bool =
 
 
 _WHOLE = ("n", "max_tokens", "max_completion_tokens", "max_output_tokens", "top_logprobs")
+
+
+def _dimensions(body: dict, family: str) -> Iterator[tuple[str, str, str]]:
+    if "dimensions" not in body:
+        return
+    most = _rules()["embedding_dimensions"].get(family)
+    value = body["dimensions"]
+    if most is None:
+        yield "dimensions", f"{family} does not take dimensions (only text-embedding-3 models do)", "error"
+    elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        yield "dimensions", f"dimensions is {json.dumps(value)[:30]}; {family} takes 1 to {most:,}", "error"
+
+
+def _responses_parts(items: Any, known: set[str], item_types: set[str] | None) -> Iterator[tuple[str, str, str]]:
+    """A /v1/responses input's items, of a type the API takes (``item_types``, when known), and their message
+    content parts, each of a part type it takes (a chat part such as ``text`` or ``image_url`` is not one)."""
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        kind = item.get("type") if isinstance(item, dict) else None
+        if item_types is not None and isinstance(kind, str) and kind not in item_types:
+            yield ("input-item", f"input[{i}].type {kind!r} is not an input item type the openai SDK knows (message, "
+                   "function_call, function_call_output, reasoning, ...)", "error")
+        content = item.get("content") if isinstance(item, dict) else None
+        if not isinstance(content, list):
+            continue
+        for k, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind not in known:
+                yield ("content-part", f"input[{i}].content[{k}].type {kind!r} is not a content part type the API "
+                       f"takes ({', '.join(sorted(known))})", "error")
 
 
 def _family_rules(endpoint: str, body: dict, family_name: str) -> Iterator[tuple[str, str, str]]:
