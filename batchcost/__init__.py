@@ -1,4 +1,4 @@
-"""batchcost: what an OpenAI Batch API job will cost, before you spend.
+"""batchcost: what an LLM batch job will cost, before you spend; submit exactly what was approved.
 
 Public API::
 
@@ -10,18 +10,20 @@ Public API::
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from batchcost.errors import BadInput, BatchcostError, BudgetExceeded, PlanError, RemoteError, UnknownModel
-from batchcost.estimator.counting import RequestCount, count_request
-from batchcost.estimator.encodings import get_encoding
-from batchcost.estimator.models import ModelInfo, resolve_model
-from batchcost.estimator.plan_counts import CountedRequest, count_plan
+from batchcost.core.errors import BadInput, BatchcostError, BudgetExceeded, PlanError, RemoteError, UnknownModel
+from batchcost.core.options import ReadOptions
+from batchcost.core.version import VERSION as __version__
+from batchcost.plans.counts import CountedRequest, count_request
 from batchcost.plans.reader import read_plan
-from batchcost.reports.api import EstimateResult, estimate
+from batchcost.reports.api import EstimateResult, count_plan, estimate
+from batchcost.tokens.encodings import get_encoding
+from batchcost.tokens.models import ModelInfo, resolve_model
+from batchcost.tokens.text import RequestCount
 
 __all__ = [
-    "BadInput", "BatchcostError", "BudgetExceeded", "CountedRequest", "EstimateResult", "ModelInfo", "PlanError", "RemoteError",
-    "RequestCount", "UnknownModel", "count_plan", "count_request", "estimate", "get_encoding", "read_plan", "resolve_model",
+    "BadInput", "BatchcostError", "BudgetExceeded", "CountedRequest", "EstimateResult", "ModelInfo", "PlanError",
+    "ReadOptions", "RemoteError",
+    "RequestCount", "UnknownModel", "count_plan", "count_request", "estimate", "get_encoding", "read_plan",
+    "resolve_model",
     "__version__",
 ]

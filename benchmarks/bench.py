@@ -31,7 +31,7 @@ from pathlib import Path
 
 import tiktoken
 
-from batchcost.estimator.encodings import get_encoding
+from batchcost.tokens.encodings import get_encoding
 
 WORDS = ("the of and to in is that for it as was with be by on not he this are or his from at which but have an "
          "they you were her she there been one all we their has would when what if so no my more into time only "
@@ -155,8 +155,9 @@ last_output: dict = {}
 
 def ours_in_process(path: Path, jobs: int) -> float:
     """Seconds for the library's parallel estimate (worker start-up included, interpreter start-up not)."""
-    from batchcost.estimator.estimate import OutputForecast, estimate_plan
-    from batchcost.estimator.parallel import estimate_in_parts
+    from batchcost.estimation.estimate import estimate_plan
+    from batchcost.estimation.forecast import OutputForecast
+    from batchcost.estimation.parallel import estimate_in_parts
     from batchcost.pricing import load_prices
 
     prices = load_prices([])
@@ -262,7 +263,8 @@ def main() -> None:
     our_tokens_n, our_s_n, _ = ours(realistic, cores)
     lib_1, lib_n = ours_in_process(realistic, 1), ours_in_process(realistic, cores)
     assert our_tokens == our_tokens_n
-    print(f"\n1. realistic plan: {n:,} requests, {realistic.stat().st_size / 1e6:.0f} MB, shared system prompt + 4 tools")
+    print(f"\n1. realistic plan: {n:,} requests, {realistic.stat().st_size / 1e6:.0f} MB, shared system prompt + 4 "
+          f"tools")
     print(f"   cookbook loop (in process)       {base_s:7.2f} s  ({base_tokens:,} tokens)")
     print(f"   batchcost library, 1 process     {lib_1:7.2f} s  -> {base_s / lib_1:.1f}x faster  (target >= 3x)")
     print(f"   batchcost library, {cores} processes   {lib_n:7.2f} s  -> {base_s / lib_n:.1f}x faster")
@@ -326,10 +328,11 @@ def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
     """5. Gemini: batchcost's exact Gemma 3 counting of a Gemini batch plan against raw Hugging Face tokenizers
     encoding of the same texts (already in memory, one thread), in the same run."""
     from batchcost import providers
-    from batchcost.estimator.encodings import vocabulary
-    from batchcost.estimator.estimate import OutputForecast, estimate_plan
-    from batchcost.estimator.parallel import estimate_in_parts
+    from batchcost.estimation.estimate import estimate_plan
+    from batchcost.estimation.forecast import OutputForecast
+    from batchcost.estimation.parallel import estimate_in_parts
     from batchcost.pricing import load_prices
+    from batchcost.tokens.encodings import vocabulary
 
     plan = folder / "gemini.jsonl"
     n = write_plan(plan, mb << 20, "gemini", seed=4)
@@ -363,7 +366,8 @@ def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
     print(f"\n5. Gemini batch plan, unique texts (50-400 words): {n:,} requests, {plan.stat().st_size / 1e6:.0f} MB, "
           f"exact Gemma 3 counts (median of {reps})")
     print(f"   raw tokenizers encode, 1 thread      {raw_s:7.2f} s  ({raw_tokens / raw_s / 1e6:.2f} M tokens/s)")
-    print(f"   raw tokenizers encode, {cores} processes  {ceiling_s:7.2f} s  -> {raw_s / ceiling_s / cores:.2f} x cores "
+    print(f"   raw tokenizers encode, {cores} processes  {ceiling_s:7.2f} s  -> {raw_s / ceiling_s / cores:.2f} x "
+          f"cores "
           "(this machine's ceiling)")
     print(f"   batchcost library, 1 process         {one:7.2f} s  -> {raw_s / one:.2f}x")
     print(f"   batchcost library, {cores} processes      {lib_s:7.2f} s  -> {raw_s / lib_s:.2f}x = "

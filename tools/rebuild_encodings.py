@@ -34,7 +34,7 @@ def rebuild(encoders_dir: Path) -> None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != entry["sha256"]:
             sys.exit(f"{name}: sha256 {digest} is not tiktoken's {entry['sha256']}; nothing written")
-        target = ROOT / "batchcost/estimator/tiktoken_cache" / entry["cache_file"]
+        target = ROOT / "batchcost/tokens/tiktoken_cache" / entry["cache_file"]
         tmp = target.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(target)

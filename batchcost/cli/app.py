@@ -5,8 +5,8 @@ import sys
 
 import typer
 
-from batchcost import __version__
-from batchcost.errors import BatchcostError
+from batchcost.core.errors import BatchcostError
+from batchcost.core.version import VERSION as __version__
 
 app = typer.Typer(
     name="batchcost",
@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Never lets a traceback reach the user."""
     import signal
 
-    from batchcost.atomic import forget_inputs
+    from batchcost.core.atomic import forget_inputs
 
     _register()
     forget_inputs()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        argv = _take_reading(argv)
+        argv, reading = _take_reading(argv)
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
     for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a user's text is printed as its escape
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with localcontext(MONEY):  # every figure of every command exact, whatever the digits of a price
             # Standalone mode: typer prints usage errors itself (exit 2) and exits through SystemExit.
-            app(args=argv, prog_name="batchcost")
+            app(args=argv, prog_name="batchcost", obj=reading)  # every command reads plans as told
     except BatchcostError as exc:
         return fail(exc.one_line(), exc.exit_code)
     except SystemExit:
@@ -119,7 +119,7 @@ def _take_option(argv: list[str], option: str, example: str, *, keep: bool = Fal
             inline = "=" in arg
             value = arg.split("=", 1)[1] if inline else (argv[i + 1] if i + 1 < len(argv) else None)
             if value is None or not value.strip() or value.startswith("-"):
-                from batchcost.errors import UsageError
+                from batchcost.core.errors import UsageError
 
                 raise UsageError(f"{option} needs a name, e.g. {option} {example}")
             chosen = value.strip()
@@ -132,18 +132,20 @@ def _take_option(argv: list[str], option: str, example: str, *, keep: bool = Fal
     return out, chosen
 
 
-def _take_reading(argv: list[str]) -> list[str]:
+def _take_reading(argv: list[str]):
     """How every plan of this run is read (DESIGN.md): ``--provider NAME`` (that provider's line shape) and
     ``--model NAME`` (the batch's model, for line shapes that carry none: Gemini, Vertex). Every command takes both;
-    commands with their own --model keep it too."""
+    commands with their own --model keep it too. Returns the line without them, and the ``ReadOptions`` they say
+    (passed to the command through typer's context: no process global)."""
     from batchcost import providers
+    from batchcost.core.options import ReadOptions
 
-    argv, provider = _take_option(argv, "--provider", "anthropic")
-    providers.force(provider)
+    argv, provider = _take_option(argv, "--provider", "NAME (one of " + ", ".join(providers.names()) + ")")
+    if provider is not None:
+        providers.get(provider)  # an unknown provider is a usage error, before anything runs
     command = next((a for a in argv if not a.startswith("-")), None)
     argv, model = _take_option(argv, "--model", "gemini-2.5-flash", keep=command in MODEL_COMMANDS)
-    providers.set_default_model(model)
-    return argv
+    return argv, ReadOptions(provider=provider, model=model)
 
 
 def _interrupted() -> int:

@@ -5,16 +5,17 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from batchcost import providers
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
-from batchcost.cli.options import check_positive
-from batchcost.errors import BudgetExceeded, RemoteError, UsageError
-from batchcost.settings import MAX_TOKENS, configured_cap, configured_project, configured_signers
+from batchcost.cli.options import check_positive, reading
+from batchcost.core.errors import BudgetExceeded, RemoteError, UsageError
+from batchcost.core.options import PLAIN, ReadOptions
+from batchcost.core.settings import MAX_TOKENS, configured_cap, configured_project, configured_signers
 
 
 class Fmt(str, enum.Enum):
@@ -28,32 +29,39 @@ BaseUrl = typer.Option(None, "--base-url", metavar="URL", help=BASE_URL_HELP)
 Budgets = typer.Option(None, "--budgets", metavar="FILE",
                        help="Budgets (YAML), checked at approve and again at submit; default "
                             "BATCHCOST_HOME/budgets.yaml when it exists.")
-MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors (429, 5xx).")
+MaxRetries = typer.Option(5, "--max-retries", metavar="N", min=0, max=100, help="Retries for transient API errors "
+                                                                                "(429, 5xx).")
 
 
 def remote_batch(batch, what: str) -> dict:
-    from batchcost.batch.lifecycle import remote_batch as checked
+    from batchcost.lifecycle.waves import remote_batch as checked
 
     return checked(batch, what)
 
 
-def _client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None,
-            ledger=None):
+def batch_client(base_url: str | None, max_retries: int, *, plan: Path | None = None, batch_id: str | None = None,
+            ledger=None, options: ReadOptions = PLAIN):
     """The provider's client: --provider, else the plan's provider, else the batch's (what the ledger recorded
-    for it, or the shape of its id), else OpenAI."""
-    name = providers.forced()
+    for it, or the shape of its id), else the default provider's."""
+    name = options.provider
     if name is None and plan is not None:
         from batchcost.plans.reader import plan_provider
 
-        name = plan_provider(plan)
+        name = plan_provider(plan, options)
     if name is None and batch_id:
         sub = (ledger or _ledger()).by_batch(batch_id)
-        name = providers.for_batch(batch_id, sub.endpoint if sub is not None else None)
-    return providers.get(name or "openai").client(base_url=base_url, max_retries=max_retries)
+        name = providers.for_batch(batch_id, sub.endpoint if sub is not None else None).name
+    provider = providers.get(name) if name else providers.default()
+    return provider.client(base_url=base_url, max_retries=max_retries)
+
+
+def one_client(ctx: typer.Context, base_url: str | None, max_retries: int, batch_id: str, ledger):
+    """The client of one batch's provider (--provider, else what the ledger recorded for it)."""
+    return batch_client(base_url, max_retries, batch_id=batch_id, ledger=ledger, options=reading(ctx))
 
 
 def _ledger():
-    from batchcost.batch.ledger import Ledger
+    from batchcost.lifecycle.ledger import Ledger
 
     return Ledger()
 
@@ -77,11 +85,15 @@ def _emit(fmt: Fmt, data, text: str) -> None:
 
 @app.command()
 def approve(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The plan to approve (its bytes are bound by sha256). Several plan files, or a folder of waves, are one job. The approval lists each file's sha256."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The plan to approve (its bytes are bound by "
+                                                                    "sha256). Several plan files, or a folder of "
+                                                                    "waves, are one job. The approval lists each "
+                                                                    "file's sha256."),
     budget: str = typer.Option(..., "--budget", metavar="USD", help="The most the batch may cost."),
     by: str = typer.Option(..., "--by", metavar="NAME", help="Who approves."),
     out: Path = typer.Option(..., "--out", "-o", metavar="APPROVAL.json", help="Where to write the approval."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on", help="Batch figure checked against --budget."),
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N", help="Output forecast basis."),
     project: Optional[str] = typer.Option(None, "--project", metavar="NAME",
@@ -105,28 +117,31 @@ def approve(
     from batchcost.cli.options import one_plan
 
     plan = one_plan(plans, dataset=False)
-    from batchcost.batch.approval import make_approval, write_approval
-    from batchcost.estimator.estimate import OutputForecast, estimate_plan
+    from batchcost.cli.options import guard
+    from batchcost.estimation.estimate import estimate_plan, priced
+    from batchcost.estimation.forecast import OutputForecast
+    from batchcost.lifecycle.approval import make_approval, write_approval
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
-
-    from batchcost.cli.options import guard
 
     guard(inputs=[plan, prices or [], [sign_with] if sign_with else [], [budgets] if budgets else []],
           outputs=[out])
     limit = parse_budget(budget, BudgetExceeded)
+    assert limit is not None  # --budget is required
     table = load_prices(prices or [])
-    estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens))
+    from batchcost.cli.options import reading
+
+    estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens), options=reading(ctx))
     ledger = _ledger()
     files = [f.get("sha256") for f in estimate.plan.get("files") or []] or [estimate.plan["sha256"]]
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value,
                              project=project or ledger.plan_project(files) or configured_project())
-    from batchcost.spend import check_budgets
+    from batchcost.lifecycle.spend import check_budgets
 
     check_budgets(approval, ledger, table, budgets)
     signers = configured_signers()
     if sign_with is not None:
-        from batchcost.batch.signing import sign, verify
+        from batchcost.lifecycle.signing import sign, verify
 
         approval = sign(approval, sign_with, principal or by)
         if signers is not None:  # refused now, before anything is booked, what submit would refuse later
@@ -140,7 +155,7 @@ def approve(
     except BaseException:  # no approval file (a full disk, an interrupt): no booking either
         ledger.remove_approval(booking)
         raise
-    cost = estimate.cost["batch"][budget_on.value]
+    cost = priced(estimate.cost, "batch")[budget_on.value]
     from batchcost.plans.jobs import describe
 
     signed = f", signed as {approval['signature']['principal']}" if "signature" in approval else ""
@@ -151,13 +166,15 @@ def approve(
 
 @app.command()
 def submit(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The approved plan (the files of an approved job, in the same order)."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The approved plan (the files of an approved job, "
+                                                                    "in the same order)."),
     approval: Optional[Path] = typer.Option(None, "--approval", metavar="APPROVAL.json",
                                             help="The approval from `batchcost approve`."),
     yes: bool = typer.Option(False, "--yes", help="Submit without an approval file: needs --budget and a "
                                                   "confirmation typed at a terminal."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="USD", help="With --yes: the budget to hold."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     wait: bool = typer.Option(False, "--wait", help="Follow the batch to the end."),
     poll_interval: float = typer.Option(30.0, "--poll-interval", metavar="SECONDS", help="First wait between polls "
                                         "(backs off to 5 minutes)."),
@@ -185,30 +202,32 @@ def submit(
     Refuses (exit 3) without a valid approval for these exact bytes. The same plan submitted again reports the
     existing job (and creates the held waves that now fit); an interrupted submit resumes from the ledger with
     no duplicate upload or batch."""
-    from batchcost.cli.options import one_plan
+    from batchcost.cli.options import one_plan, reading
 
     plan = one_plan(plans, dataset=False)
-    from batchcost.batch.approval import load_approval
-    from batchcost.batch.lifecycle import submit_plan
+    options = reading(ctx)
+    from batchcost.lifecycle.approval import load_approval
+    from batchcost.lifecycle.waves import submit_plan
 
     check_positive(poll_interval, "--poll-interval")
     if approval is None and yes:
-        record = _confirm_without_approval(plan, budget, prices)
+        record = _confirm_without_approval(plan, budget, prices, options)
     else:
         if yes:
             raise UsageError("--yes is for submitting without --approval; drop one of them")
         record = load_approval(approval, plan)
     signers = allowed_signers or configured_signers()
     if signers is not None:
-        from batchcost.batch.signing import verify
+        from batchcost.lifecycle.signing import verify
 
         if approval is None:
             raise BudgetExceeded(f"signatures are required ({signers}): submit with --approval, not --yes")
         principal = verify(record, signers, approval)
         _say(f"approval signed by {principal} (verified against {signers})")
     sha = record["plan"]["sha256"]  # checked against the plan's bytes just now: no second pass over the file
-    model = _approved_model(record)
-    from batchcost.spend import budgets_file, check_budgets
+    model = _approved_model(record, options)
+    options = options.with_model(model)  # lines that name no model (Gemini) are the approved model's
+    from batchcost.lifecycle.spend import budgets_file, check_budgets
 
     ledger = _ledger()
     if budgets_file(budgets) is not None:  # again at submission: others may have been submitted since approve
@@ -216,10 +235,10 @@ def submit(
 
         check_budgets(record, ledger, load_prices(prices or []), budgets, at_submit=True)
     cap = max_enqueued_tokens or configured_cap(model)
-    with providers.reading_model(model):
-        client = _client(base_url, max_retries, plan=plan)
-        subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
-                                    max_enqueued_tokens=cap, stop_on_failure=stop_on_failure, on_step=_say)
+    client = batch_client(base_url, max_retries, plan=plan, options=options)
+    subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
+                                max_enqueued_tokens=cap, stop_on_failure=stop_on_failure, on_step=_say,
+                                options=options)
     if not created:
         _say(f"{plan} was already submitted (use --resubmit to send it again):")
     job = subs[0].job_id
@@ -235,15 +254,14 @@ def submit(
          + (f", {held} held under the queue cap until earlier waves finish (`batchcost wait {job}` creates them)"
             if held else ""))
     if wait:
-        with providers.reading_model(model):
-            _wait_job_and_report(job, client, ledger, poll_interval, fmt, extra={"created": created})
+        _wait_job_and_report(job, client, ledger, poll_interval, fmt, extra={"created": created})
 
 
 def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt: Fmt, timeout=None,
                          extra: dict | None = None) -> None:
-    from batchcost.batch.lifecycle import wait_job
+    from batchcost.lifecycle.waves import wait_job
 
-    job = _job(ledger, job_id)
+    job = ledger_job(ledger, job_id)
 
     def show(summary: dict) -> None:
         t = summary["total"]
@@ -264,10 +282,10 @@ def _wait_job_and_report(job_id: str, client, ledger, poll_interval: float, fmt:
 def cost_so_far(batch: dict, model: str | None, prices=None):
     """What a batch has cost so far, from the usage its batch object reports, at the batch tier of its model (the
     approved one, else the batch's own); None when it reports no usage or the model is not known."""
+    from batchcost.lifecycle.spend import usage_cost
     from batchcost.pricing.tables import load_prices
-    from batchcost.spend import usage_cost
 
-    usage = providers.batch_usage(batch, batch.get("endpoint"))
+    usage = providers.for_batch(batch.get("id") or "", batch.get("endpoint")).batch_usage(batch)
     model = model or batch.get("model")
     if usage is None or not model:
         return None
@@ -275,18 +293,21 @@ def cost_so_far(batch: dict, model: str | None, prices=None):
 
 
 def is_job(name: str | None) -> bool:
-    return bool(name) and name.startswith("job-")
+    return name is not None and name.startswith("job-")
 
 
-def _job_client(ledger, job_id: str, base_url: str | None, max_retries: int):
-    """The client of a job's provider (from its waves' plan) and its approved model."""
-    subs = ledger.job_waves(_job(ledger, job_id))
+def job_client(ledger, job_id: str, base_url: str | None, max_retries: int, options: ReadOptions = PLAIN):
+    """The client of a job's provider (--provider, else the one whose request kind the ledger recorded for its
+    waves) and its approved model."""
+    subs = ledger.job_waves(ledger_job(ledger, job_id))
     if not subs:
         raise UsageError(f"job {job_id} has no waves in the ledger")
-    return _client(base_url or subs[0].base_url, max_retries, plan=Path(subs[0].wave_path)), subs[0].model
+    provider = providers.get(options.provider) if options.provider else \
+        providers.for_batch(subs[0].batch_id or "", subs[0].endpoint)
+    return provider.client(base_url=base_url or subs[0].base_url, max_retries=max_retries), subs[0].model
 
 
-def _job(ledger, job_id: str):
+def ledger_job(ledger, job_id: str):
     job = ledger.job(job_id)
     if job is None:
         raise UsageError(f"no job {job_id} in the ledger (`batchcost status` lists them)")
@@ -294,7 +315,7 @@ def _job(ledger, job_id: str):
 
 
 def _job_record(job, subs, ledger) -> dict:
-    from batchcost.batch.lifecycle import job_summary
+    from batchcost.lifecycle.waves import job_summary
 
     summary = job_summary(subs, ledger)
     return {"job": job.job_id, "plan": subs[0].plan_path if subs else None, "plan_sha256": job.plan_sha256,
@@ -312,19 +333,19 @@ def _job_text(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _approved_model(record: dict) -> str | None:
+def _approved_model(record: dict, options: ReadOptions) -> str | None:
     """The model the approval was estimated for, for plans whose lines name none (Gemini: the batch's model). A
     different ``--model`` would submit another model's cost under this approval: refused (exit 3)."""
     models = (record.get("plan") or {}).get("models") or []
-    chosen = providers.default_model()
+    chosen = options.model
     if chosen is not None and models and chosen not in models:
         raise BudgetExceeded(f"the approval is for {', '.join(models)}, not --model {chosen}: approve the plan for "
                              f"{chosen} first")
     return models[0] if len(models) == 1 else None
 
 
-def _confirm_without_approval(plan: Path, budget: str | None, prices) -> dict:
-    from batchcost.estimator.estimate import estimate_plan
+def _confirm_without_approval(plan: Path, budget: str | None, prices, options: ReadOptions) -> dict:
+    from batchcost.estimation.estimate import estimate_plan, priced
     from batchcost.pricing.cost import display_money
     from batchcost.pricing.tables import load_prices
 
@@ -334,10 +355,10 @@ def _confirm_without_approval(plan: Path, budget: str | None, prices) -> dict:
     if not sys.stdin.isatty():
         raise BudgetExceeded("--yes without an approval needs a confirmation typed at a terminal; use "
                              "`batchcost approve` in scripts")
-    estimate = estimate_plan(plan, load_prices(prices or []))
+    estimate = estimate_plan(plan, load_prices(prices or []), options=options)
     estimate.check_budget(limit)
     answer = input(f"Submit {plan} ({estimate.plan['requests']:,} requests, batch up to "
-                   f"{display_money(estimate.cost['batch']['high'])}, budget {display_money(limit)})? "
+                   f"{display_money(priced(estimate.cost, 'batch')['high'])}, budget {display_money(limit)})? "
                    "Type yes to submit: ")
     if answer.strip().lower() != "yes":
         raise BudgetExceeded("not confirmed; nothing was submitted")
@@ -345,8 +366,8 @@ def _confirm_without_approval(plan: Path, budget: str | None, prices) -> dict:
 
 
 def _wait_and_report(batch_id: str, client, ledger, poll_interval: float, fmt: Fmt, timeout=None) -> dict:
-    from batchcost.batch.lifecycle import wait_batch
     from batchcost.cli.progress import batch_progress
+    from batchcost.lifecycle.waves import wait_batch
 
     with batch_progress(batch_id) as update:
         batch = wait_batch(batch_id, client, ledger, poll_interval=poll_interval, on_status=update, timeout=timeout)
@@ -362,6 +383,7 @@ def _wait_and_report(batch_id: str, client, ledger, poll_interval: float, fmt: F
 
 @app.command()
 def wait(
+    ctx: typer.Context,
     batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     poll_interval: float = typer.Option(30.0, "--poll-interval", metavar="SECONDS",
                                         help="First wait between polls (backs off to 5 minutes)."),
@@ -376,16 +398,16 @@ def wait(
     check_positive(timeout, "--timeout")
     ledger = _ledger()
     if is_job(batch_id):
-        client, model = _job_client(ledger, batch_id, base_url, max_retries)
-        with providers.reading_model(model):
-            _wait_job_and_report(batch_id, client, ledger, poll_interval, fmt, timeout)
+        client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
+        _wait_job_and_report(batch_id, client, ledger, poll_interval, fmt, timeout)
         return
-    _wait_and_report(batch_id, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger), ledger,
-                     poll_interval, fmt, timeout)
+    client = batch_client(base_url, max_retries, batch_id=batch_id, ledger=ledger, options=reading(ctx))
+    _wait_and_report(batch_id, client, ledger, poll_interval, fmt, timeout)
 
 
 @app.command()
 def status(
+    ctx: typer.Context,
     batch_id: Optional[str] = typer.Argument(None, metavar="[BATCH_ID|JOB_ID]"),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
@@ -395,21 +417,21 @@ def status(
     ledger = _ledger()
     if batch_id is None:
         subs = ledger.all_submissions()
-        data = [{"batch_id": s.batch_id, "plan": s.plan_path, "wave": s.wave, "waves": s.waves, "state": s.state,
+        rows = [{"batch_id": s.batch_id, "plan": s.plan_path, "wave": s.wave, "waves": s.waves, "state": s.state,
                  "status": s.status, "requests": s.requests, "updated_at": s.updated_at} for s in subs]
-        _emit(fmt, data, "\n".join(f"{s.batch_id or '(not created)'}  {s.status or s.state:<11} "
+        _emit(fmt, rows, "\n".join(f"{s.batch_id or '(not created)'}  {s.status or s.state:<11} "
                                    f"{s.requests:,} requests  {s.plan_path} wave {s.wave}/{s.waves}" for s in subs)
               or "no submissions in the ledger")
         return
     if is_job(batch_id):
-        job = _job(ledger, batch_id)
-        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
+        job = ledger_job(ledger, batch_id)
+        client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
         from batchcost.pricing.tables import load_prices
 
         spent, table = {}, load_prices([])  # the price tables read once for every wave
         for sub in ledger.job_waves(job):  # what each wave's batch says now, and what it has cost so far
             if sub.state == "created":
-                batch = remote_batch(client.retrieve(sub.batch_id), f"retrieving batch {sub.batch_id}")
+                batch = remote_batch(client.retrieve(sub.remote_id), f"retrieving batch {sub.batch_id}")
                 ledger.record_status(batch)
                 spent[sub.wave] = cost_so_far(batch, sub.model, table)
         data = _job_record(job, ledger.job_waves(job), ledger)
@@ -425,7 +447,7 @@ def status(
             text += f"\n  cost so far {display_money(sum(known))} (the batches' reported usage at batch prices)"
         _emit(fmt, data, text)
         return
-    batch = remote_batch(_client(base_url, max_retries, batch_id=batch_id, ledger=ledger).retrieve(batch_id),
+    batch = remote_batch(one_client(ctx, base_url, max_retries, batch_id, ledger).retrieve(batch_id),
                          f"retrieving batch {batch_id}")
     ledger.record_status(batch)
     history = ledger.history(batch_id)
@@ -444,6 +466,7 @@ def status(
 
 @app.command()
 def download(
+    ctx: typer.Context,
     batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for BATCH_ID_output.jsonl and _error.jsonl."),
     base_url: Optional[str] = BaseUrl,
@@ -452,18 +475,17 @@ def download(
 ) -> None:
     """Download the output and error files of a finished batch (also a failed, expired or cancelled one: its
     completed lines are billed). Files are written whole then renamed; downloading again is safe."""
-    from batchcost.batch.lifecycle import download_batch
-
     from batchcost.cli.options import guard
+    from batchcost.lifecycle.waves import download_batch
 
     guard(folders=[out])  # refused before any key is needed or anything is fetched
     ledger = _ledger()
     if is_job(batch_id):
-        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
-        files = [f for sub in ledger.job_waves(_job(ledger, batch_id)) if sub.batch_id
+        client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
+        files = [f for sub in ledger.job_waves(ledger_job(ledger, batch_id)) if sub.batch_id
                  for f in download_batch(sub.batch_id, out, client, ledger)]
     else:
-        files = download_batch(batch_id, out, _client(base_url, max_retries, batch_id=batch_id, ledger=ledger),
+        files = download_batch(batch_id, out, one_client(ctx, base_url, max_retries, batch_id, ledger),
                                ledger)
     _emit(fmt, files, "\n".join(f"{f['path']}  ({f['bytes']:,} bytes, {f['kind']})" for f in files)
           or f"batch {batch_id} has no result files")
@@ -471,6 +493,7 @@ def download(
 
 @app.command()
 def cancel(
+    ctx: typer.Context,
     batch_id: str = typer.Argument(..., metavar="BATCH_ID|JOB_ID"),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
@@ -480,14 +503,14 @@ def cancel(
     the cancel are still delivered and billed."""
     ledger = _ledger()
     if is_job(batch_id):
-        from batchcost.batch.lifecycle import cancel_job
+        from batchcost.lifecycle.waves import cancel_job
 
-        job = _job(ledger, batch_id)
-        client, _ = _job_client(ledger, batch_id, base_url, max_retries)
+        job = ledger_job(ledger, batch_id)
+        client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
         data = _job_record(job, cancel_job(job, client, ledger), ledger)
         _emit(fmt, data, _job_text(data))
         return
-    batch = remote_batch(_client(base_url, max_retries, batch_id=batch_id, ledger=ledger).cancel(batch_id),
+    batch = remote_batch(one_client(ctx, base_url, max_retries, batch_id, ledger).cancel(batch_id),
                          f"cancelling batch {batch_id}")
     ledger.record_status(batch)
     _emit(fmt, batch, _batch_line(batch))
@@ -495,6 +518,7 @@ def cancel(
 
 @app.command("list")
 def list_batches(
+    ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", metavar="N", min=1, max=10_000),
     base_url: Optional[str] = BaseUrl,
     max_retries: int = MaxRetries,
@@ -502,7 +526,7 @@ def list_batches(
 ) -> None:
     """The account's most recent batches; those batchcost submitted are marked with *."""
     ledger = _ledger()
-    batches = _client(base_url, max_retries).list(limit)
+    batches = batch_client(base_url, max_retries, options=reading(ctx)).list(limit)
     mine = {b["id"] for b in batches if ledger.by_batch(b["id"])}
     _emit(fmt, [{**b, "batchcost": b["id"] in mine} for b in batches],
           "\n".join(("* " if b["id"] in mine else "  ") + _batch_line(b) for b in batches) or "no batches")

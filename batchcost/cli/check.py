@@ -5,13 +5,13 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP, BudgetOn, parse_budget
-from batchcost.errors import BadInput
+from batchcost.core.errors import BadInput
 from batchcost.plans.check import check_plan
 
 
@@ -22,11 +22,13 @@ class CheckFormat(str, enum.Enum):
 
 @app.command()
 def check(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL). Several plan files, or a folder of waves, are one job."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL). Several plan "
+                                                                    "files, or a folder of waves, are one job."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="USD",
                                          help="Also estimate and exit 3 when the batch cost is over this amount."),
     budget_on: BudgetOn = typer.Option(BudgetOn.high, "--budget-on", help="Batch figure checked against --budget."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     fmt: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="text or json."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Force an encoding for a private model."),
 ) -> None:
@@ -35,17 +37,18 @@ def check(
 
     Exit 0 when clean, 1 when anything is found (each finding with its line), 3 when over --budget.
     """
-    from batchcost.cli.options import one_plan
+    from batchcost.cli.options import one_plan, reading
 
     plan = one_plan(plans, dataset=False)
-    findings = list(check_plan(plan, encoding=encoding))
+    options = reading(ctx)
+    findings = list(check_plan(plan, encoding=encoding, options=options))
     errors = [f for f in findings if f.severity == "error"]
     failing = {f.line for f in errors if f.scope == "request"}
     from batchcost.plans.jobs import describe, files_of
 
     name = describe(plan)  # a job: its files, never the job plan joining them
     if fmt is CheckFormat.json:
-        sys.stdout.write(json.dumps({"plan": name, **({"files": [f["path"] for f in files_of(plan)]}
+        sys.stdout.write(json.dumps({"plan": name, **({"files": [f["path"] for f in files_of(plan) or []]}
                                                       if files_of(plan) else {}), "ok": not errors,
                                      "rejects_file": any(f.scope == "file" for f in errors),
                                      "failing_requests": len(failing),
@@ -62,7 +65,8 @@ def check(
             f"{len(failing):,} request(s) would fail (the rest would run)"), path=plan)
     limit = parse_budget(budget)
     if limit is not None:
-        from batchcost.estimator.estimate import estimate_plan
+        from batchcost.estimation.estimate import estimate_plan
         from batchcost.pricing.tables import load_prices
 
-        estimate_plan(plan, load_prices(prices or []), encoding=encoding).check_budget(limit, budget_on.value)
+        estimate_plan(plan, load_prices(prices or []), encoding=encoding, options=options).check_budget(
+            limit, budget_on.value)

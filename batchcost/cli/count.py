@@ -6,18 +6,18 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.options import parse_image_size
-from batchcost.estimator.plan_counts import count_plan
+from batchcost.plans.counts import count_plan
 
 
 def _non_empty(plan: Path, records):
     """Pass records through; an empty plan is an error (exit 1), not a silent zero."""
-    from batchcost.errors import BadInput
+    from batchcost.core.errors import BadInput
 
     seen = False
     for record in records:
@@ -35,7 +35,10 @@ class CountFormat(str, enum.Enum):
 
 @app.command()
 def count(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL, one request per line). Several plan files, or a folder of waves, are one job."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL, one request per "
+                                                                    "line). Several plan files, or a folder of waves, "
+                                                                    "are one job."),
     fmt: CountFormat = typer.Option(CountFormat.table, "--format", "-f", help="table (with totals), jsonl or csv."),
     encoding: str = typer.Option(None, "--encoding", help="Force an encoding (o200k_base, cl100k_base, "
                                  "o200k_harmony) for a model outside the registry."),
@@ -59,25 +62,28 @@ def count(
     max_output_tokens is the request's own bound times n, or null when it sets none. Claude counts are an
     approximation with a stated band (input_tokens_low / input_tokens_high) unless --online.
     """
-    from batchcost.cli.options import one_plan
+    from batchcost.cli.options import count_corrections, one_plan, reading
 
     plan = one_plan(plans, dataset=False)
+    options = reading(ctx)
     size = parse_image_size(image_size)
     if sample is not None and not online:
-        from batchcost.errors import UsageError
+        from batchcost.core.errors import UsageError
 
         raise UsageError("count --sample needs --online (estimate --sample estimates from a sample offline)")
     if online:
         from batchcost.cli.progress import count_progress
-        from batchcost.estimator.online import OnlineCounts, count_plan_online
+        from batchcost.estimation.online import OnlineCounts, count_plan_online
 
         verifier = OnlineCounts(base_url=base_url)
         with count_progress(plan, "Counting online") as progress:
             stream = count_plan_online(plan, verifier, sample=sample, seed=seed, encoding=encoding,
-                                       assume_image_size=size, progress=progress)
+                                       assume_image_size=size, progress=progress, options=options,
+                                       corrections=count_corrections)
             _emit(plan, _non_empty(plan, stream), fmt, limit, lambda: _online_lines(verifier, sample))
         return
-    records = _non_empty(plan, count_plan(plan, encoding=encoding, assume_image_size=size))
+    records = _non_empty(plan, count_plan(plan, encoding=encoding, assume_image_size=size, options=options,
+                                          corrections=count_corrections))
     _emit(plan, records, fmt, limit, None)
 
 
@@ -95,8 +101,8 @@ def _online_lines(verifier, sample) -> list[str]:
     return lines
 
 
-def _emit(plan: Path, records, fmt: "CountFormat", limit: int, after) -> None:
-    from batchcost.errors import origin
+def _emit(plan: Path, records, fmt: CountFormat, limit: int, after) -> None:
+    from batchcost.core.errors import origin
     from batchcost.plans.jobs import files_of
 
     job = bool(files_of(plan))  # a job of several files: each record names its file and its line there

@@ -6,15 +6,13 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.options import parse_image_size
-from batchcost.cli.progress import byte_progress
-from batchcost.errors import UsageError
-from batchcost.estimator.estimate import OutputForecast, estimate_dataset, estimate_plan
+from batchcost.core.errors import UsageError
 from batchcost.pricing.tables import load_prices
 
 
@@ -26,26 +24,6 @@ class EstimateFormat(str, enum.Enum):
 class Engine(str, enum.Enum):
     local = "local"
     dask = "dask"
-
-
-def _estimate_plan_file(plan: Path, table, forecast, jobs, engine, scheduler, encoding, size):
-    from batchcost.estimator import parallel
-
-    if engine is Engine.dask:
-        runner = parallel.dask_map(scheduler, n_workers=jobs or 2)
-        return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=jobs or 2, map_parts=runner,
-                                          encoding=encoding, assume_image_size=size)
-    try:
-        big = plan.stat().st_size >= parallel.MIN_PARALLEL_BYTES
-    except OSError:
-        big = False
-    workers = jobs if jobs is not None else (parallel.default_jobs() if big else 1)
-    with byte_progress(plan, f"Counting ({workers} processes)" if workers > 1 else "Counting") as progress:
-        if workers > 1:
-            return parallel.estimate_in_parts(plan, table, forecast=forecast, jobs=workers, encoding=encoding,
-                                              assume_image_size=size, progress=progress)
-        return estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
-                             progress=progress)
 
 
 class BudgetOn(str, enum.Enum):
@@ -88,12 +66,15 @@ PRICES_HELP = ("A price file (YAML) overriding the bundled tables model by model
 
 @app.command()
 def estimate(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL), or a dataset with --template. Several plan files, or a folder of waves, are one job."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file (JSONL), or a dataset "
+                                                                    "with --template. Several plan files, or a folder "
+                                                                    "of waves, are one job."),
     template: Optional[Path] = typer.Option(None, "--template", "-t", metavar="TEMPLATE.yaml",
                                             help="Treat PLAN as a dataset and estimate the plan this template would "
                                             "make, without writing it."),
     model: Optional[str] = typer.Option(None, "--model", help="With --template: override the template's model."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     output_tokens: str = typer.Option("max", "--output-tokens", metavar="max|N|calibrated",
                                       help="Output forecast: 'max' (each request's bound, else the model's max "
                                       "output: a safe ceiling), N tokens expected per request (capped by the "
@@ -133,59 +114,23 @@ def estimate(
     Input tokens are counted exactly; output tokens are a range (low 0, expected, high = the bound). Money is
     exact in --format json and rounded for display in the table. With --budget, exit 3 when over.
     """
-    from batchcost.cli.options import one_plan
+    from batchcost.cli.options import calibration_opener, count_corrections, one_plan, reading
+    from batchcost.cli.prices import parse_date
+    from batchcost.estimation.engine import EstimateOptions
 
     plan = one_plan(plans, dataset=template is not None)
-    forecast = OutputForecast.parse(output_tokens)
-    extra = parse_tiers(tiers)
-    if extra and sample is not None:
-        raise UsageError("--tiers flex or priority is priced from a counted plan; drop --sample to see them")
+    options = EstimateOptions(
+        reading=reading(ctx), template=template, model=model, output_tokens=output_tokens, encoding=encoding,
+        assume_image_size=parse_image_size(image_size), jobs=jobs, engine=engine.value, scheduler=scheduler,
+        sample=sample, seed=seed, online=online, base_url=base_url, tiers=tuple(parse_tiers(tiers)),
+        calibration=calibration_opener() if output_tokens == "calibrated" else None, corrections=count_corrections)
+    from batchcost.estimation.forecast import OutputForecast
+
+    OutputForecast.parse(output_tokens)  # a bad --output-tokens is a usage error before anything is read
+    options.check()
     limit = parse_budget(budget)
-    from batchcost.cli.prices import parse_date
-
-    on = parse_date(prices_at, "--prices-at")
-    table = load_prices(prices or [], at=on)
-    size = parse_image_size(image_size)
-    verifier = None
-    if online:
-        from batchcost.estimator.online import OnlineCounts
-
-        if engine is Engine.dask:
-            raise UsageError("--online counts through the provider's endpoint from this machine; drop --engine dask")
-        verifier = OnlineCounts(base_url=base_url)
-    if sample is not None:
-        from batchcost.estimator.sampling import estimate_sample
-
-        result = estimate_sample(plan, table, sample, forecast=forecast, seed=seed, encoding=encoding,
-                                 assume_image_size=size, online=verifier)
-    elif verifier is not None:
-        from batchcost.cli.progress import count_progress
-
-        with count_progress(plan, "Counting online") as progress:
-            verifier.progress = progress  # requests verified, on a terminal
-            if template is not None:
-                result = estimate_dataset(plan, template, table, model=model, forecast=forecast,
-                                          assume_image_size=size, online=verifier)
-            else:
-                result = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=size,
-                                       online=verifier)
-    elif template is not None and (engine is Engine.dask or (jobs or 1) > 1):
-        from batchcost.estimator import parallel
-        from batchcost.plans.distributed import estimate_dataset_in_parts
-
-        runner = parallel.dask_map(scheduler, n_workers=jobs or 2) if engine is Engine.dask else None
-        result = estimate_dataset_in_parts(plan, template, table, forecast=forecast, model=model, jobs=jobs or 2,
-                                           map_parts=runner)
-    elif template is not None:
-        result = estimate_dataset(plan, template, table, model=model, forecast=forecast, assume_image_size=size)
-    else:
-        result = _estimate_plan_file(plan, table, forecast, jobs, engine, scheduler, encoding, size)
-    if extra:
-        from batchcost.estimator.estimate import add_tiers
-
-        add_tiers(result, table, extra)
-    if on is not None:
-        result.prices_at = on.isoformat()
+    table = load_prices(prices or [], at=parse_date(prices_at, "--prices-at"))
+    result = _with_progress(plan, table, options)
     if fmt is EstimateFormat.json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
     else:
@@ -194,3 +139,19 @@ def estimate(
         print_estimate(result, budget=limit, budget_on=budget_on.value)
     if limit is not None:
         result.check_budget(limit, budget_on.value)
+
+
+def _with_progress(plan: Path, table, options):
+    """The estimate, with a progress display on a terminal: requests asked online, or bytes of a plan file counted
+    here (a sample, a dataset or a Dask cluster shows none)."""
+    from batchcost.cli.progress import byte_progress, count_progress
+    from batchcost.estimation.engine import plan_workers, run_estimate
+
+    if options.online and options.sample is None:
+        with count_progress(plan, "Counting online") as progress:
+            return run_estimate(plan, table, options, progress=progress)
+    if options.sample is not None or options.template is not None or options.engine == "dask":
+        return run_estimate(plan, table, options)
+    workers = plan_workers(plan, options)
+    with byte_progress(plan, f"Counting ({workers} processes)" if workers > 1 else "Counting") as progress:
+        return run_estimate(plan, table, options, progress=progress)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from batchcost.errors import UsageError
+from batchcost.core.errors import UsageError
+from batchcost.core.options import PLAIN, ReadOptions
 
 MAX_IMAGE_SIDE = 100_000
 
@@ -35,15 +37,15 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
     output costs nothing and nothing is written. The writers check again just before each rename."""
     import os
 
-    from batchcost.atomic import check_output, check_output_dir, register_inputs
+    from batchcost.core.atomic import check_output, check_output_dir, register_inputs
 
-    flat = []
+    flat: list[Any] = []
     for item in inputs:
         flat.extend(item if isinstance(item, (list, tuple)) else [item])
     env_prices = os.environ.get("BATCHCOST_PRICES")
     register_inputs([*flat, env_prices] if env_prices else flat)
-    from batchcost.home import state_files
-    from batchcost.settings import settings_files
+    from batchcost.core.home import state_files
+    from batchcost.core.settings import settings_files
 
     register_inputs(state_files())  # the ledger and the calibration store are never an output either
     register_inputs(settings_files())  # nor config.yaml, budgets.yaml or the allowed signers file
@@ -59,7 +61,7 @@ def guard(*, inputs=(), outputs=(), folders=()) -> None:
 def one_plan(paths, *, dataset: bool = False):
     """The one plan a command reads: the file itself, or the job plan joining several files or a folder of waves
     (``plans.jobs``). With ``--template`` the one path is a dataset, taken as it is."""
-    from batchcost.errors import UsageError
+    from batchcost.core.errors import UsageError
     from batchcost.plans.jobs import job_plan
 
     if dataset:
@@ -67,3 +69,23 @@ def one_plan(paths, *, dataset: bool = False):
             raise UsageError("--template renders one dataset: give one DATASET")
         return paths[0]
     return job_plan(paths)
+
+
+def reading(ctx) -> ReadOptions:
+    """How this run reads plans (``--provider``, ``--model``), as ``main`` put it in typer's context."""
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, ReadOptions) else PLAIN
+
+
+def calibration_opener():
+    """What opens the calibration store calibrated forecasts read: its class, which a worker process can be given
+    too (it opens its own)."""
+    from batchcost.lifecycle.calibration import Calibration
+
+    return Calibration
+
+
+def count_corrections() -> dict:
+    from batchcost.lifecycle.calibration import count_corrections as corrections
+
+    return corrections()

@@ -21,7 +21,8 @@ def plan(
     model: Optional[str] = typer.Option(None, "--model", help="Override the template's model."),
     split: bool = typer.Option(False, "--split", help="Write waves within the batch limits beside PLAN instead of "
                                                       "one file (PLAN.<model>.wave-001.jsonl, ...)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, max=1024, help="Render partitions in N processes."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", metavar="N", min=1, max=1024, help="Render partitions in "
+                                                                                                "N processes."),
     engine: str = typer.Option("local", "--engine", metavar="local|dask", help="dask: render partitions on a Dask "
                                "cluster (the dataset and the output folder must be visible to every worker)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDRESS", help="With --engine dask."),
@@ -39,21 +40,21 @@ def plan(
     check_jobs(jobs)
     guard(inputs=[dataset, template], outputs=[] if split else [out])
     if engine not in ("local", "dask"):
-        from batchcost.errors import UsageError
+        from batchcost.core.errors import UsageError
 
         raise UsageError("--engine must be local or dask")
     if engine == "dask" or (jobs or 1) > 1:
-        from batchcost.estimator import parallel
+        from batchcost.core import workers
         from batchcost.plans.distributed import build_plan_in_parts
 
-        runner = parallel.dask_map(scheduler, n_workers=jobs or 2) if engine == "dask" else None
+        runner = workers.dask_map(scheduler, n_workers=jobs or 2) if engine == "dask" else None
         built = build_plan_in_parts(dataset, template, out, model=model, jobs=jobs or 2, map_parts=runner,
                                     split=split)
     else:
         built = build_plan(dataset, template, out, model=model, split=split)
     project = load_template(template, model=model).project
     if project:  # `approve` books these plans to the template's project unless told otherwise
-        from batchcost.batch.ledger import Ledger
+        from batchcost.lifecycle.ledger import Ledger
         from batchcost.plans.reader import plan_sha256
 
         Ledger().set_plan_project([plan_sha256(p) for p in built.paths], project, str(template))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP
-from batchcost.errors import BadInput
+from batchcost.core.errors import BadInput
 from batchcost.pricing.cost import money
 from batchcost.pricing.tables import STALE_AFTER_DAYS, load_prices
 
@@ -23,7 +23,7 @@ PricesOpt = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP)
 
 
 def _rate(value) -> str:
-    return "—" if value is None else money(value)
+    return "—" if value is None else money(value) or "—"
 
 
 TIERS = ("realtime", "batch", "flex", "priority")
@@ -66,13 +66,13 @@ FormatOpt = typer.Option("table", "--format", "-f", metavar="table|json", help="
 
 def _check_format(fmt: str) -> None:
     if fmt not in ("table", "json"):
-        from batchcost.errors import UsageError
+        from batchcost.core.errors import UsageError
 
         raise UsageError(f"--format must be table or json, not {fmt!r}")
 
 
 @prices_app.command("list")
-def list_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) -> None:
+def list_prices(prices: Optional[list[Path]] = PricesOpt, fmt: str = FormatOpt) -> None:
     """Every priced model at every tier (input / cached input / output, USD per 1M tokens; a tier the model does
     not offer says so), and where each price comes from."""
     _check_format(fmt)
@@ -83,7 +83,7 @@ def list_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) 
     view = Table(title="USD per 1M tokens: input / cached input / output", title_justify="left")
     for name, justify in (("model", "left"), ("standard", "right"), ("batch", "right"), ("flex", "right"),
                           ("priority", "right"), ("source", "left")):
-        view.add_column(name, justify=justify, no_wrap=name == "model")
+        view.add_column(name, justify="right" if justify == "right" else "left", no_wrap=name == "model")
     for name in table.names():
         p = table.lookup(name, tiers=ALL)
         view.add_row(name, *(_tier_cell(getattr(p, t)) for t in TIERS), f"{p.path} ({p.checked_on})")
@@ -93,7 +93,7 @@ def list_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) 
 
 
 @prices_app.command("show")
-def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Optional[List[Path]] = PricesOpt,
+def show_price(model: str = typer.Argument(..., metavar="MODEL"), prices: Optional[list[Path]] = PricesOpt,
                fmt: str = FormatOpt) -> None:
     """The price in force for MODEL (a family, alias or dated snapshot): every tier and class, and its source."""
     _check_format(fmt)
@@ -130,13 +130,13 @@ def parse_date(value: str | None, option: str):
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        from batchcost.errors import UsageError
+        from batchcost.core.errors import UsageError
 
         raise UsageError(f"{option} must be a date such as 2026-11-01, not {value!r}") from None
 
 
 @prices_app.command("check")
-def check_prices(prices: Optional[List[Path]] = PricesOpt,
+def check_prices(prices: Optional[list[Path]] = PricesOpt,
                  today: Optional[str] = typer.Option(None, "--today", metavar="YYYY-MM-DD",
                                                      help="Check as of this date (default: today).")) -> None:
     """List the price tables and the price database with the date they were checked; exit 1 if any is older
@@ -164,7 +164,7 @@ def check_prices(prices: Optional[List[Path]] = PricesOpt,
 
 
 @prices_app.command("diff")
-def diff_prices(prices: Optional[List[Path]] = PricesOpt, fmt: str = FormatOpt) -> None:
+def diff_prices(prices: Optional[list[Path]] = PricesOpt, fmt: str = FormatOpt) -> None:
     """Where the YAML tables in force (bundled and yours) and the price database disagree, model by model, tier by
     tier, class by class. A report: exit 0."""
     from batchcost.pricing import database

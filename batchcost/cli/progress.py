@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 MIN_BYTES = 8 << 20  # small plans finish before a bar would help
 
@@ -33,7 +34,7 @@ def byte_progress(path: Path, label: str) -> Iterator[Callable[[int], None] | No
 def batch_progress(batch_id: str) -> Iterator[Callable[[dict], None]]:
     """Yield a callback taking a retrieved batch: a bar from request_counts on a terminal, status lines otherwise."""
     if not sys.stderr.isatty():
-        last = {}
+        last: dict[str, Any] = {}
 
         def report(batch: dict) -> None:
             if batch["status"] != last.get("status"):

@@ -5,13 +5,14 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 from batchcost.cli.app import app
 from batchcost.cli.estimate import PRICES_HELP
-from batchcost.errors import BadInput, UsageError
+from batchcost.core.errors import BadInput, UsageError
+from batchcost.core.options import PLAIN, ReadOptions
 
 
 class Fmt(str, enum.Enum):
@@ -21,7 +22,8 @@ class Fmt(str, enum.Enum):
 
 @app.command()
 def reconcile(
-    plans: Optional[List[Path]] = typer.Argument(None, metavar="[PLAN...]", help="The plan that was submitted (the "
+    ctx: typer.Context,
+    plans: Optional[list[Path]] = typer.Argument(None, metavar="[PLAN...]", help="The plan that was submitted (the "
                                                  "files of a job of several, in order, or its folder of waves)."),
     results: Optional[Path] = typer.Option(None, "--results", metavar="OUTPUT.jsonl", help="The batch output file."),
     errors: Optional[Path] = typer.Option(None, "--errors", metavar="ERRORS.jsonl", help="The batch error file."),
@@ -33,7 +35,7 @@ def reconcile(
     job: Optional[str] = typer.Option(None, "--job", metavar="JOB_ID",
                                       help="Reconcile every wave of a job (from `submit`) into one result: their "
                                            "files are downloaded and joined to the job's plan."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     retry_file: Optional[Path] = typer.Option(None, "--retry-file", metavar="RETRY.jsonl",
                                               help="Write the plan lines of failed, expired and missing requests."),
     report: Optional[Path] = typer.Option(None, "--report", metavar="DIR", help="Write reconcile.html/.md/.json "
@@ -51,12 +53,12 @@ def reconcile(
     (uncached input, cached input and output each at its own rate); the estimate is recomputed for the same lines.
     Malformed, unknown or duplicate result lines are listed (exit 1) while the rest is still reconciled. Every run
     records output lengths and cache hits, so `estimate --output-tokens calibrated` improves."""
+    from batchcost.cli.options import one_plan, reading
+    from batchcost.lifecycle.reconcile import reconcile as run
     from batchcost.pricing.tables import load_prices
-    from batchcost.reconcile import reconcile as run
-
-    from batchcost.cli.options import one_plan
 
     plan = one_plan(plans) if plans else None
+    options = reading(ctx)
 
     from batchcost.cli.prices import parse_date
 
@@ -65,11 +67,13 @@ def reconcile(
     if job is not None:
         if batch is not None or results is not None or errors is not None:
             raise UsageError("--job takes the results from the ledger: drop --batch, --results and --errors")
-        plan, results, errors, created, reported_usage = _job_from_ledger(job, base_url, plan)
+        plan, results, errors, created, reported_usage, model = _job_from_ledger(job, base_url, plan, options)
+        options = options.with_model(model)  # the approved model, for plan lines that name none (Gemini)
         on = on or created
         batch = job
     elif batch is not None:
-        plan, results, errors, created, reported_usage = _from_ledger(batch, base_url, plan)
+        plan, results, errors, created, reported_usage, model = _from_ledger(batch, base_url, plan, options)
+        options = options.with_model(model)
         on = on or created
     if plan is None or (results is None and errors is None and batch is None):
         raise UsageError("give PLAN with --results (and --errors), or --batch BATCH_ID")
@@ -82,15 +86,15 @@ def reconcile(
 
         guard(outputs=[report / name for name in REPORT_FILES])
     r = run(plan, results, load_prices(prices or [], at=on), errors=errors, estimate_json=estimate,
-            retry_file=retry_file, calibrate=not no_calibrate)
+            retry_file=retry_file, calibrate=not no_calibrate, options=options)
     if reported_usage:  # --batch / --job: the batch objects' own totals against the lines, where they report any
-        from batchcost.reconcile import usage_crosscheck
+        from batchcost.lifecycle.reconcile import usage_crosscheck
 
         r.explanations.append(usage_crosscheck(reported_usage, r.actual))
     if on is not None:
         r.prices_at = on.isoformat()
     if r.plan.get("sha256"):  # the team's record of spend (`batchcost spend`): the latest reconcile counts
-        from batchcost.batch.ledger import Ledger
+        from batchcost.lifecycle.ledger import Ledger
 
         Ledger().add_reconciliation(r.plan["sha256"], batch or "results", r.actual["cost"],
                                     r.estimated["cost"]["expected"], r.counts.get("succeeded", 0))
@@ -108,69 +112,64 @@ def reconcile(
         raise BadInput(f"{first.message}{more}; the other lines were reconciled", path=first.path, line=first.line)
 
 
-def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None):
-    from batchcost.batch.ledger import Ledger
-    from batchcost import providers
-    from batchcost.batch.lifecycle import fetch_batch, file_stem
-    from batchcost.cli.batch import _client
-    from batchcost.home import home
+def _from_ledger(batch_id: str, base_url: str | None, plan: Path | None, options: ReadOptions = PLAIN):
+    from batchcost.cli.batch import batch_client
+    from batchcost.core.home import home
+    from batchcost.lifecycle.ledger import Ledger
+    from batchcost.lifecycle.waves import fetch_batch, file_stem
 
     ledger = Ledger()
     sub = ledger.by_batch(batch_id)
     if sub is None:
         raise BadInput(f"batch {batch_id} is not in the ledger; pass PLAN --results FILE instead")
-    client = _client(base_url or sub.base_url, 5, batch_id=batch_id, ledger=ledger)  # the batch's provider
-    if providers.default_model() is None:
-        providers.set_default_model(sub.model)  # the approved model, for plan lines that name none (Gemini)
+    # the batch's provider (--provider, else the one the ledger recorded)
+    client = batch_client(base_url or sub.base_url, 5, batch_id=batch_id, ledger=ledger, options=options)
     batch, files = fetch_batch(batch_id, home() / "results" / file_stem(batch_id), client, ledger)
     kinds = {f["kind"]: Path(f["path"]) for f in files}
     import datetime as dt
 
     created = dt.datetime.fromisoformat(sub.created_at).date()  # the prices in force when it was submitted
     usage = _reported([batch], [sub.endpoint])
-    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created, usage
+    return plan or Path(sub.wave_path), kinds.get("output"), kinds.get("error"), created, usage, sub.model
 
 
-def _reported(batches: list[dict], endpoints: list[str]) -> dict | None:
-    """The usage the batch objects report, summed; None unless every one of them reports it."""
+def _reported(batches: list[dict], endpoints: list[str]):
+    """The usage the batch objects report, summed (a ``Usage``); None unless every one of them reports it."""
     from batchcost import providers
+    from batchcost.core.records import Usage
 
-    total = {"input_tokens": 0, "output_tokens": 0, "cached_tokens": 0}
+    total = Usage(0, 0)
     for batch, endpoint in zip(batches, endpoints):
-        usage = providers.batch_usage(batch, endpoint)
+        usage = providers.for_batch(batch.get("id") or "", endpoint).batch_usage(batch)
         if usage is None:
             return None
-        for key in total:
-            total[key] += usage[key]
+        total = total + usage
     return total if batches else None
 
 
-def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
+def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None, options: ReadOptions = PLAIN):
     """Every wave's files downloaded, then joined (output lines, error lines) into one pair under
     BATCHCOST_HOME/results/JOB, and the job's plan: PLAN if given (it must be the approved bytes), else the plan
     the job was submitted from."""
     import datetime as dt
 
-    from batchcost import providers
-    from batchcost.atomic import atomic_writer
-    from batchcost.batch.ledger import Ledger
-    from batchcost.batch.lifecycle import fetch_batch
-    from batchcost.cli.batch import _job, _job_client
-    from batchcost.home import home
+    from batchcost.cli.batch import job_client, ledger_job
+    from batchcost.core.atomic import atomic_writer
+    from batchcost.core.home import home
+    from batchcost.lifecycle.ledger import Ledger
+    from batchcost.lifecycle.waves import fetch_batch
     from batchcost.plans.reader import plan_sha256
 
     ledger = Ledger()
-    job = _job(ledger, job_id)
+    job = ledger_job(ledger, job_id)
     subs = ledger.job_waves(job)
-    client, model = _job_client(ledger, job_id, base_url, 5)
-    if providers.default_model() is None:
-        providers.set_default_model(model)
+    client, model = job_client(ledger, job_id, base_url, 5, options)
     source = plan or Path(subs[0].plan_path)
     if not source.is_file() or plan_sha256(source) != job.plan_sha256:
         raise BadInput(f"the plan job {job_id} was submitted from is not at {source} with the approved bytes; "
                        "pass it: batchcost reconcile PLAN --job ...", path=source)
     folder = home() / "results" / job_id
-    joined = {"output": [], "error": []}
+    joined: dict[str, list[Path]] = {"output": [], "error": []}
     seen, endpoints = [], []
     for sub in subs:
         if sub.batch_id:
@@ -190,17 +189,16 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None):
                     for raw in fh:
                         out.write(raw if raw.endswith(b"\n") else raw + b"\n")
     created = dt.datetime.fromisoformat(subs[0].created_at).date()
-    return source, paths.get("output"), paths.get("error"), created, _reported(seen, endpoints)
+    return source, paths.get("output"), paths.get("error"), created, _reported(seen, endpoints), model
 
 
 def _print(r) -> None:
     from decimal import Decimal
 
-    from batchcost.reconcile import percent_note
-
     from rich.console import Console
     from rich.table import Table
 
+    from batchcost.lifecycle.reconcile import percent_note
     from batchcost.pricing.cost import display_money
 
     def usd(v):

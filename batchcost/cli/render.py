@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from rich.console import Console
 from rich.table import Table
 
-from batchcost.estimator.plan_counts import CountedRequest
+from batchcost.plans.counts import CountedRequest
 
 
 def _fmt(n: int | None) -> str:
@@ -21,7 +21,7 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
     rows = Table(title=f"Input tokens per request — {plan}", title_justify="left")
     for name, justify in (("line", "right"), ("custom_id", "left"), ("model", "left"),
                           ("input tokens", "right"), ("max output", "right")):
-        rows.add_column(name, justify=justify)
+        rows.add_column(name, justify="right" if justify == "right" else "left")
     per_model: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # requests, input, bound, unbounded
     notes: dict[str, int] = {}
     band = [0, 0, 0]  # approximate requests, tokens below and above their central counts
@@ -30,7 +30,7 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
         if r.input_low is not None:
             band[0] += 1
             band[1] += r.input_tokens - r.input_low
-            band[2] += r.input_high - r.input_tokens
+            band[2] += (r.input_high if r.input_high is not None else r.input_tokens) - r.input_tokens
         if shown < limit:
             rows.add_row(str(r.line), r.custom_id, r.model, _fmt(r.input_tokens) + ("*" if r.approximate else ""),
                          _fmt(r.max_output_tokens))
@@ -51,9 +51,10 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
     summary = Table(title="Totals", title_justify="left")
     for name, justify in (("model", "left"), ("requests", "right"), ("input tokens", "right"),
                           ("max output tokens", "right")):
-        summary.add_column(name, justify=justify)
+        summary.add_column(name, justify="right" if justify == "right" else "left")
     for model, (n, tokens, bound, unbounded) in per_model.items():
-        summary.add_row(model, _fmt(n), _fmt(tokens), _fmt(bound) + (f" (+{unbounded:,} unbounded)" if unbounded else ""))
+        unbounded_note = f" (+{unbounded:,} unbounded)" if unbounded else ""
+        summary.add_row(model, _fmt(n), _fmt(tokens), _fmt(bound) + unbounded_note)
     if len(per_model) > 1:
         summary.add_row("all", _fmt(requests), _fmt(sum(t[1] for t in per_model.values())),
                         _fmt(sum(t[2] for t in per_model.values())))
@@ -100,7 +101,7 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
                                         [usd(row[k]) for k in ("low", "expected", "high")]))
     console.print(table)
     if len(cost) > 2:
-        from batchcost.estimator.estimate import tier_advice
+        from batchcost.estimation.estimate import tier_advice
 
         console.print(tier_advice(estimate))
     media = [m for m in estimate.by_model if m.media]
@@ -115,14 +116,14 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
     if len(media) == len(estimate.by_model):
         pass
     else:
-        from batchcost.estimator.estimate import output_sentence
+        from batchcost.estimation.forecast import output_sentence
 
         console.print(output_sentence(out))
     if len(estimate.by_model) > 1:
         models = Table(title="By model", title_justify="left")
         for name, justify in (("model", "left"), ("requests", "right"), ("input tokens", "right"),
                               ("real-time (expected)", "right"), ("batch (expected)", "right")):
-            models.add_column(name, justify=justify)
+            models.add_column(name, justify="right" if justify == "right" else "left")
         for m in estimate.by_model:
             models.add_row(m.model, f"{m.requests:,}", f"{m.input_tokens:,}", usd(m.cost["realtime"]["expected"]),
                            usd(m.cost["batch"]["expected"]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -15,10 +15,13 @@ from batchcost.cli.progress import byte_progress
 
 @app.command()
 def report(
-    plans: List[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file, or a dataset with --template. Several plan files, or a folder of waves, are one job."),
+    ctx: typer.Context,
+    plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="The Batch API input file, or a dataset with "
+                                                                    "--template. Several plan files, or a folder of "
+                                                                    "waves, are one job."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for report.html, report.md, estimate.json, "
                              "requests.csv and charts/."),
-    prices: Optional[List[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
+    prices: Optional[list[Path]] = typer.Option(None, "--prices", metavar="FILE", help=PRICES_HELP),
     compare_models: Optional[str] = typer.Option(None, "--compare-models", metavar="M1,M2",
                                                  help="Also price the same plan on these models (each counted with "
                                                  "its own encoding)."),
@@ -34,13 +37,12 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (charts inline, nothing fetched), the same as Markdown, the estimate as
     JSON, every request's tokens and cost as CSV, and the charts as PNG and SVG."""
-    from batchcost.cli.options import one_plan
+    from batchcost.cli.options import one_plan, reading
 
     plan = one_plan(plans, dataset=template is not None)
+    from batchcost.cli.options import guard
     from batchcost.reports.api import estimate
     from batchcost.reports.writers import write_report
-
-    from batchcost.cli.options import guard
 
     guard(inputs=[plan, template, prices or []], folders=[out])
     limit = parse_budget(budget)
@@ -48,7 +50,7 @@ def report(
     with byte_progress(plan, "Counting") as progress:
         result = estimate(plan, prices=prices or [], output_tokens=output_tokens, template=template, model=model,
                           compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress,
-                          tiers=parse_tiers(tiers))
+                          tiers=parse_tiers(tiers), reading=reading(ctx))
     written = write_report(result, out, budget=limit)
     for path in written:
         print(path)

@@ -51,18 +51,17 @@ def spend(
     committed (submitted and not yet reconciled, at their high: spend in flight is never $0), actual (reconciled
     cost), savings against real time, and how close the estimates came. Each plan is booked on its approval's
     date; money is exact."""
-    from batchcost.batch.ledger import Ledger
-    from batchcost.cli.prices import parse_date
-    from batchcost.spend import spend as compute
-
     from batchcost.cli.options import guard
+    from batchcost.cli.prices import parse_date
+    from batchcost.lifecycle.ledger import Ledger
+    from batchcost.lifecycle.spend import spend as compute
 
     guard(inputs=[[budgets] if budgets else []], folders=[report] if report else [])
-    from batchcost.spend import between, bookings
+    from batchcost.lifecycle.spend import between, bookings
 
     first, last = parse_date(since, "--since"), parse_date(until, "--until")
     if first is not None and last is not None and last < first:
-        from batchcost.errors import UsageError
+        from batchcost.core.errors import UsageError
 
         raise UsageError(f"--until {last} is before --since {first}: no day is in that range")
     ledger = Ledger()

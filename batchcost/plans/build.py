@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchcost import providers
-from batchcost.atomic import check_output, make_parent, place, register_inputs, signals_held, temporary_file
-from batchcost.errors import BadInput
+from batchcost.core.atomic import check_output, make_parent, place, register_inputs, signals_held, temporary_file
+from batchcost.core.errors import BadInput
+from batchcost.core.options import ReadOptions
 from batchcost.plans.templates import Template, load_template, plan_lines
 
 
@@ -42,13 +43,13 @@ def finish_plan(tmp: Path, out: Path, dataset: str | Path, requests: int, nbytes
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".batchcost-plan-") as holder:
             staged = Path(holder) / out.name
             tmp.replace(staged)
-            with providers.reading_model(template.model):  # lines that carry no model (Gemini) are the template's
-                waves = split_plan(staged, out.parent)
+            # lines that carry no model (Gemini) are the template's
+            waves = split_plan(staged, out.parent, options=ReadOptions(template.provider, template.model))
         return BuiltPlan([w.path for w in waves], requests, nbytes, skipped or [])
     bounds = providers.get(template.provider).limits()
-    waves = max(-(-requests // bounds.max_requests), -(-nbytes // bounds.max_bytes))
+    parts = max(-(-requests // bounds.max_requests), -(-nbytes // bounds.max_bytes))
     place(tmp, out, what="plan")  # a plan of any size is one job: submit sends it as its waves
-    return BuiltPlan([out], requests, nbytes, skipped or [], waves)
+    return BuiltPlan([out], requests, nbytes, skipped or [], parts)
 
 
 def build_plan(dataset: str | Path, template_path: str | Path, out: str | Path, *, model: str | None = None,

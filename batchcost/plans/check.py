@@ -1,23 +1,23 @@
 """Pre-flight: everything the Batch API would reject, found before upload, each with its line."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 from batchcost import providers
-from batchcost.errors import BatchcostError, line_of_plan, origin
+from batchcost.core.errors import BatchcostError, line_of_plan, origin
+from batchcost.core.inputs import duplicate_key
+from batchcost.core.options import PLAIN, ReadOptions
+from batchcost.core.records import PlanLine
+from batchcost.plans.counts import PlanCounter
 from batchcost.plans.jobs import files_of
-from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
-from batchcost.estimator.plan_counts import PlanCounter
-from batchcost.plans import limits
-from batchcost.inputs import duplicate_key
 from batchcost.plans.reader import open_plan, parse_line
+from batchcost.providers.base import PlanChecker, Provider
 
-
-FILE_RULES = frozenset({"malformed", "mixed-providers", "duplicate-custom-id", "endpoint", "mixed-endpoints",
-                        "mixed-models", "method", "too-many-requests", "file-too-large", "too-many-embedding-inputs",
-                        "empty", "unknown-model"})  # the whole file is refused; any other rule fails its request
+FILE_RULES = frozenset({"malformed", "mixed-providers", "duplicate-custom-id", "too-many-requests", "file-too-large",
+                        "empty", "unknown-model"})  # the whole file is refused; a provider's rules say their own
 
 
 @dataclass
@@ -26,14 +26,15 @@ class Finding:
     message: str
     line: int | None = None
     severity: str = "error"  # "warning": the rule is not sure the API refuses it; warnings do not fail check
+    refuses: str | None = None  # "file" or "request" where the rule said; else by FILE_RULES
 
     @property
     def scope(self) -> str:
         """Whether the API refuses the whole file (at validation) or only this request (in the error file)."""
-        return "file" if self.code in FILE_RULES else "request"
+        return self.refuses or ("file" if self.code in FILE_RULES else "request")
 
     def as_dict(self, path: Path | None = None) -> dict:
-        where = {"line": self.line}
+        where: dict[str, Any] = {"line": self.line}
         if path is not None and files_of(Path(path)):
             source, line = origin(str(path), self.line)
             where = {"file": source, "line": line}
@@ -47,27 +48,20 @@ class Finding:
         return f"{where}: {tag}{self.message} [{self.code}]"
 
 
-def _per_choice_bound(body: dict) -> tuple[str, int] | None:
-    for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return key, value
-    return None
-
-
-def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Finding]:
+def check_plan(path: str | Path, *, encoding: str | None = None, options: ReadOptions = PLAIN) -> Iterator[Finding]:
     """Yield every finding in plan order; whole-file findings come last. Reads the plan once, streaming."""
     path = Path(path)
     counter = PlanCounter(encoding=encoding, base_dir=path.parent)
     seen_ids: dict[str, int] = {}
-    first_url = first_model = None
-    requests = total_bytes = embedding_inputs = 0
-    provider = None
+    requests = total_bytes = 0
+    provider: Provider | None = None
+    file_rules = PlanChecker()  # the first line's provider's, once it is known
+    first_line = 0
     with open_plan(path) as fh:
         for number, raw in enumerate(fh, start=1):
             total_bytes += len(raw)
             try:
-                item = parse_line(raw, path, number)
+                item = parse_line(raw, path, number, options=options)
             except BatchcostError as exc:
                 yield Finding("malformed", exc.message, number)
                 continue
@@ -80,88 +74,65 @@ def check_plan(path: str | Path, *, encoding: str | None = None) -> Iterator[Fin
                               "the two the API reads is its parser's choice): keep one", number)
             if provider is None:
                 provider, first_line = providers.get(item.provider), number
-            elif item.provider != provider.NAME:
-                yield Finding("mixed-providers", providers.mixed(item.provider, provider.NAME, first_line, str(path)),
+                file_rules = provider.plan_checker()
+            elif item.provider != provider.name:
+                yield Finding("mixed-providers", providers.mixed(item.provider, provider.name, first_line, str(path)),
                               number)
                 continue
             if item.custom_id in seen_ids:
-                name = getattr(provider, "ID_FIELD", None) or "custom_id"  # Gemini's lines name it "key"
+                name = provider.id_field or "custom_id"  # Gemini's lines name it "key"
                 first = line_of_plan(str(path), seen_ids[item.custom_id])
                 yield Finding("duplicate-custom-id", f"{name} {item.custom_id!r} was already used "
                               f"{'on' if first.startswith('line') else 'at'} {first}", number)
             else:
                 seen_ids[item.custom_id] = number
-            for code, message, *severity in provider.check_request(item):
-                yield Finding(code, message, number, *severity)
-            if provider.NAME != "openai":  # the endpoint, one-model and embeddings rules below are OpenAI's
-                yield from _check_request(counter, item, path, number, getattr(provider, "output_bound", None))
-                continue
-            if item.url not in ENDPOINTS:
-                yield Finding("endpoint", f"url {item.url!r} is not a batch endpoint ({', '.join(ENDPOINTS)})",
-                              number)
-                continue
-            if first_url is None:
-                first_url = item.url
-            elif item.url != first_url:
-                yield Finding("mixed-endpoints", f"url {item.url} differs from {first_url} (one endpoint per file)",
-                              number)
-            if first_model is None:
-                first_model = item.model
-            elif item.model != first_model:
-                yield Finding("mixed-models", f"model {item.model} differs from {first_model} (one model per file)",
-                              number)
-            yield from _check_request(counter, item, path, number)
-            if item.url == EMBEDDINGS:
-                value = item.body.get("input")
-                embedding_inputs += len(value) if isinstance(value, list) and not _is_token_array(value) else 1
-    bounds = (provider or providers.get("openai")).limits()
+            for finding in provider.check_request(item):
+                yield Finding(finding.code, finding.message, number, finding.severity, finding.scope)
+            for finding in file_rules.see(item):
+                yield Finding(finding.code, finding.message, number, finding.severity, finding.scope)
+            if file_rules.request_checks(item):
+                yield from _check_request(counter, item, number, provider)
+    bounds = (provider or providers.default()).limits()
     if requests > bounds.max_requests:
         yield Finding("too-many-requests", f"{requests:,} requests; a batch holds at most "
                       f"{bounds.max_requests:,} (use `batchcost split`)")
     if total_bytes > bounds.max_bytes:
         yield Finding("file-too-large", f"{total_bytes:,} bytes; a batch holds at most "
                       f"{bounds.max_bytes:,} (use `batchcost split`)")
-    if embedding_inputs > limits.MAX_EMBEDDING_INPUTS_PER_FILE:
-        yield Finding("too-many-embedding-inputs", f"{embedding_inputs:,} embedding inputs; a batch holds at "
-                      f"most {limits.MAX_EMBEDDING_INPUTS_PER_FILE:,}")
+    for finding in (file_rules.finish() if file_rules is not None else ()):
+        yield Finding(finding.code, finding.message, None, finding.severity, finding.scope)
     if requests == 0:
         yield Finding("empty", "the plan has no requests")
 
 
-def _is_token_array(value: list) -> bool:
-    return bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-
-
-def _check_request(counter: PlanCounter, item, path: Path, number: int, output_bound=None) -> Iterator[Finding]:
-    """One request's model, context window and output bound (``output_bound``: the provider's reading of the
-    bound, as (name, value), where the body does not hold it at the top level)."""
+def _check_request(counter: PlanCounter, item: PlanLine, number: int, provider: Provider) -> Iterator[Finding]:
+    """One request's model, context window and output bound (as the provider reads the bound); a request of several
+    inputs (embeddings) has each input judged against the window, and their number against the model's most."""
     try:
-        info = counter.model_info(item.model)
-        if item.url == EMBEDDINGS:  # the per-input lengths are all the checks need: tokenize each input once
-            counting = counter.counter(item.model)
-            counting.takes(item.url)
-            lengths = counting.input_lengths(item.body.get("input"), "body.input")
-        else:
-            counted = counter.count_line(item, path)
+        info = counter.model_info(item.model, item.provider)
+        counted = counter.counter(item.model, item.provider).count(item.url, item.body)
     except BatchcostError as exc:
         yield Finding("unknown-model" if "unknown model" in exc.message else "invalid-body", exc.message, number)
         return
+    except RecursionError:
+        yield Finding("invalid-body", "the request is nested too deeply to count", number)
+        return
     context, max_out = info.context_window, info.max_output_tokens
-    if item.url == EMBEDDINGS:
-        longest = max(lengths, default=0)
+    if counted.inputs is not None:
+        longest = max(counted.inputs, default=0)
         if context and longest > context:
             yield Finding("input-too-long", f"an embedding input has {longest:,} tokens; {info.name} accepts at "
                           f"most {context:,}", number)
-        if info.max_inputs and len(lengths) > info.max_inputs:
-            yield Finding("too-many-inputs", f"{len(lengths):,} inputs in one request; {info.name} accepts at "
+        if info.max_inputs and len(counted.inputs) > info.max_inputs:
+            yield Finding("too-many-inputs", f"{len(counted.inputs):,} inputs in one request; {info.name} accepts at "
                           f"most {info.max_inputs:,}", number)
         return
     # an approximate count: only what is sure to be over is reported (the band's low)
-    tokens = counted.input_tokens if counted.input_low is None else counted.input_low
+    tokens = counted.input_tokens if counted.low is None else counted.low
     if context and tokens > context:
         yield Finding("context-window", f"input of {tokens:,} tokens exceeds the {context:,}-token "
                       f"context window of {info.name}", number)
-    bound = (output_bound or _per_choice_bound)(item.body)
+    bound = provider.output_bound(item.body)
     if bound and max_out is not None and bound[1] > max_out:
         yield Finding("max-output", f"{bound[0]} {bound[1]:,} exceeds {info.name}'s maximum output of "
                       f"{max_out:,} tokens", number)

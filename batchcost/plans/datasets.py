@@ -7,13 +7,14 @@ streamed without a parser we do not ship, so keep big datasets in JSONL, CSV or 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from batchcost.atomic import register_input, register_inputs
-from batchcost.errors import BadInput
-from batchcost.inputs import check_input_file, deep_recursion, load_json, read_json_file
+from batchcost.core.atomic import register_input, register_inputs
+from batchcost.core.errors import BadInput
+from batchcost.core.inputs import check_input_file, deep_recursion, load_json, read_json_file
 
 CHUNK_ROWS = 10_000
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}

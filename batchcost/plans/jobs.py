@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 from pathlib import Path
 
-from batchcost import errors
-from batchcost.errors import UsageError
-
-_FILES: dict[str, list[dict]] = {}  # job plan -> its files (path, sha256, lines), for approvals and messages
+from batchcost.core import errors
+from batchcost.core.errors import UsageError
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -56,7 +55,7 @@ def _readable_wave(path: Path) -> None:
             raise errors.BadInput(f"this wave is a symbolic link that {why}; fix or remove it", path=path) from None
         raise errors.BadInput(f"this wave cannot be read: {exc.strerror}", path=path) from None
     if not stat.S_ISREG(info.st_mode):
-        from batchcost.atomic import file_kind
+        from batchcost.core.atomic import file_kind
 
         raise errors.BadInput(f"this wave is {file_kind(info.st_mode)}, not a plan file; move it out of the folder",
                               path=path)
@@ -74,7 +73,8 @@ def job_plan(paths: list[Path] | Path) -> Path:
 
 def files_of(plan: Path) -> list[dict] | None:
     """The files a job plan joined (path, sha256, lines), or None for a plain plan."""
-    return _FILES.get(str(plan))
+    listing = errors.job_files(plan)
+    return None if listing is None else [{k: v for k, v in f.items() if k != "first_line"} for f in listing]
 
 
 def describe(plan: str | Path, files: list[dict] | None = None) -> str:
@@ -86,8 +86,8 @@ def describe(plan: str | Path, files: list[dict] | None = None) -> str:
 
 
 def _join(files: list[Path]) -> Path:
-    from batchcost.atomic import atomic_writer, register_input
-    from batchcost.home import home
+    from batchcost.core.atomic import atomic_writer, register_input, write_text_atomic
+    from batchcost.core.home import home
 
     for path in files:
         register_input(path)
@@ -95,7 +95,7 @@ def _join(files: list[Path]) -> Path:
             raise errors.BadInput("not a plan file" if path.exists() else "no such plan file", path=path)
     folder = home() / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
-    digest, listing, origins, line = hashlib.sha256(), [], [], 1
+    digest, listing, line = hashlib.sha256(), [], 1
     staging = folder / f".joining-{os.getpid()}.jsonl"
     with atomic_writer(staging) as out:
         for path in files:
@@ -111,15 +111,15 @@ def _join(files: list[Path]) -> Path:
                 out.write(b"\n")
                 digest.update(b"\n")
                 lines += 1
-            origins.append((line, str(path)))
-            listing.append({"path": str(path), "sha256": own.hexdigest(), "lines": lines})
+            listing.append({"path": str(path), "sha256": own.hexdigest(), "lines": lines, "first_line": line})
             line += lines
     sha = digest.hexdigest()
     target = folder / f"job-{sha[:16]}.jsonl"
+    # the files it joined, beside it, first: a job plan is never there without them (the bytes name both)
+    write_text_atomic(f"{target}{errors.JOB_FILES}", json.dumps(listing, ensure_ascii=False) + "\n",
+                      what="job's file list")
     os.replace(staging, target)  # the same bytes under the same name: a rerun replaces it with itself
     register_input(target)
-    errors.ORIGINS[str(target)] = origins
-    _FILES[str(target)] = listing
     return target
 
 

@@ -7,31 +7,20 @@ Anything else is a ``PlanError`` naming the file and line. The whole file is nev
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from batchcost import providers
-from batchcost.errors import BadInput, PlanError
-from batchcost.inputs import check_input_file, load_json
+from batchcost.core.errors import BadInput, PlanError
+from batchcost.core.inputs import check_input_file, load_json
+from batchcost.core.options import PLAIN, ReadOptions
+from batchcost.core.records import PlanLine
+
+__all__ = ["PlanLine", "ProviderGuard", "fast_loads", "parse_line", "plan_provider", "plan_sha256", "read_plan",
+           "read_raw_lines"]
 
 _BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(slots=True)
-class PlanLine:
-    line: int  # 1-based line number in the file
-    custom_id: str
-    method: str
-    url: str
-    body: dict[str, Any]
-    nbytes: int  # bytes of the line as written, newline included
-    raw: bytes = b""  # the line's JSON text as written (no BOM, no line ending), for writing it out unchanged
-    provider: str = "openai"  # whose line shape it has; method and url are the neutral request kind
-
-    @property
-    def model(self) -> str:
-        return self.body["model"]
 
 
 def open_plan(path: Path):
@@ -44,7 +33,7 @@ def open_plan(path: Path):
         raise BadInput("permission denied", path=path) from None
 
 
-def parse_line(raw: bytes, path: Path, line: int, parsed: Any = None) -> PlanLine | None:
+def parse_line(raw: bytes, path: Path, line: int, parsed: Any = None, options: ReadOptions = PLAIN) -> PlanLine | None:
     """Parse one raw line; None for a blank line. ``parsed``: the line already decoded by orjson, if it was."""
     text = raw.rstrip(b"\r\n")
     if line == 1 and text.startswith(_BOM):
@@ -62,14 +51,14 @@ def parse_line(raw: bytes, path: Path, line: int, parsed: Any = None) -> PlanLin
         obj = _strict_loads(text, path, line)
     if not isinstance(obj, dict):
         raise PlanError(f"a plan line must be a JSON object: {providers.shapes()}", path=path, line=line)
-    return _checked(obj, path, line, raw, text)
+    return _checked(obj, path, line, raw, text, options)
 
 
 _NOT_PARSED = object()
 try:
     from orjson import loads as fast_loads  # JSON decoding is half the hot path; orjson is 2-3x faster
 except ImportError:  # pragma: no cover - orjson is a dependency, but the standard library is enough
-    def fast_loads(text: bytes):
+    def fast_loads(text: bytes | bytearray | memoryview | str, /) -> Any:
         raise ValueError("orjson is not installed")
 
 
@@ -79,17 +68,18 @@ def _strict_loads(text: bytes, path: Path, line: int):
     return load_json(text, PlanError, path, line)
 
 
-def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes) -> PlanLine:
-    custom_id, method, url, body = obj.get("custom_id"), obj.get("method"), obj.get("url"), obj.get("body")
-    if (type(custom_id) is str and custom_id and type(method) is str and type(url) is str and type(body) is dict
-            and type(body.get("model")) is str and providers._forced in (None, "openai")):
-        return PlanLine(line, custom_id, method, url, body, len(raw), text)  # the common, well-formed case
+def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes, options: ReadOptions) -> PlanLine:
+    default = providers.default()
+    if options.provider in (None, default.name):  # the commonest, well-formed line, taken in one call
+        item = default.quick(obj, line, len(raw), text)
+        if item is not None:
+            return item
     kind = providers.shape_of(obj)
-    wanted = providers._forced
-    if wanted is not None and kind != wanted:
-        raise PlanError(f"this line has the shape of {providers.describe(kind)}, but the plan is read as {wanted} "
+    wanted = options.provider
+    if wanted is not None and kind.name != wanted:
+        raise PlanError(f"this line has the shape of {kind.title}, but the plan is read as {wanted} "
                         f"(--provider {wanted})", path=path, line=line)
-    return providers.get(kind).parse(obj, path, line, len(raw), text)
+    return kind.parse(obj, path, line, len(raw), text, options)
 
 
 class ProviderGuard:
@@ -111,7 +101,8 @@ class ProviderGuard:
                                         str(path)), path=path, line=item.line)
 
 
-def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[PlanLine]:
+def read_plan(path: str | Path, *, digest: hashlib._Hash | None = None,
+              options: ReadOptions = PLAIN) -> Iterator[PlanLine]:
     """Yield each request of the plan in file order. Raises ``PlanError`` at the first bad line, and at the first
     line of another provider than the first line's.
 
@@ -120,25 +111,25 @@ def read_plan(path: str | Path, *, digest: "hashlib._Hash | None" = None) -> Ite
     path = Path(path)
     guard = ProviderGuard()
     for number, raw in enumerate(read_raw_lines(path, digest=digest), start=1):
-        parsed = parse_line(raw, path, number)
+        parsed = parse_line(raw, path, number, options=options)
         if parsed is not None:
             guard.see(parsed, path)
             yield parsed
 
 
-def plan_provider(path: str | Path) -> str:
-    """The provider of the plan's first request (``--provider`` when forced); openai for an empty plan."""
-    if providers._forced is not None:
-        return providers._forced
+def plan_provider(path: str | Path, options: ReadOptions = PLAIN) -> str:
+    """The provider of the plan's first request (``--provider`` when given); the default shape's for an empty plan."""
+    if options.provider is not None:
+        return options.provider
     path = Path(path)
     for number, raw in enumerate(read_raw_lines(path), start=1):
-        parsed = parse_line(raw, path, number)
+        parsed = parse_line(raw, path, number, options=options)
         if parsed is not None:
             return parsed.provider
-    return "openai"
+    return providers.default().name
 
 
-def read_raw_lines(path: Path, *, digest: "hashlib._Hash | None" = None) -> Iterator[bytes]:
+def read_raw_lines(path: Path, *, digest: hashlib._Hash | None = None) -> Iterator[bytes]:
     """Each line of the plan as bytes, line ending included; ``digest`` (if given) is updated with every byte."""
     with open_plan(path) as fh:
         if digest is None:

@@ -10,10 +10,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from batchcost.atomic import check_output, check_output_dir, place, signals_held
-from batchcost.errors import BadInput, UsageError
-from batchcost.estimator.plan_counts import PlanCounter
+from batchcost.core.atomic import check_output, check_output_dir, place, signals_held
+from batchcost.core.errors import BadInput, UsageError
+from batchcost.core.options import PLAIN, ReadOptions
+from batchcost.plans.counts import PlanCounter
 from batchcost.plans.reader import read_plan
 
 
@@ -25,6 +27,7 @@ class Wave:
     nbytes: int = 0
     input_tokens: int = 0
     output_bound: int = 0
+    kind: str = ""  # the model's kind (chat, image, video, ...), for pricing the wave
     custom_ids: list[str] = field(default_factory=list, repr=False)
 
 
@@ -34,14 +37,14 @@ def _safe(name: str) -> str:
 
 def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | None = None,
                max_bytes: int | None = None, max_enqueued_tokens: int | None = None,
-               encoding: str | None = None) -> list[Wave]:
+               encoding: str | None = None, options: ReadOptions = PLAIN) -> list[Wave]:
     """Write the waves into ``out_dir`` and return them in the order they should be submitted. The limits default
     to (and may not exceed) the plan's provider's batch limits."""
     from batchcost import providers
     from batchcost.plans.reader import plan_provider
 
     path, out_dir = Path(path), Path(out_dir)
-    bounds = providers.get(plan_provider(path)).limits()
+    bounds = providers.get(plan_provider(path, options)).limits()
     max_requests = bounds.max_requests if max_requests is None else max_requests
     max_bytes = bounds.max_bytes if max_bytes is None else max_bytes
     if not 0 < max_requests <= bounds.max_requests:
@@ -49,20 +52,20 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | Non
     if not 0 < max_bytes <= bounds.max_bytes:
         raise UsageError(f"--max-bytes must be between 1 and {bounds.max_bytes:,}")
     if max_enqueued_tokens is not None:
-        from batchcost.settings import check_cap
+        from batchcost.core.settings import check_cap
 
         check_cap(max_enqueued_tokens, "--max-enqueued-tokens")
     check_output_dir(out_dir, what="wave folder")
     staging = None
     counter = PlanCounter(encoding=encoding, base_dir=path.parent)
-    open_waves: dict[str, tuple[Wave, object]] = {}
+    open_waves: dict[str, tuple[Wave, BinaryIO]] = {}
     per_model_index: dict[str, int] = {}
     waves: list[Wave] = []
     stem = _safe(path.stem)
     try:
         with signals_held():  # the staging folder exists only inside this try, which removes it
             staging = Path(tempfile.mkdtemp(prefix=".batchcost-split-", dir=out_dir))
-        for item in read_plan(path):
+        for item in read_plan(path, options=options):
             counted = counter.count_line(item, path)
             size = len(item.raw) + 1
             if size > max_bytes:
@@ -83,7 +86,8 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | Non
             if current is None:
                 per_model_index[item.model] = per_model_index.get(item.model, 0) + 1
                 name = f"{stem}.{_safe(item.model)}.wave-{per_model_index[item.model]:03d}.jsonl"
-                wave = Wave(path=out_dir / name, model=item.model)
+                wave = Wave(path=out_dir / name, model=item.model,
+                            kind=counter.model_info(item.model, item.provider).kind)
                 check_output(wave.path, what="wave")  # refuse before the work, not after
                 waves.append(wave)
                 current = (wave, (staging / name).open("wb"))
@@ -94,7 +98,9 @@ def split_plan(path: str | Path, out_dir: str | Path, *, max_requests: int | Non
             wave.nbytes += size
             wave.input_tokens += counted.input_tokens
             bound = counted.max_output_tokens
-            wave.output_bound += bound if bound is not None else (counter.model_info(item.model).max_output_tokens or 0)
+            if bound is None:
+                bound = counter.model_info(item.model, item.provider).max_output_tokens or 0
+            wave.output_bound += bound
         for _, fh in open_waves.values():
             fh.close()
         if not waves:

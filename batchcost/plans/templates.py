@@ -23,15 +23,15 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
-from batchcost.errors import BadInput
-from batchcost.estimator.counting import EMBEDDINGS, ENDPOINTS
-from batchcost.inputs import json_line, read_input_text, yaml_root
+from batchcost.core.errors import BadInput
+from batchcost.core.inputs import json_line, read_input_text, yaml_root
 from batchcost.plans.datasets import Record, read_dataset
 from batchcost.plans.reader import PlanLine
 
@@ -55,7 +55,7 @@ class Text:
 
     parts: tuple[str | Field, ...]
 
-    def render(self, record: Record, template: "Template") -> str:
+    def render(self, record: Record, template: Template) -> str:
         out = []
         for part in self.parts:
             if isinstance(part, str):
@@ -91,7 +91,7 @@ def _compile(text: str, line: int, path: Path) -> Text | str:
     parts.append(text[pos:])
     parts = [p for p in parts if p != ""]
     if all(isinstance(p, str) for p in parts):
-        return "".join(parts)  # no placeholders: a plain string
+        return "".join(str(p) for p in parts)  # no placeholders: a plain string
     return Text(tuple(parts))
 
 
@@ -129,7 +129,7 @@ def _build(node: yaml.Node, path: Path) -> Any:
     return value
 
 
-def _render(value: Any, record: Record, template: "Template") -> Any:
+def _render(value: Any, record: Record, template: Template) -> Any:
     if isinstance(value, Text):
         return value.render(record, template)
     if isinstance(value, dict):
@@ -153,7 +153,7 @@ class Template:
     body: dict
     custom_id: Text | str
     chunk: Chunking | None
-    provider: str = "openai"
+    provider: str = ""
     project: str | None = None  # the project the plans it makes are booked to (approve's default)
 
     def render(self, record: Record) -> tuple[str, dict]:
@@ -181,14 +181,14 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
 
     from batchcost import providers
 
-    provider = plain("provider") or "openai"
-    if provider not in providers.NAMES:
-        raise TemplateError(f"provider {provider!r} is not one of {', '.join(providers.NAMES)}", path=path,
+    provider = plain("provider") or providers.default().name
+    if provider not in providers.names():
+        raise TemplateError(f"provider {provider!r} is not one of {', '.join(providers.names())}", path=path,
                             line=lines.get("provider"))
     module = providers.get(provider)
-    accepted = getattr(module, "ENDPOINTS", None) or ENDPOINTS
+    accepted = module.kinds()
     endpoint = plain("endpoint") or (accepted[0] if len(accepted) == 1 else None)
-    if endpoint is None and hasattr(module, "kind_of") and isinstance(spec.get("body"), dict):
+    if endpoint is None and isinstance(spec.get("body"), dict):
         endpoint = module.kind_of(spec["body"])  # the request kind a provider tells from the body (Gemini)
     if endpoint is None:
         raise TemplateError("endpoint is missing (e.g. /v1/chat/completions)", path=path)
@@ -211,18 +211,21 @@ def load_template(path: str | Path, *, model: str | None = None) -> Template:
     if isinstance(custom_id, str):
         raise TemplateError("custom_id must contain a placeholder such as {id} or {_row}, or every request would "
                             "share one id", path=path, line=lines.get("custom_id"))
-    chunk = _chunking(spec.get("chunk"), endpoint, body, path, lines.get("chunk"))
+    chunk = _chunking(spec.get("chunk"), module.chunk_field(endpoint), body, path, lines.get("chunk"))
     project = plain("project")
     if project is not None and (not isinstance(project, str) or not project.strip()):
         raise TemplateError("project must be a name", path=path, line=lines.get("project"))
     return Template(path, endpoint, name, body, custom_id, chunk, provider, project.strip() if project else None)
 
 
-def _chunking(raw: Any, endpoint: str, body: dict, path: Path, line: int | None) -> Chunking | None:
+def _chunking(raw: Any, field_name: str | None, body: dict, path: Path, line: int | None) -> Chunking | None:
+    """``chunk: {max_tokens, overlap}``, for a request kind whose provider names the field a long text is cut in
+    (``Provider.chunk_field``: OpenAI's embeddings ``input``)."""
     if raw is None:
         return None
-    if endpoint != EMBEDDINGS:
-        raise TemplateError("chunk applies to /v1/embeddings templates only", path=path, line=line)
+    if field_name != "input":
+        raise TemplateError("chunk applies to embeddings templates only (their body.input is the text cut)",
+                            path=path, line=line)
     if not isinstance(raw, dict) or not isinstance(raw.get("max_tokens"), int):
         raise TemplateError("chunk needs max_tokens (and optionally overlap) as whole numbers", path=path, line=line)
     overlap = raw.get("overlap", 0)
@@ -274,10 +277,9 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
                records: Iterator[Record] | None = None, check_ids: bool = True) -> Iterator[PlanLine]:
     """Render every record of ``dataset`` (or the given ``records``) into plan lines, several per record when
     chunking. ``check_ids`` refuses a custom_id used twice (a partition cannot see the others: its caller checks)."""
-    from batchcost.estimator.encodings import get_encoding
-    from batchcost.estimator.models import resolve_model
-
     from batchcost import providers
+    from batchcost.tokens.encodings import get_encoding
+    from batchcost.tokens.models import resolve_model
 
     encoding = get_encoding(resolve_model(template.model).encoding) if template.chunk else None
     shape = providers.get(template.provider).line
@@ -310,7 +312,7 @@ def plan_lines(dataset: str | Path, template: Template, *, skipped: list | None 
                            provider=template.provider)
 
 
-def hash_lines(lines: Iterator[PlanLine], digest: "hashlib._Hash") -> Iterator[PlanLine]:
+def hash_lines(lines: Iterator[PlanLine], digest: hashlib._Hash) -> Iterator[PlanLine]:
     """Pass lines through, hashing the bytes the plan file would hold."""
     for item in lines:
         digest.update(item.raw + b"\n")

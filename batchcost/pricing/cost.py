@@ -145,6 +145,6 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError("it must be an amount in USD such as 250 or 12.50") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError("it must be a finite, non-negative amount in USD (not NaN, Infinity or below zero)")
-    if amount > MAX_AMOUNT or amount.as_tuple().exponent < -60:
+    if amount > MAX_AMOUNT or int(amount.as_tuple().exponent) < -60:
         raise ValueError(f"it is outside any real amount (0 to {MAX_AMOUNT:,} USD)")
     return amount

@@ -18,7 +18,7 @@ import re
 from dataclasses import replace
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from batchcost.data import load_data
 from batchcost.pricing.tables import LongContext, ModelPrice, PriceSource, Rates
@@ -36,13 +36,10 @@ _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 def provider_of(model: str) -> str:
-    """The provider a model name belongs to, as the database names it."""
+    """The provider a model name belongs to, as the database names it (tier_rules.yaml ``database_providers``)."""
+    table = load_data("tier_rules.yaml")["database_providers"]
     name = model.lower()
-    if name.startswith("claude"):
-        return "anthropic"
-    if name.startswith(("gemini", "gemma")):
-        return "google"
-    return "openai"
+    return next((provider for prefix, provider in table["prefixes"] if name.startswith(prefix)), table["default"])
 
 
 @cache
@@ -99,9 +96,9 @@ def find(model: str, on: dt.date | None = None) -> DatabaseModel | None:
         overrides = _variant(info, when_keys, when)
         if overrides is not None:
             merged = {**{k: v for k, v in standard.__dict__.items() if v is not None}, **overrides}
-            tiers[tier], tier_long, _ = _rates(merged, notes, model, tier)
-            if tier_long is not None:
-                tiers[tier] = _with_long(tiers[tier], tier_long)
+            tier_base, tier_long, _ = _rates(merged, notes, model, tier)
+            tiers[tier] = _with_long(tier_base, tier_long) if tier_base is not None and tier_long is not None \
+                else tier_base
         elif tier in rules:
             tiers[tier] = _by_rule(base, long, rules[tier])
             notes.append(f"{model}: the {tier} price is derived by {provider.id}'s rule ({rules[tier]['rule']}; "
@@ -179,7 +176,7 @@ def _by_rule(base: Rates, long: Rates | None, rule: dict) -> Rates:
         with localcontext(EXACT):
             scaled = {c: (None if getattr(rates, c) is None else
                           getattr(rates, c) * factor if c in classes else getattr(rates, c)) for c in CLASSES}
-        return Rates(**scaled)
+        return Rates(**cast(dict[str, Any], scaled))
 
     result = apply(base)
     return _with_long(result, apply(long)) if long is not None else result

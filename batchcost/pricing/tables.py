@@ -10,15 +10,16 @@ import datetime as dt
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation, localcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
-from batchcost.errors import BadInput
-from batchcost.inputs import line_of as _line
-from batchcost.inputs import read_input_text, yaml_document
+from batchcost.core.errors import BadInput
+from batchcost.core.inputs import line_of as _line
+from batchcost.core.inputs import read_input_text, yaml_document
 
 STALE_AFTER_DAYS = 90
 MAX_PRICE = Decimal(1_000_000)  # USD per 1M tokens (or a multiplier): anything above is a typo, not a price
@@ -55,7 +56,7 @@ class Rates:
     cached_input: Decimal | None = None
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
-    long: "Rates | None" = None  # absolute rates for a request over the model's long-context threshold, if known
+    long: Rates | None = None  # absolute rates for a request over the model's long-context threshold, if known
     # image models: image tokens in (edits' input images), cached image input, image tokens out (the images made);
     # image tokens are a part of the input / output tokens, priced at these rates instead (none: an error, never $0)
     image_input: Decimal | None = None
@@ -79,7 +80,7 @@ class LongContext:
 class ModelPrice:
     model: str
     realtime: Rates
-    batch: Rates
+    batch: Rates | None  # None: not offered at the batch tier
     source: str
     checked_on: dt.date
     path: str
@@ -131,7 +132,7 @@ def _price(value: Any, path: str, line: int | None, what: str) -> Decimal:
         raise PriceFileError(f"{what} must be a number, not {value!r}", path=path, line=line) from None
     if not number.is_finite() or number < 0:
         raise PriceFileError(f"{what} must be a non-negative number, not {value}", path=path, line=line)
-    if number > MAX_PRICE or (number and number.as_tuple().exponent < -MAX_DECIMAL_PLACES):
+    if number > MAX_PRICE or (number and int(number.as_tuple().exponent) < -MAX_DECIMAL_PLACES):
         raise PriceFileError(f"{what} is {value}: outside any real price (0 to {MAX_PRICE:,} USD per 1M tokens, "
                              f"at most {MAX_DECIMAL_PLACES} decimal places)", path=path, line=line)
     return number
@@ -157,7 +158,7 @@ def _rates(mapping: Any, path: str, what: str, line: int | None) -> Rates:
         cached_input=_optional_price(mapping, "cached_input", path, what),
         cache_write=_optional_price(mapping, "cache_write", path, what),
         cache_write_1h=_optional_price(mapping, "cache_write_1h", path, what),
-        **{c: _optional_price(mapping, c, path, what) for c in IMAGE_CLASSES},
+        **cast(dict[str, Any], {c: _optional_price(mapping, c, path, what) for c in IMAGE_CLASSES}),
         per_second=per_second,
     )
 
@@ -192,7 +193,7 @@ def _scaled(rates: Rates, factor: Decimal) -> Rates:
 
     return Rates(input=rates.input * factor, output=scale(rates.output), cached_input=scale(rates.cached_input),
                  cache_write=scale(rates.cache_write), cache_write_1h=scale(rates.cache_write_1h),
-                 **{c: scale(getattr(rates, c)) for c in IMAGE_CLASSES},
+                 **cast(dict[str, Any], {c: scale(getattr(rates, c)) for c in IMAGE_CLASSES}),
                  per_second=None if rates.per_second is None else tuple((k, v * factor) for k, v in rates.per_second))
 
 
@@ -237,6 +238,9 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
         if key not in doc:
             raise PriceFileError(f"required field {key!r} is missing", path=path)
     checked_on = _date(doc, "checked_on", path, "checked_on")
+    if checked_on is None:
+        raise PriceFileError("checked_on must be a date (YYYY-MM-DD), not null", path=path,
+                             line=_line(doc, "checked_on"))
     if doc["currency"] != "USD":
         raise PriceFileError(f"currency {doc['currency']!r} is not supported (USD only)", path=path,
                              line=_line(doc, "currency"))
@@ -281,7 +285,8 @@ def parse_price_text(text: str, path: str) -> tuple[PriceSource, dict[str, Model
                if entry.get(tier) is not None},
         )
         if any(tier in entry and entry[tier] is None for tier in ("flex", "priority")):
-            prices[str(name)].extra["not_offered"] = [t for t in ("flex", "priority") if t in entry and entry[t] is None]
+            prices[str(name)].extra["not_offered"] = [t for t in ("flex", "priority")
+                                                      if t in entry and entry[t] is None]
     return source, prices
 
 
@@ -367,13 +372,15 @@ class PriceTable:
             from batchcost.pricing import database
 
             found = database.find(price.model, self.at)
-            extra = {t: getattr(found.price, t) for t in missing
-                     if found is not None and getattr(found.price, t) is not None}
-            if extra:  # only what is said of the tiers taken from the database applies here
+            extra = {} if found is None else {t: getattr(found.price, t) for t in missing
+                                              if getattr(found.price, t) is not None}
+            with_tiers = price
+            if found is not None and extra:  # only what is said of the tiers taken from the database applies here
                 self._adopt(found, [n for n in found.notes if any(f"the {t} price" in n for t in extra)])
-            self._found[key] = price if not extra else replace(
-                price, **extra, extra={**price.extra, "tier_sources": {t: found.price.path for t in extra}})
-        return self._found[key]
+                with_tiers = replace(
+                    price, **extra, extra={**price.extra, "tier_sources": {t: found.price.path for t in extra}})
+            self._found[key] = with_tiers
+        return self._found[key] or price
 
     def _note(self, note: str) -> None:
         if note not in self.notes:
@@ -407,8 +414,8 @@ class PriceTable:
             return model
         if model in self._aliases:
             return self._aliases[model]
-        from batchcost.errors import UnknownModel
-        from batchcost.estimator.models import resolve_model
+        from batchcost.core.errors import UnknownModel
+        from batchcost.tokens.models import resolve_model
 
         try:
             family = resolve_model(model).name

@@ -10,12 +10,14 @@ The CLI's `estimate` and `report` commands call this API; it holds the logic, th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Sequence
 
-from batchcost.estimator.estimate import Estimate, OutputForecast, estimate_dataset, estimate_plan, request_cost
+from batchcost.core.options import PLAIN, ReadOptions
+from batchcost.estimation.estimate import Estimate, estimate_dataset, estimate_plan, priced, request_cost
+from batchcost.estimation.forecast import OutputForecast
 from batchcost.pricing.cost import display_money, exact_money, money
 from batchcost.pricing.tables import PriceTable, load_prices
 
@@ -157,9 +159,10 @@ class EstimateResult:
 
     def __repr__(self) -> str:
         e = self.estimate
+        batch, realtime = priced(e.cost, "batch"), priced(e.cost, "realtime")
         return (f"<Estimate {e.plan.get('path')}: {e.plan['requests']:,} requests, batch "
-                f"{display_money(e.cost['batch']['expected'])} expected (high {display_money(e.cost['batch']['high'])})"
-                f", real time {display_money(e.cost['realtime']['expected'])}>")
+                f"{display_money(batch['expected'])} expected (high {display_money(batch['high'])})"
+                f", real time {display_money(realtime['expected'])}>")
 
 
 def _price_table(prices) -> PriceTable:
@@ -173,35 +176,52 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
              output_tokens: str | int = "max", template: str | Path | None = None, model: str | None = None,
              compare_models: Iterable[str] = (), encoding: str | None = None,
              assume_image_size: tuple[int, int] | None = None, keep_requests: bool = True,
-             progress=None, tiers: Iterable[str] = ()) -> EstimateResult:
-    """Estimate a plan (or a dataset with ``template``) and keep per-request rows for tables and charts.
+             progress=None, tiers: Iterable[str] = (), reading: ReadOptions = PLAIN, jobs: int | None = None,
+             engine: str = "local", scheduler: str | None = None, sample: str | None = None,
+             seed: int | None = None, online: bool = False, base_url: str | None = None) -> EstimateResult:
+    """Estimate a plan (or a dataset with ``template``) with the engines the command line has, and keep
+    per-request rows for tables and charts.
 
-    ``keep_requests=False`` keeps memory flat for huge plans (no ``requests()`` rows, no histogram).
-    ``tiers``: flex and/or priority priced beside real time and batch (``summary()`` and ``by_model()`` gain a
-    column or row each; a tier a model does not offer is None, with a warning).
+    ``reading``: how the plan is read (``ReadOptions(provider=..., model=...)``: ``--provider``, and the batch's
+    model for lines that name none). ``jobs``, ``engine="dask"`` (``scheduler``), ``sample`` (``seed``) and
+    ``online`` (``base_url``) count as ``batchcost estimate`` does; per-request rows come from the serial engine
+    only (``keep_requests=False`` keeps memory flat on huge plans). ``tiers``: flex and/or priority priced beside
+    real time and batch (``summary()`` and ``by_model()`` gain a column or row each; a tier a model does not offer
+    is None, with a warning). ``output_tokens="calibrated"`` reads the calibration store under BATCHCOST_HOME.
     """
-    table = _price_table(prices)
-    forecast = OutputForecast.parse(output_tokens)
-    rows: list[RequestRow] = []
-    collect = _request_collector(rows) if keep_requests else None
-    if template is not None:
-        main = estimate_dataset(plan, template, table, model=model, forecast=forecast,
-                                assume_image_size=assume_image_size, progress=progress, on_request=collect)
-    else:
-        main = estimate_plan(plan, table, forecast=forecast, encoding=encoding, assume_image_size=assume_image_size,
-                             progress=progress, on_request=collect)
-    extra = [t for t in tiers if t not in ("standard", "realtime", "batch")]
-    if extra:
-        from batchcost.estimator.estimate import add_tiers
+    from batchcost.estimation.engine import EstimateOptions, run_estimate
+    from batchcost.lifecycle.calibration import Calibration, count_corrections
 
-        add_tiers(main, table, extra)
+    table = _price_table(prices)
+    options = EstimateOptions(
+        reading=reading, template=Path(template) if template is not None else None, model=model,
+        output_tokens=output_tokens, encoding=encoding, assume_image_size=assume_image_size, jobs=jobs,
+        engine=engine, scheduler=scheduler, sample=sample, seed=seed, online=online, base_url=base_url,
+        tiers=tuple(tiers), calibration=Calibration, corrections=count_corrections)
+    serial = engine == "local" and (jobs or 1) <= 1 and sample is None
+    rows: list[RequestRow] = []
+    collect = _request_collector(rows) if keep_requests and serial else None
+    main = run_estimate(plan, table, options, progress=progress, on_request=collect)
+    if keep_requests and not serial:
+        main.warnings.append("per-request rows come from the serial engine: none were kept for this estimate")
     compared = {}
     for other in compare_models:
+        forecast = OutputForecast.parse(output_tokens, Calibration)
         if template is not None:
-            compared[other] = estimate_dataset(plan, template, table, model=other,
-                                               forecast=OutputForecast.parse(output_tokens),
+            compared[other] = estimate_dataset(plan, template, table, model=other, forecast=forecast,
                                                assume_image_size=assume_image_size)
         else:
-            compared[other] = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens),
-                                            assume_image_size=assume_image_size, model=other)
+            compared[other] = estimate_plan(plan, table, forecast=forecast, assume_image_size=assume_image_size,
+                                            model=other, options=reading)
     return EstimateResult(main, rows, compared)
+
+
+def count_plan(plan: str | Path, *, encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,
+               reading: ReadOptions = PLAIN):
+    """Every request of a plan with its count, in plan order, streaming (``CountedRequest``), approximate counts
+    corrected by what reconciles learned (the calibration store under BATCHCOST_HOME), as ``batchcost count``."""
+    from batchcost.lifecycle.calibration import count_corrections
+    from batchcost.plans.counts import count_plan as counted
+
+    return counted(plan, encoding=encoding, assume_image_size=assume_image_size, options=reading,
+                   corrections=count_corrections)

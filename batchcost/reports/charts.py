@@ -16,7 +16,7 @@ REALTIME, BATCH = "#c4553b", "#2f6f9f"
 plt.rcParams.update({"font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
                      "svg.fonttype": "path", "svg.hashsalt": "batchcost"})
 
-_usd = FuncFormatter(lambda v, _pos: display_money(Decimal(str(round(v, 10)))))
+usd = FuncFormatter(lambda v, _pos: display_money(Decimal(str(round(v, 10)))))
 
 
 
@@ -49,7 +49,7 @@ def cost_ranges(estimate) -> Figure:
                     textcoords="offset points", ha="center", va="bottom", fontweight="bold")
     ax.set_xticks(range(len(shown)), labels)
     ax.set_ylabel("Cost (USD)")
-    ax.yaxis.set_major_formatter(_usd)
+    ax.yaxis.set_major_formatter(usd)
     ax.set_ylim(bottom=0)
     ax.set_title(f"Estimated cost: {estimate.plan['requests']:,} requests\n(bars: expected; lines: low to high)",
                  fontsize=10)
@@ -59,7 +59,7 @@ def cost_ranges(estimate) -> Figure:
 def cost_breakdown(estimate) -> Figure:
     """Input / cached input / output at the expected figure, per tier (stacked)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-    parts = {"input": [], "cached input": [], "output": []}
+    parts: dict[str, list[float]] = {"input": [], "cached input": [], "output": []}
     for tier in ("realtime", "batch"):
         c = estimate.cost[tier]
         parts["input"].append(_f(c["low"]))  # low has no output: it is the input cost
@@ -71,7 +71,7 @@ def cost_breakdown(estimate) -> Figure:
     for name, values in parts.items():
         ax.barh(["Real time", "Batch API"], values, left=bottom, color=colors[name], label=labels.get(name, name))
         bottom = [b + v for b, v in zip(bottom, values)]
-    ax.xaxis.set_major_formatter(_usd)
+    ax.xaxis.set_major_formatter(usd)
     ax.set_xlabel("Cost at the expected output (USD)")
     ax.set_title("Where the money goes", fontsize=10)
     fig.legend(loc="outside lower center", ncols=3, frameon=False, fontsize=9)
@@ -112,7 +112,7 @@ def model_comparison(estimates: dict) -> Figure:
                         textcoords="offset points", va="center", fontsize=7)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(_usd)
+    ax.xaxis.set_major_formatter(usd)
     ax.set_xlabel("Cost (USD): bars expected, lines low to high")
     ax.set_title("The same plan on each model", fontsize=10)
     fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=9)
@@ -124,7 +124,7 @@ def save_chart(fig: Figure, folder, name: str) -> str:
     (for inlining in an HTML page)."""
     import io
 
-    from batchcost.atomic import atomic_writer, write_text_atomic
+    from batchcost.core.atomic import atomic_writer, write_text_atomic
 
     try:
         png, svg = io.BytesIO(), io.StringIO()

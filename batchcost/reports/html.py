@@ -5,7 +5,7 @@ import html
 import re
 from decimal import Decimal
 
-from batchcost import __version__
+from batchcost.core.version import VERSION as __version__
 from batchcost.pricing.cost import display_money, money
 
 CSS = """
@@ -38,7 +38,7 @@ def headline(e) -> str:
             f"{display_money(e.savings)}.")
     if len(e.cost) <= 2:
         return line
-    from batchcost.estimator.estimate import tier_advice
+    from batchcost.estimation.estimate import tier_advice
 
     return f"{line} {tier_advice(e)}"
 
@@ -70,7 +70,7 @@ def assumptions(result) -> list[str]:
         items.append(f"Made from the dataset with template {e.plan['template']} (the plan was not written).")
     for source in e.prices:
         items.append(f"Prices: {source['path']} — {source['source']}, checked on {source['checked_on']}.")
-    from batchcost.estimator.estimate import output_sentence
+    from batchcost.estimation.forecast import output_sentence
 
     items.append(output_sentence(out))
     items.append("Input tokens are counted exactly as the API bills them; no prompt-cache discount is assumed.")

@@ -6,10 +6,10 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from batchcost.atomic import check_output, check_output_dir, write_text_atomic
+from batchcost.core.atomic import check_output, check_output_dir, write_text_atomic
+from batchcost.lifecycle.reconcile import percent_note
 from batchcost.pricing.cost import display_money
-from batchcost.reconcile import percent_note
-from batchcost.reports.charts import BATCH, REALTIME, _usd, plt, save_chart
+from batchcost.reports.charts import BATCH, REALTIME, plt, save_chart, usd
 from batchcost.reports.html import CSS, inline_svg
 
 
@@ -28,7 +28,7 @@ def chart_costs(r):
     for x, v in ((0, est["expected"]), (1, actual)):
         ax.annotate(display_money(v), (x, float(v)), xytext=(0, 4), textcoords="offset points", ha="center")
     ax.set_xticks([0, 1], ["Estimated (line: low to high)", "Actual"])
-    ax.yaxis.set_major_formatter(_usd)
+    ax.yaxis.set_major_formatter(usd)
     ax.set_ylabel("Batch cost of the succeeded requests (USD)")
     ax.set_title("Estimated vs actual cost", fontsize=10)
     return fig
@@ -87,8 +87,9 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
                              f"{e['input_tokens']:,} estimated"),
             ("Output tokens", f"{a['output_tokens']:,} billed ({a['reasoning_tokens']:,} reasoning) vs "
                               f"{e['output_tokens']['expected']:,} expected"),
-            ("Cost (batch)", f"{display_money(_money(a['cost']))} actual vs {display_money(_money(e['cost']['expected']))}"
-                             f" expected; difference {display_money(_money(d['cost']))}{percent_note(d)}")]
+            ("Cost (batch)", f"{display_money(_money(a['cost']))} actual vs "
+                             f"{display_money(_money(e['cost']['expected']))} expected; difference "
+                             f"{display_money(_money(d['cost']))}{percent_note(d)}")]
     if r.retry:
         rows.append(("Retry plan", f"{r.retry['requests']:,} requests in {r.retry['path']}"
                      + (f", batch {display_money(_money(r.retry['estimate']['batch']['expected']))} expected"
@@ -113,7 +114,8 @@ def write_reconcile_report(r, out_dir: str | Path) -> list[Path]:
     md += ["", "## Charts", ""] + [f"![{n}](charts/reconcile_{n}.png)" for n in CHARTS]
     if r.issues:
         md += ["", "## Lines that could not be reconciled", ""] + [f"- {i.one_line()}" for i in r.issues]
-    for name, text in zip(REPORT_FILES, ("".join(page), "\n".join(md) + "\n", json.dumps(r.as_dict(), indent=2) + "\n")):
+    texts = ("".join(page), "\n".join(md) + "\n", json.dumps(r.as_dict(), indent=2) + "\n")
+    for name, text in zip(REPORT_FILES, texts):
         write_text_atomic(out_dir / name, text)
         written.append(out_dir / name)
     return written

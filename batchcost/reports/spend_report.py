@@ -7,9 +7,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from batchcost.atomic import check_output, check_output_dir, write_text_atomic
+from batchcost.core.atomic import check_output, check_output_dir, write_text_atomic
 from batchcost.pricing.cost import display_money
-from batchcost.reports.charts import BATCH, REALTIME, _usd, plt, save_chart
+from batchcost.reports.charts import BATCH, REALTIME, plt, save_chart, usd
 from batchcost.reports.html import CSS, inline_svg
 
 REPORT_FILES = ("spend.html", "spend.md", "spend.json")
@@ -31,7 +31,7 @@ def chart_by_month(rows, stack: str):
                              and b.approved_at.strftime("%Y-%m") == m), Decimal(0))) for m in months]
         ax.bar(months, values, bottom=bottom, color=PALETTE[i % len(PALETTE)], label=key[:30])
         bottom = [a + v for a, v in zip(bottom, values)]
-    ax.yaxis.set_major_formatter(_usd)
+    ax.yaxis.set_major_formatter(usd)
     ax.set_ylabel("Approved batch spend (USD, each plan's high)")
     ax.set_title(f"Spend per month by {stack}", fontsize=10)
     if keys:
@@ -51,7 +51,7 @@ def chart_committed_actual(rows):
     ax.bar([i - width / 2 for i in x], committed, width, color=REALTIME, label="committed (in flight, at high)")
     ax.bar([i + width / 2 for i in x], actual, width, color=BATCH, label="actual (reconciled)")
     ax.set_xticks(list(x), months)
-    ax.yaxis.set_major_formatter(_usd)
+    ax.yaxis.set_major_formatter(usd)
     ax.set_ylabel("USD")
     ax.set_title("Committed vs actual, per month", fontsize=10)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -107,7 +107,8 @@ def write_spend_report(doc: dict, rows, out_dir: str | Path) -> list[Path]:
     if doc.get("budgets"):
         page.append("<h2>Budgets</h2><table><tr><th>project</th><th>period</th><th>limit</th><th>actual</th>"
                     "<th>committed</th><th>left</th></tr>")
-        md += ["", "## Budgets", "", "| project | period | limit | actual | committed | left |", "|---|---|---|---|---|---|"]
+        md += ["", "## Budgets", "", "| project | period | limit | actual | committed | left |",
+               "|---|---|---|---|---|---|"]
         for b in doc["budgets"]:
             row = [b["project"], f"{b['period']} from {b['start']}",
                    *(display_money(Decimal(b[k])) for k in ("limit", "actual", "committed", "left"))]

@@ -13,7 +13,8 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from batchcost.atomic import check_output, check_output_dir, place, signals_held
+from batchcost.core.atomic import check_output, check_output_dir, place, signals_held
+from batchcost.estimation.estimate import priced
 from batchcost.reports.api import REQUEST_COLUMNS, EstimateResult
 from batchcost.reports.charts import save_chart
 from batchcost.reports.html import render_html, render_markdown
@@ -84,5 +85,5 @@ def write_report(result: EstimateResult, out_dir: str | Path, *, budget: Decimal
 
 
 def _fits(result: EstimateResult, key: str, budget: Decimal) -> bool | None:
-    cost = result.estimate.cost["batch"][key]
+    cost = priced(result.estimate.cost, "batch")[key]
     return None if cost is None else cost <= budget

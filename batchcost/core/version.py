@@ -1,0 +1,3 @@
+"""The version of batchcost (one place; the package and every report say it)."""
+
+VERSION = "0.1.0"

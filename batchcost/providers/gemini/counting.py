@@ -1,0 +1,229 @@
+"""Counting Gemini requests offline, as ``promptTokenCount`` counts them (google-genai's LocalTokenizer accumulates it
+the same way): every text part on its own with the Gemma 3 vocabulary, no per-turn overhead; function calls and
+responses (name, keys, string values); function declarations and ``responseSchema`` (names, descriptions, enums,
+required, property names; type names are free); ``systemInstruction``. Images by Google's documented tile rule and
+PDFs per page, approximately, with a band; audio and video by URI, a band up to the context window."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from batchcost.core.errors import PlanError
+from batchcost.providers.gemini.fields import EMBED, field
+from batchcost.tokens.images import image_size
+from batchcost.tokens.models import ModelInfo
+from batchcost.tokens.text import RequestCount, expect, length_function, note
+
+IMAGE_TILE, TILE_TOKENS, SMALL_IMAGE = 768, 258, 384  # ai.google.dev/gemini-api/docs/tokens: images
+PDF_PAGE_TOKENS = 258  # a PDF page counts as one image (docs: document processing)
+
+
+class GeminiCounter:
+    """Counts GenerateContentRequests for one Gemini model, exactly for text."""
+
+    def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
+                 base_dir: Path | None = None, fingerprints: bool = False, correction=None):
+        self.model = model
+        self.assume_image_size = assume_image_size
+        self._len = length_function(model.encoding)
+        a = model.approximation
+        self.ratios = None if a is None else (a.low, a.ratio, a.high)
+
+    def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
+        expect(body, dict, "request")
+        if (endpoint == EMBED) != (self.model.kind == "embedding"):
+            model = "an embedding model" if self.model.kind == "embedding" else "a generation model"
+            line = "an EmbedContentRequest" if endpoint == EMBED else "a GenerateContentRequest"
+            raise PlanError(f"{self.model.name} is {model}; this line is {line}")
+        if endpoint == EMBED:
+            return self._embedding(body)
+        result = RequestCount(0, None)
+        texts: list[str] = []
+        media = [0, 0, 0]
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise PlanError("request.contents must be a non-empty list of contents")
+        for i, content in enumerate(contents):
+            self._content(content, f"request.contents[{i}]", texts, media, result)
+        system = field(body, "systemInstruction")
+        if system is not None:
+            if isinstance(system, str):
+                texts.append(system)
+            else:
+                self._content(system, "request.systemInstruction", texts, media, result)
+        tools = body.get("tools")
+        if tools is not None:
+            expect(tools, list, "request.tools")
+            for j, tool in enumerate(tools):
+                expect(tool, dict, f"request.tools[{j}]")
+                for k, declaration in enumerate(field(tool, "functionDeclarations") or []):
+                    expect(declaration, dict, f"request.tools[{j}].functionDeclarations[{k}]")
+                    for key in ("name", "description"):
+                        if declaration.get(key):
+                            texts.append(str(declaration[key]))
+                    for key in ("parameters", "response"):
+                        if isinstance(declaration.get(key), dict):
+                            _schema(declaration[key], texts)
+                if set(tool) - {"functionDeclarations", "function_declarations"}:
+                    note(result, "built-in tools (search, code execution) add prompt tokens the API reports as "
+                                  "toolUsePromptTokenCount; not counted offline")
+        config = field(body, "generationConfig")
+        bound = None
+        if config is not None:
+            expect(config, dict, "request.generationConfig")
+            schema = field(config, "responseSchema")
+            if isinstance(schema, dict):
+                _schema(schema, texts)
+            bound = field(config, "maxOutputTokens")
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+                raise PlanError(f"request.generationConfig.maxOutputTokens must be a non-negative whole number, "
+                                f"not {json.dumps(bound)[:40]}")
+            n = field(config, "candidateCount")
+            if bound is not None and isinstance(n, int) and not isinstance(n, bool) and n > 1:
+                bound *= n
+        result.max_output_tokens = bound  # thinking is billed as output and bounded by maxOutputTokens
+        return self._total(texts, media, result)
+
+    def _embedding(self, body: dict[str, Any]) -> RequestCount:
+        """An EmbedContentRequest: only the text parts of its content are billed (``tokenCount``)."""
+        result = RequestCount(0, 0)
+        content = expect(body.get("content"), dict, "request.content")
+        parts = expect(content.get("parts"), list, "request.content.parts")
+        texts = []
+        for k, part in enumerate(parts):
+            expect(part, dict, f"request.content.parts[{k}]")
+            if "text" in part:
+                texts.append(expect(part["text"], str, f"request.content.parts[{k}].text"))
+            elif part:
+                note(result, "embedding parts other than text are not counted offline")
+        return self._total(texts, [0, 0, 0], result)
+
+    def _total(self, texts: list[str], media: list[int], result: RequestCount) -> RequestCount:
+        text_tokens = sum(self._len(t) for t in texts)
+        if self.ratios is None:
+            result.input_tokens = text_tokens + media[1]
+            if any(media):
+                result.approximate, result.basis = True, "approximation"
+                result.low, result.high = text_tokens + media[0], text_tokens + media[2]
+        else:
+            low, mid, high = self.ratios
+            result.approximate, result.basis = True, "approximation"
+            result.input_tokens = round(text_tokens * mid) + media[1]
+            result.low = math.floor(text_tokens * low) + media[0]
+            result.high = math.ceil(text_tokens * high) + media[2]
+            note(result, f"{self.model.name}'s vocabulary is not shipped: its text is counted with Gemma 3's "
+                          f"({low}x to {high}x)")
+        return result
+
+    def _ceiling(self, tokens: int | None) -> int:
+        """The most a medium the counter cannot read can add: ``tokens``, never more than the context window (the
+        API refuses a longer prompt); with neither, the largest Gemini window."""
+        window = self.model.context_window or 1_048_576
+        return window if tokens is None else min(tokens, window)
+
+    def _content(self, content: Any, at: str, texts: list[str], media: list[int], result: RequestCount) -> None:
+        expect(content, dict, at)
+        parts = content.get("parts")
+        expect(parts, list, f"{at}.parts")
+        for k, part in enumerate(parts):
+            where = f"{at}.parts[{k}]"
+            expect(part, dict, where)
+            if "text" in part:
+                texts.append(expect(part["text"], str, f"{where}.text"))
+            for kind, payload in (("functionCall", "args"), ("functionResponse", "response")):
+                call = field(part, kind)  # a call's or a response's name, then its keys and string values
+                if isinstance(call, dict):
+                    if call.get("name"):
+                        texts.append(str(call["name"]))
+                    if isinstance(call.get(payload), dict):
+                        _values(call[payload], texts)
+            for kind in ("inlineData", "fileData"):
+                blob = field(part, kind)
+                if isinstance(blob, dict):  # fileData names a file by URI: its bytes are not here to read
+                    self._media(field(blob, "mimeType") or "", blob.get("data") if kind == "inlineData" else None,
+                                where, media, result)
+
+    def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
+        raw = b""
+        if isinstance(data, str):
+            head = data[:1 << 22]
+            decode = base64.urlsafe_b64decode if ("-" in head or "_" in head) else base64.b64decode  # both are taken
+            try:
+                raw = decode(head + "=" * (-len(head) % 4))
+            except (ValueError, TypeError):
+                raise PlanError(f"{at}.inlineData.data is not base64") from None
+        if mime.startswith("image/"):
+            size = image_size(raw) if raw else self.assume_image_size
+            if size is None:
+                note(result, "images not readable offline are counted as 1 to 4 tiles (258 tokens each); "
+                              "use --image-size WxH or --online")
+                low, mid, high = TILE_TOKENS, TILE_TOKENS, 4 * TILE_TOKENS
+            else:
+                low = mid = high = gemini_image_tokens(*size)
+                note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)")
+        elif mime == "application/pdf" and raw:
+            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw))
+            low = mid = high = max(1, pages) * PDF_PAGE_TOKENS
+            note(result, "PDF pages are counted at 258 tokens each (Google's rule; extracted text not counted)")
+        elif mime == "application/pdf":  # by URI: its pages are unknown offline, up to the API's maximum
+            low = mid = PDF_PAGE_TOKENS
+            high = self._ceiling(MAX_PDF_PAGES * PDF_PAGE_TOKENS)
+            note(result, f"a PDF given by URI is counted as 1 to {MAX_PDF_PAGES:,} pages (the API's maximum, at 258 "
+                          "tokens a page): its pages cannot be read offline; use --online")
+        else:  # audio, video: their length is unknown offline; the high is what the context window can hold
+            low = mid = 0
+            high = self._ceiling(None)
+            note(result, f"{mime or 'this media'} is not counted offline (audio 32 and video 263 tokens a second): "
+                          "0 up to the context window; use --online")
+        media[0] += low
+        media[1] += mid
+        media[2] += high
+
+
+MAX_PDF_PAGES = 1000  # ai.google.dev/gemini-api/docs/document-processing: "up to 1000 document pages"
+
+
+def gemini_image_tokens(width: int, height: int) -> int:
+    """Google's rule for Gemini 2.0 and later: an image with both sides at most 384 px is 258 tokens; a larger one is
+    cut into 768x768 tiles of 258 tokens each (ai.google.dev/gemini-api/docs/tokens, "Image")."""
+    if width <= SMALL_IMAGE and height <= SMALL_IMAGE:
+        return TILE_TOKENS
+    return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE) * TILE_TOKENS
+
+
+def _values(value: Any, texts: list[str]) -> None:
+    """A dict's keys and every string inside it (LocalTokenizer's _dict_traverse)."""
+    if isinstance(value, str):
+        texts.append(value)
+    elif isinstance(value, dict):
+        texts.extend(str(k) for k in value)
+        for item in value.values():
+            _values(item, texts)
+    elif isinstance(value, list):
+        for item in value:
+            _values(item, texts)
+
+
+def _schema(schema: dict, texts: list[str]) -> None:
+    """A Schema's counted text (LocalTokenizer's add_schema): format, description, enum, required, property names,
+    items and example; its type, title and default are not counted."""
+    for key in ("format", "description"):
+        if schema.get(key):
+            texts.append(str(schema[key]))
+    for key in ("enum", "required"):
+        if isinstance(schema.get(key), list):
+            texts.extend(str(v) for v in schema[key])
+    if isinstance(schema.get("items"), dict):
+        _schema(schema["items"], texts)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, sub in properties.items():
+            texts.append(str(name))
+            if isinstance(sub, dict):
+                _schema(sub, texts)
+    if schema.get("example") is not None:
+        _values(schema["example"], texts)

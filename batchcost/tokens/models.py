@@ -1,0 +1,184 @@
+"""The model registry (batchcost/data/models.yaml) and name resolution."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from batchcost.core.errors import UnknownModel, UsageError
+from batchcost.data import load_data
+
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")  # -2024-07-18, -20250929 (Claude), -0613
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    tokens_per_message: int
+    tokens_per_name: int
+    reply_primer: int
+
+
+@dataclass(frozen=True)
+class ToolRules:
+    func_init: int
+    prop_init: int
+    prop_key: int
+    enum_init: int
+    enum_item: int
+    func_end: int
+
+
+@dataclass(frozen=True)
+class ImageRules:
+    kind: str  # "tiles" or "patches"
+    base: int = 0
+    tile: int = 0
+    multiplier: Decimal = Decimal(1)
+    cap: int = 1536
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class Approximation:
+    """How far an offline count may be from the provider's: the text measured with a proxy encoding, scaled by
+    ``ratio`` (central), and by ``low`` and ``high`` for the stated band."""
+
+    ratio: Decimal
+    low: Decimal
+    high: Decimal
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything needed to count one model's requests. ``name`` is the registry family."""
+
+    name: str
+    kind: str  # chat, completion, embedding, image, video (and the providers' own: messages, generate)
+    encoding: str
+    context_window: int | None
+    max_output_tokens: int | None
+    chat_rules: ChatRules
+    tool_rules: ToolRules
+    tools_verified: bool
+    image_rules: ImageRules | None
+    reasoning: bool
+    max_inputs: int | None = None
+    aliases: tuple[str, ...] = field(default=())
+    provider: str = ""  # the provider whose lines name it (models.yaml)
+    approximation: Approximation | None = None  # set where no official offline tokenizer exists
+    tool_prompt: dict | None = None  # tokens the provider adds once for tools, by tool_choice (Claude)
+    structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
+    min_cacheable: int | None = None  # the shortest prefix an explicit cache breakpoint caches (Claude)
+    media: str | None = None  # image and video models: their table in media.yaml (image_outputs), or "video"
+    custom: bool = False  # outside the registry (--encoding): what it is and which endpoints it takes is unknown
+
+
+def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
+    spec = {**registry["defaults"], **entry}
+    image = spec.get("image_rules")
+    image_rules = None
+    if image:
+        raw = dict(registry["image_rules"][image])
+        if "multiplier" in raw:
+            raw["multiplier"] = Decimal(str(raw["multiplier"]))
+        image_rules = ImageRules(**raw)
+    return ModelInfo(
+        name=name,
+        kind=spec["kind"],
+        encoding=spec["encoding"],
+        context_window=spec.get("context_window"),
+        max_output_tokens=spec.get("max_output_tokens"),
+        chat_rules=ChatRules(**registry["chat_rules"][spec["chat_rules"]]),
+        tool_rules=ToolRules(**registry["tool_rules"][spec["tool_rules"]]),
+        tools_verified=bool(spec["tools_verified"]),
+        image_rules=image_rules,
+        reasoning=bool(spec["reasoning"]),
+        max_inputs=spec.get("max_inputs"),
+        aliases=tuple(spec.get("aliases", ())),
+        provider=spec["provider"],
+        approximation=_approximation(spec, registry),
+        tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
+        structure=registry["claude_rules"][spec["structure"]] if spec.get("structure") else None,
+        min_cacheable=spec.get("min_cacheable"),
+        media=spec.get("media"),
+    )
+
+
+def _approximation(spec: dict, registry: dict) -> Approximation | None:
+    name = spec.get("approximation")
+    if not name:
+        return None
+    raw = {**registry.get("approximations", {}), **registry.get("gemini_approximations", {})}[name]
+    return Approximation(*(Decimal(str(raw[k])) for k in ("ratio", "low", "high")))
+
+
+@cache
+def registry() -> dict[str, ModelInfo]:
+    """Family name -> ModelInfo, built once from the data file (each section's defaults under its models')."""
+    data = load_data("models.yaml")
+    models = {}
+    for section, defaults in data["sections"].items():
+        for name, entry in (data.get(section) or {}).items():
+            models[name] = _build(name, {**defaults, **entry}, data)
+    return models
+
+
+@cache
+def _alias_index() -> dict[str, str]:
+    index = {}
+    for info in registry().values():
+        index[info.name] = info.name
+        for alias in info.aliases:
+            index[alias] = info.name
+    return index
+
+
+def known_model_names() -> list[str]:
+    return sorted(_alias_index())
+
+
+def _lookup(name: str) -> str | None:
+    index = _alias_index()
+    if name in index:
+        return index[name]
+    if name.startswith("ft:"):  # ft:gpt-4o-mini-2024-07-18:org::id
+        return _lookup(name.split(":")[1])
+    undated = _DATED.sub("", name)
+    if undated != name:
+        return _lookup(undated)
+    return None
+
+
+def closest_models(name: str, n: int = 3) -> list[str]:
+    return difflib.get_close_matches(name, known_model_names(), n=n, cutoff=0.4)
+
+
+@cache
+def resolve_model(name: str) -> ModelInfo:
+    """Return the registry entry for ``name`` (a family, alias, dated snapshot or fine-tune).
+
+    Raises ``UnknownModel`` naming the closest known models: an unknown model is never counted with a
+    guessed encoding.
+    """
+    family = _lookup(name) if isinstance(name, str) else None
+    if family is None:
+        near = closest_models(str(name))
+        hint = f"; closest known: {', '.join(near)}" if near else ""
+        raise UnknownModel(
+            f"unknown model {name!r}{hint} (use --encoding to count a private model with a given encoding)"
+        )
+    return registry()[family]
+
+
+def custom_model(name: str, encoding: str) -> ModelInfo:
+    """A model outside the registry, counted with ``encoding`` and the standard chat rules."""
+    from batchcost.tokens.encodings import encoding_names
+
+    if encoding not in encoding_names():
+        raise UsageError(f"unknown encoding {encoding!r}; known: {', '.join(encoding_names())}")
+    data = load_data("models.yaml")
+    return replace(_build(name, {"encoding": encoding, "context_window": None, "max_output_tokens": None}, data),
+                   custom=True)
