@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from tests.loopback import JsonHandler, LoopbackServer
 
@@ -143,8 +143,8 @@ class MessageBatchesServer(LoopbackServer):
             return "count", (200, {"input_tokens": self.count(body)}, json_type)
         if path == "/v1/messages" and method == "POST":  # the real-time Messages API (the pilot)
             if not isinstance(body.get("max_tokens"), int) or not isinstance(body.get("messages"), list):
-                return "message", (400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                                    "message": "max_tokens: Field required"}}, json_type)
+                refused = {"type": "invalid_request_error", "message": "max_tokens: Field required"}
+                return "message", (400, {"type": "error", "error": refused}, json_type)
             usage = self.bill(body)
             return "message", (200, {"id": f"msg_{next(self._ids):06d}", "type": "message", "role": "assistant",
                                      "model": body["model"], "content": [{"type": "text", "text": "ok"}],

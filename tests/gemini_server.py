@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from typing import Callable
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from tests.loopback import JsonHandler, LoopbackServer
-from urllib.parse import parse_qs, urlsplit
 
 KEY_HEADER = "x-goog-api-key"
 
@@ -48,7 +48,8 @@ class GeminiBatchServer(LoopbackServer):
 
     def fail(self, route: str, *faults) -> None:
         """Inject faults for the next calls of ``route`` ("upload", "files", "create", "get", "list", "cancel",
-        "download", "count", "generate"): an HTTP status, "drop" (the connection closes with no answer) or a ``Raw`` answer."""
+        "download", "count", "generate"): an HTTP status, "drop" (the connection closes with no answer) or a ``Raw``
+        answer."""
         self.faults.setdefault(route, []).extend(faults)
 
     def created(self) -> int:

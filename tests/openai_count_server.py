@@ -9,7 +9,7 @@ injected. It is driven through the real ``openai`` SDK; it never ships.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from tests.loopback import JsonHandler, LoopbackServer
 

@@ -2,7 +2,8 @@
 
 The server binaries (initdb, postgres) come from the ``pgserver`` wheel on PyPI, so a fresh machine needs nothing
 from the system. PostgreSQL refuses to run as root: under root the data folder is given to ``nobody`` and the
-server runs as that user. Only test code; it never ships in the package.
+server runs as that user, and when ``nobody`` cannot reach the binaries (a checkout in a private folder, mode 0700)
+they are copied beside the data first. Only test code; it never ships in the package.
 """
 from __future__ import annotations
 
@@ -22,6 +23,29 @@ def binaries() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the pgserver wheel (PostgreSQL binaries) is not installed: pip install -e '.[test]'")
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner may reach ``path`` (every folder above it searchable by others)."""
+    path = path.resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents])
+
+
+def world_readable_copy(install: Path, into: Path) -> Path:
+    """``install`` (pgserver's pginstall) copied under ``into``, readable and runnable by every user, with the
+    shared libraries its binaries find at ``$ORIGIN/../../../pgserver.libs`` (the wheel's layout, kept)."""
+    copy = into / "pgserver" / "pginstall"
+    shutil.copytree(install, copy, symlinks=True)
+    libs = install.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, into / "pgserver.libs", symlinks=True)
+    for folder, _dirs, files in os.walk(into):
+        os.chmod(folder, 0o755)
+        for name in files:
+            target = Path(folder) / name
+            if not target.is_symlink():
+                os.chmod(target, target.stat().st_mode | 0o444 | (0o111 if target.stat().st_mode & 0o100 else 0))
+    return copy / "bin"
 
 
 def _free_port() -> int:
@@ -46,10 +70,12 @@ class PostgresServer:
         entry = pwd.getpwnam("nobody")
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         who = self._as_user()
         if who:
             os.chmod(self.root, 0o755)
+            if not reachable_by_others(self.bin):
+                self.bin = world_readable_copy(self.bin.parent, self.root / "binaries")
             os.chown(self.root, who["user"], who["group"])
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         subprocess.run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",

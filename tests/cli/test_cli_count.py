@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.test_counting import COOKBOOK_MESSAGES, COOKBOOK_TOOL_MESSAGES, COOKBOOK_TOOLS
+from tests.providers.openai.test_counting import COOKBOOK_MESSAGES, COOKBOOK_TOOL_MESSAGES, COOKBOOK_TOOLS
 
 
 def _line(i, body, url="/v1/chat/completions"):

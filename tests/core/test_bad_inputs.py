@@ -99,8 +99,8 @@ def _setup(folder: Path, case: dict) -> None:
 def _approval(folder: Path, dotted: str, value) -> None:
     from decimal import Decimal
 
-    from batchcost.batch.approval import make_approval
-    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.estimation.estimate import estimate_plan
+    from batchcost.lifecycle.approval import make_approval
     from batchcost.pricing.tables import load_prices
 
     approval = make_approval(estimate_plan(folder / "plan.jsonl", load_prices()), budget=Decimal(1), by="tester")

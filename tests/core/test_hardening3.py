@@ -127,7 +127,7 @@ def test_an_interrupt_stops_online_counting_within_seconds_while_it_waits_out_ra
         _, rest = proc.communicate(timeout=30)  # before the fix: minutes, until every pause ran out
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError(f"{name}: still counting 30 s after Ctrl-C")
+        raise AssertionError(f"{name}: still counting 30 s after Ctrl-C") from None
     assert proc.returncode == 130 and "interrupted" in rest and "Traceback" not in rest, rest
 
 
@@ -157,7 +157,7 @@ def test_a_lone_surrogate_in_a_dataset_is_planned_and_estimated_on_every_path(en
 def _newer_ledger(home):
     import sqlite3
 
-    from batchcost.batch.ledger import Ledger
+    from batchcost.lifecycle.ledger import Ledger
 
     Ledger(home / "ledger.sqlite3").close()
     db = sqlite3.connect(home / "ledger.sqlite3")
@@ -169,7 +169,7 @@ def _newer_ledger(home):
 def _other_schema_ledger(home):
     import sqlite3
 
-    from batchcost.batch.ledger import Ledger
+    from batchcost.lifecycle.ledger import Ledger
 
     Ledger(home / "ledger.sqlite3").close()
     db = sqlite3.connect(home / "ledger.sqlite3")
@@ -191,8 +191,8 @@ def test_an_approval_the_ledger_cannot_book_is_never_written(ledger, write_plan,
 
 
 def test_an_approval_that_cannot_be_written_is_not_booked(write_plan, tmp_path, monkeypatch, capsys):
-    from batchcost.batch import approval
     from batchcost.cli.app import main
+    from batchcost.lifecycle import approval
     from tests.conftest import ledger_rows
 
     def disk_full(record, path):

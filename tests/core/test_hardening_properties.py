@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchcost.cli.app import main
-from batchcost.errors import BatchcostError
+from batchcost.core.errors import BatchcostError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LINE = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
@@ -69,8 +69,8 @@ def _only_batchcost_errors(call) -> None:
 @SETTINGS
 @given(value=pathological_json(), field=st.sampled_from(["max_tokens", "temperature", "metadata", "messages", "n"]))
 def test_pathological_json_in_a_plan_gives_only_batchcost_errors(value, field):
-    from batchcost.estimator.estimate import estimate_plan
-    from batchcost.estimator.plan_counts import count_plan
+    from batchcost.estimation.estimate import estimate_plan
+    from batchcost.plans.counts import count_plan
     from batchcost.pricing.tables import load_prices
 
     with tempfile.TemporaryDirectory() as folder:
@@ -96,8 +96,8 @@ def test_pathological_json_in_a_dataset_gives_only_batchcost_errors(value, where
 @SETTINGS
 @given(value=pathological_json(), key=st.sampled_from(["prompt_tokens", "completion_tokens", "prompt_tokens_details"]))
 def test_pathological_json_in_results_is_listed_and_the_rest_reconciled(value, key):
+    from batchcost.lifecycle.reconcile import reconcile
     from batchcost.pricing.tables import load_prices
-    from batchcost.reconcile import reconcile
 
     with tempfile.TemporaryDirectory() as folder:
         plan, out = Path(folder) / "plan.jsonl", Path(folder) / "out.jsonl"
@@ -114,10 +114,10 @@ def test_pathological_json_in_results_is_listed_and_the_rest_reconciled(value, k
 @SETTINGS
 @given(value=pathological_json(), where=st.sampled_from(["budget", "plan", "estimate"]))
 def test_pathological_json_in_approvals_and_estimates_is_refused_in_one_line(value, where):
-    from batchcost.batch.approval import load_approval
-    from batchcost.errors import BudgetExceeded
+    from batchcost.core.errors import BudgetExceeded
+    from batchcost.lifecycle.approval import load_approval
+    from batchcost.lifecycle.reconcile import reconcile
     from batchcost.pricing.tables import load_prices
-    from batchcost.reconcile import reconcile
 
     with tempfile.TemporaryDirectory() as folder:
         plan, doc = Path(folder) / "plan.jsonl", Path(folder) / "doc.json"
@@ -152,7 +152,7 @@ def yaml_with_aliases(draw) -> tuple[str, str]:
 @SETTINGS
 @given(doc=yaml_with_aliases(), twice=st.booleans())
 def test_templates_with_aliases_and_special_values_never_write_invalid_json(doc, twice):
-    from batchcost.inputs import json_problem
+    from batchcost.core.inputs import json_problem
     from batchcost.plans.datasets import Record
     from batchcost.plans.templates import TemplateError, load_template
 
@@ -308,10 +308,10 @@ PRICES = st.builds(lambda digits, places: Decimal(digits).scaleb(-places),
        output=st.integers(min_value=0, max_value=2**53), caller_precision=st.integers(min_value=1, max_value=28))
 def test_a_cost_is_exact_whatever_the_digits_of_the_price_and_the_callers_context(
         input_rate, output_rate, tokens, output, caller_precision):
+    import datetime as dt
+
     from batchcost.pricing.cost import price_tokens
     from batchcost.pricing.tables import ModelPrice, Rates
-
-    import datetime as dt
 
     rates = Rates(input=input_rate, output=output_rate)
     price = ModelPrice("m", rates, rates, "test", dt.date(2026, 11, 1), "test")

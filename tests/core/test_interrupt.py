@@ -96,7 +96,7 @@ def _signal_arrives_through_another_thread(sig: int) -> list[str]:
     handler in the main thread at once. Returns what happened, in order."""
     import threading
 
-    from batchcost.atomic import signals_held
+    from batchcost.core.atomic import signals_held
 
     events: list[str] = []
     stop = threading.Event()
@@ -131,7 +131,7 @@ def test_a_signal_taken_by_another_thread_still_waits_for_the_end_of_the_hold(si
 
 
 def test_the_hold_hands_an_ignored_signal_to_nobody():
-    from batchcost.atomic import signals_held
+    from batchcost.core.atomic import signals_held
 
     old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "batchcost"
+ROOT = Path(__file__).resolve().parents[2] / "batchcost"
 # lowest first: a module may import its own layer and the layers below it, never one above
 LAYERS = ["core", "tokens", "pricing", "providers", "plans", "estimation", "lifecycle", "reports", "cli"]
 BASE = {"data": 0}  # the data files' loader sits with core

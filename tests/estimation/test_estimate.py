@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from batchcost.estimator.estimate import OutputForecast, estimate_plan
+from batchcost.estimation.estimate import estimate_plan
+from batchcost.estimation.forecast import OutputForecast
 from batchcost.pricing import load_prices
-from tests.test_counting import COOKBOOK_MESSAGES
-from tests.test_pricing import TEST_PRICES
+from tests.pricing.test_pricing import TEST_PRICES
+from tests.providers.openai.test_counting import COOKBOOK_MESSAGES
 
 
 @pytest.fixture

@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchcost.estimator import estimate as estimate_module
-from batchcost.estimator.encodings import BUFFER_FROM_CHARS, get_encoding, token_counter
-from batchcost.estimator.estimate import OutputForecast, estimate_lines, estimate_plan
-from batchcost.estimator.parallel import estimate_in_parts
-from batchcost.estimator.plan_counts import PlanCounter
+from batchcost.estimation import tally as tally_module
+from batchcost.estimation.estimate import estimate_lines, estimate_plan
+from batchcost.estimation.forecast import OutputForecast
+from batchcost.estimation.parallel import estimate_in_parts
+from batchcost.plans.counts import PlanCounter
 from batchcost.plans.reader import read_plan
 from batchcost.pricing import load_prices
+from batchcost.tokens.encodings import BUFFER_FROM_CHARS, get_encoding, token_counter
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
 TRICKY = [
@@ -106,14 +107,16 @@ def test_fast_path_equals_the_general_path(write_plan, prices, forecast, monkeyp
     lines[0] = "\ufeff" + lines[0]  # a BOM on line 1
     plan = write_plan(lines)
     plan.write_bytes(plan.read_bytes().replace(b"\n", b"\r\n", 40))  # some CRLF endings
-    spec = OutputForecast.parse(forecast)
+    from batchcost.lifecycle.calibration import Calibration
+
+    spec = OutputForecast.parse(forecast, Calibration)
     slow = general(plan, prices, spec)
 
     counted = []
     original = PlanCounter.count_line
     monkeypatch.setattr(PlanCounter, "count_line", lambda self, item, path: counted.append(1) or original(
         self, item, path))
-    fast = estimate_plan(plan, prices, forecast=OutputForecast.parse(forecast)).as_dict()
+    fast = estimate_plan(plan, prices, forecast=OutputForecast.parse(forecast, Calibration)).as_dict()
     assert fast == slow
     assert slow["warnings"] and any("long-context" in w for w in slow["warnings"])  # the threshold was crossed
     assert slow["cache"]["cached_input_tokens"]["high"] > 0  # cacheable prefixes were tracked
@@ -140,7 +143,7 @@ def test_parallel_parts_equal_the_general_path(write_plan, prices):
 
 
 def test_fast_path_reports_progress_for_every_byte(write_plan, prices, monkeypatch):
-    monkeypatch.setattr(estimate_module, "PROGRESS_EVERY", 4096)
+    monkeypatch.setattr(tally_module, "PROGRESS_EVERY", 4096)
     plan = write_plan(mixed_lines(random.Random(8), 400))
     seen: list[int] = []
     estimate_plan(plan, prices, progress=seen.append)

@@ -9,8 +9,10 @@ import random
 import pandas as pd
 import pytest
 
-from batchcost.estimator.estimate import OutputForecast, estimate_plan
-from batchcost.estimator.parallel import _process_map, byte_ranges, estimate_in_parts
+from batchcost.core.workers import process_map
+from batchcost.estimation.estimate import estimate_plan
+from batchcost.estimation.forecast import OutputForecast
+from batchcost.estimation.parallel import byte_ranges, estimate_in_parts
 from batchcost.pricing import load_prices
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "ünïcode", "日本", "🙂", "quote\"s", "new\nline"]
@@ -68,7 +70,7 @@ def _fail_at(i, bad):
 def test_process_map_works_here_too_and_keeps_order():
     seen = []
     _PARENT_DID_ONE.clear()
-    results = _process_map(2, progress=seen.append)(_pid_and_square, [(i, os.getpid()) for i in range(12)])
+    results = process_map(2, progress=seen.append)(_pid_and_square, [(i, os.getpid()) for i in range(12)])
     assert [square for _, square in results] == [i * i for i in range(12)]
     pids = {pid for pid, _ in results}
     assert os.getpid() in pids and len(pids) <= 2  # this process and (at most) one forked worker
@@ -82,14 +84,14 @@ def _span(path, start, end):
 def test_process_map_reports_every_byte_once():
     seen = []
     ranges = byte_ranges(10_000, 9)
-    _process_map(2, progress=seen.append)(_span, [("plan", a, b) for a, b in ranges])
+    process_map(2, progress=seen.append)(_span, [("plan", a, b) for a, b in ranges])
     assert sum(seen) == 10_000 and all(n > 0 for n in seen)
 
 
 @pytest.mark.parametrize("bad", [0, 11])
 def test_process_map_raises_the_first_failure(bad):
     with pytest.raises(ValueError, match=f"part {bad} failed"):
-        _process_map(2)(_fail_at, [(i, bad) for i in range(12)])
+        process_map(2)(_fail_at, [(i, bad) for i in range(12)])
 
 
 def test_parallel_errors_name_the_right_line(write_plan, cli):

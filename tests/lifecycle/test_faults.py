@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,42 +16,55 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PLANTED_KEY, ROOT
-from tests.test_lifecycle import CHAT, _clear_chaos_after_first, approve
+from tests.lifecycle.test_lifecycle import CHAT, _clear_chaos_after_first, approve
 
 
 def start(*args, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "batchcost", *map(str, args)], cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "batchcost", *map(str, args)], cwd=ROOT,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def successful_creates(aimock) -> list[dict]:
     return [c for c in aimock.calls("POST", "/v1/batches") if c["response"]["status"] == 200]
 
 
-def test_sigkill_during_submit_then_rerun_gives_exactly_one_batch(aimock, cli, tmp_path, monkeypatch):
-    """Kill `submit` at several moments (every API call takes 0.4 s); each rerun ends with exactly one batch."""
-    import sqlite3
+def _ledger_state(home: Path) -> str | None:
+    """The first wave's state in the ledger, read only (never making the file), or None before there is one."""
+    try:
+        row = sqlite3.connect(f"file:{home / 'ledger.sqlite3'}?mode=ro", uri=True, timeout=0.05).execute(
+            "SELECT state FROM submissions").fetchone()
+    except sqlite3.Error:  # not made yet, or locked by the writer this moment
+        return None
+    return row[0] if row else None
 
+
+def test_sigkill_during_submit_then_rerun_gives_exactly_one_batch(aimock, cli, tmp_path, monkeypatch):
+    """Kill `submit` at several moments (every API call takes 0.4 s); each rerun ends with exactly one batch.
+    The moments are counted from when the wave is first recorded, so a slow machine's start-up does not move
+    every kill before it: one kill lands at start-up, the others during the upload and the create."""
     approval = approve(cli, CHAT, tmp_path)
     states = []
-    for i, kill_after in enumerate((0.3, 0.6, 0.9, 1.1, 1.3, 1.5)):
+    for i, kill_after in enumerate((None, 0.0, 0.3, 0.6, 0.9, 1.3)):
         home = tmp_path / f"home-{i}"
         monkeypatch.setenv("BATCHCOST_HOME", str(home))
         aimock.reset()
         aimock.chaos(latencyMs=400)
         proc = start("submit", CHAT, "--approval", approval)
-        time.sleep(kill_after)
+        if kill_after is None:
+            time.sleep(0.2)  # still starting: nothing recorded yet
+        else:
+            deadline = time.monotonic() + 60
+            while _ledger_state(home) is None and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(kill_after)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         aimock.calm()
         if proc.returncode != -signal.SIGKILL:
             states.append("finished")
         else:
-            try:
-                row = sqlite3.connect(home / "ledger.sqlite3").execute("SELECT state FROM submissions").fetchone()
-            except sqlite3.Error:
-                row = None
-            states.append(row[0] if row else "nothing recorded")
+            states.append(_ledger_state(home) or "nothing recorded")
         rerun = cli("submit", CHAT, "--approval", approval, "--format", "json")
         assert rerun.returncode == 0, rerun.stderr
         [wave] = json.loads(rerun.stdout)["batches"]

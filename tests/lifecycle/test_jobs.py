@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from batchcost.estimator.plan_counts import count_plan
+from batchcost.plans.counts import count_plan
 from tests.conftest import ledger_rows
 
 
@@ -144,14 +144,16 @@ def test_cancel_a_job_cancels_running_waves_and_never_creates_the_held_ones(aimo
 def test_a_wave_refused_for_the_queue_limit_is_held_and_made_again(aimock, cli, write_plan, tmp_path, monkeypatch):
     """The Batch API fails a batch over the enqueued-token cap at validation (token_limit_exceeded): the wave is
     made again when the queue drains, under a new tag, and is not reported failed."""
-    from batchcost.providers import openai as openai_provider
+    from batchcost import providers
+
+    openai_provider = providers.get("openai")
 
     assert openai_provider.queue_refused({"status": "failed", "errors": {"data": [
         {"code": "token_limit_exceeded", "message": "Enqueued token limit reached"}]}})
     assert not openai_provider.queue_refused({"status": "failed", "errors": {"data": [{"code": "invalid_json"}]}})
     assert not openai_provider.queue_refused({"status": "completed"})
-    from batchcost.batch import lifecycle
-    from batchcost.batch.ledger import Ledger
+    from batchcost.lifecycle import waves as lifecycle
+    from batchcost.lifecycle.ledger import Ledger
 
     plan, per_request = _plan(write_plan, n=10)
     approval = _approve(cli, plan, tmp_path)
@@ -166,13 +168,13 @@ def test_a_wave_refused_for_the_queue_limit_is_held_and_made_again(aimock, cli, 
             return True
         return real(batch)
 
-    monkeypatch.setattr(openai_provider, "queue_refused", refuse_first)
+    monkeypatch.setattr(type(openai_provider), "queue_refused", lambda self, batch: refuse_first(batch))
     monkeypatch.setenv("BATCHCOST_HOME", str(tmp_path / "home"))
     for key, value in aimock.env().items():
         monkeypatch.setenv(key, value)
     ledger = Ledger()
     job = ledger.job(json.loads(out.stdout)["job"])
-    from batchcost.batch.client import BatchClient
+    from batchcost.providers.openai.client import OpenAIBatchClient as BatchClient
 
     subs = lifecycle.wait_job(job, BatchClient(), ledger, poll_interval=0.01, sleep=lambda s: None)
     assert [s.status for s in subs] == ["completed"] and subs[0].tries == 1
@@ -195,15 +197,15 @@ def _in_process(*args) -> int:
 
 def test_a_held_wave_killed_between_its_steps_is_resumed_never_made_twice(aimock, cli, write_plan, tmp_path,
                                                                            monkeypatch):
-    from batchcost.batch import client as client_module
-    from batchcost.batch import ledger as ledger_module
+    from batchcost.lifecycle import ledger as ledger_module
+    from batchcost.providers.openai import client as client_module
 
     plan, per_request = _plan(write_plan)
     approval = _approve(cli, plan, tmp_path)
     out = cli("submit", plan, "--approval", approval, "--max-enqueued-tokens", str(10 * per_request), "--format",
               "json")
     job = json.loads(out.stdout)["job"]
-    original_update, original_create = ledger_module.Ledger.update, client_module.BatchClient.create_batch
+    original_update, original_create = ledger_module.Ledger.update, client_module.OpenAIBatchClient.create_batch
 
     def dies_when_wave_2_is_created(self, submission, **fields):
         if fields.get("state") == "created" and submission.wave == 2:
@@ -219,10 +221,10 @@ def test_a_held_wave_killed_between_its_steps_is_resumed_never_made_twice(aimock
             raise KeyboardInterrupt  # uploaded and recorded; the create never sent
         return original_create(self, file_id, endpoint, metadata, **kw)
 
-    monkeypatch.setattr(client_module.BatchClient, "create_batch", dies_before_wave_3_is_created)
+    monkeypatch.setattr(client_module.OpenAIBatchClient, "create_batch", dies_before_wave_3_is_created)
     assert _in_process("wait", job, "--poll-interval", "0.01") == 130
     assert [r["state"] for r in _rows(tmp_path)] == ["created", "created", "uploaded"]
-    monkeypatch.setattr(client_module.BatchClient, "create_batch", original_create)
+    monkeypatch.setattr(client_module.OpenAIBatchClient, "create_batch", original_create)
     done = cli("wait", job, "--poll-interval", "0.01", "--format", "json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"]["completed"] == 30
@@ -264,7 +266,7 @@ def test_sigkill_at_any_moment_of_the_schedule_then_a_rerun_makes_exactly_three_
 def test_a_dataset_of_120000_rows_is_one_plan_one_approval_and_three_waves(aimock, cli, tmp_path, monkeypatch):
     import csv
 
-    from batchcost.batch.lifecycle import plan_waves
+    from batchcost.lifecycle.waves import plan_waves
     from batchcost.plans.reader import plan_sha256
 
     data = tmp_path / "reviews.csv"
@@ -426,12 +428,13 @@ def test_cost_so_far_prices_the_usage_a_batch_object_reports_exactly():
 
 
 def test_reconcile_compares_the_batch_objects_usage_with_the_result_lines():
-    from batchcost.reconcile import usage_crosscheck
+    from batchcost.core.records import Usage
+    from batchcost.lifecycle.reconcile import usage_crosscheck
 
     actual = {"input_tokens": 1200, "output_tokens": 300, "cached_input_tokens": 100}
-    same = usage_crosscheck({"input_tokens": 1200, "output_tokens": 300, "cached_tokens": 100}, actual)
+    same = usage_crosscheck(Usage(input_tokens=1200, output_tokens=300, cached_tokens=100), actual)
     assert same.startswith("the batch's own usage agrees") and "1,200 input" in same
-    off = usage_crosscheck({"input_tokens": 1500, "output_tokens": 300, "cached_tokens": 100}, actual)
+    off = usage_crosscheck(Usage(input_tokens=1500, output_tokens=300, cached_tokens=100), actual)
     assert "differs" in off and "input 1,500 reported, 1,200 in the lines (-300)" in off and "output" not in off
 
 

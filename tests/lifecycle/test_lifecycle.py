@@ -126,12 +126,12 @@ def _run_in_process(*args) -> int:
 
 def test_resume_after_kill_between_upload_and_create(aimock, cli, tmp_path, monkeypatch):
     approval = approve(cli, CHAT, tmp_path)
-    from batchcost.batch import client as client_module
+    from batchcost.providers.openai import client as client_module
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # the process dies right after the upload was recorded
 
-    monkeypatch.setattr(client_module.BatchClient, "create_batch", killed)
+    monkeypatch.setattr(client_module.OpenAIBatchClient, "create_batch", killed)
     assert _run_in_process("submit", CHAT, "--approval", approval) == 130
     [row] = ledger_rows(tmp_path)
     assert row["state"] == "uploaded" and row["file_id"] and row["batch_id"] is None
@@ -153,7 +153,7 @@ def test_resume_after_kill_between_upload_and_create(aimock, cli, tmp_path, monk
 def test_resume_after_kill_between_create_and_ledger(aimock, cli, tmp_path, monkeypatch):
     """The batch was created but the process died before the ledger heard: it is found, not created again."""
     approval = approve(cli, CHAT, tmp_path)
-    from batchcost.batch import ledger as ledger_module
+    from batchcost.lifecycle import ledger as ledger_module
 
     original = ledger_module.Ledger.update
 
@@ -226,9 +226,9 @@ def test_transient_faults_are_retried(aimock, cli, tmp_path, fault, status, path
 def test_transient_fault_on_create_is_retried_once(aimock, cli, tmp_path, monkeypatch):
     """429 on the create itself: batchcost looks for the batch, then creates it once."""
     approval = approve(cli, CHAT, tmp_path)
-    from batchcost.batch import client as client_module
+    from batchcost.providers.openai import client as client_module
 
-    real_upload = client_module.BatchClient.upload
+    real_upload = client_module.OpenAIBatchClient.upload
     stop = threading.Event()
     watcher = threading.Thread(target=_clear_chaos_after_first, args=(aimock, 429, "/v1/batches", stop))
 
@@ -238,7 +238,7 @@ def test_transient_fault_on_create_is_retried_once(aimock, cli, tmp_path, monkey
         watcher.start()
         return file_id
 
-    monkeypatch.setattr(client_module.BatchClient, "upload", upload_then_arm)
+    monkeypatch.setattr(client_module.OpenAIBatchClient, "upload", upload_then_arm)
     try:
         assert _run_in_process("submit", CHAT, "--approval", approval) == 0
     finally:
@@ -251,10 +251,10 @@ def test_transient_fault_on_create_is_retried_once(aimock, cli, tmp_path, monkey
 def test_create_whose_answer_was_lost_is_not_repeated(aimock, cli, tmp_path, monkeypatch):
     """The server created the batch but the answer never arrived: it is found, not created a second time."""
     approval = approve(cli, CHAT, tmp_path)
-    from batchcost.batch import client as client_module
-    from batchcost.errors import RemoteError
+    from batchcost.core.errors import RemoteError
+    from batchcost.providers.openai import client as client_module
 
-    real_create = client_module.BatchClient.create_batch
+    real_create = client_module.OpenAIBatchClient.create_batch
 
     def create_then_lose_answer(self, *args, **kwargs):
         real_create(self, *args, **kwargs)
@@ -262,7 +262,7 @@ def test_create_whose_answer_was_lost_is_not_repeated(aimock, cli, tmp_path, mon
         error.transient = True
         raise error
 
-    monkeypatch.setattr(client_module.BatchClient, "create_batch", create_then_lose_answer)
+    monkeypatch.setattr(client_module.OpenAIBatchClient, "create_batch", create_then_lose_answer)
     assert _run_in_process("submit", CHAT, "--approval", approval) == 0
     assert len(aimock.calls("POST", "/v1/batches")) == 1
     [row] = ledger_rows(tmp_path)
@@ -294,7 +294,7 @@ def test_missing_key_is_a_usage_error(cli, tmp_path, monkeypatch):
 
 
 def test_scrub_removes_keys():
-    from batchcost.batch.client import scrub
+    from batchcost.providers.sdk import scrub
 
     text = f"Incorrect API key provided: {PLANTED_KEY}. Authorization: Bearer {PLANTED_KEY}"
     cleaned = scrub(text, PLANTED_KEY)
@@ -303,10 +303,10 @@ def test_scrub_removes_keys():
 
 
 def test_plan_over_the_limits_is_submitted_in_waves(aimock, cli, tmp_path, monkeypatch):
-    from batchcost.plans import limits
+    from batchcost.providers.openai import quotas
 
     approval = approve(cli, CHAT, tmp_path)
-    monkeypatch.setattr(limits, "MAX_REQUESTS_PER_FILE", 3)  # 8 requests -> waves of 3, 3, 2
+    monkeypatch.setattr(quotas, "MAX_REQUESTS_PER_FILE", 3)  # 8 requests -> waves of 3, 3, 2
     assert _run_in_process("submit", CHAT, "--approval", approval) == 0
     rows = ledger_rows(tmp_path)
     assert [(r["wave"], r["waves"], r["requests"]) for r in rows] == [(1, 3, 3), (2, 3, 3), (3, 3, 2)]
@@ -359,7 +359,7 @@ def test_yes_without_approval_needs_budget_and_a_typed_confirmation(aimock, tmp_
 
 
 def test_credentials_in_the_base_url_are_never_shown(monkeypatch):
-    from batchcost.batch.client import BatchClient
+    from batchcost.providers.openai.client import OpenAIBatchClient as BatchClient
 
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
     client = BatchClient(base_url=f"http://user:{PLANTED_KEY}@127.0.0.1:1/v1")

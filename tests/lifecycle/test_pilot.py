@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from tests.test_lifecycle import CHAT
+from tests.lifecycle.test_lifecycle import CHAT
 
 
 def test_pilot_measures_and_calibrates(aimock, cli):

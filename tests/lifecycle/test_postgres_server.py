@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import PostgresServer, _reachable_by_others, _world_readable_copy, binaries
+from tests.postgres_server import PostgresServer, binaries, reachable_by_others, world_readable_copy
 
 
 def _private_install(tmp_path):
@@ -27,12 +27,12 @@ def _private_install(tmp_path):
 
 def test_a_private_folder_is_seen_as_unreachable_and_its_copy_as_reachable(tmp_path):
     bin_dir = _private_install(tmp_path)
-    assert not _reachable_by_others(bin_dir)
+    assert not reachable_by_others(bin_dir)
     shared = Path(tempfile.mkdtemp(prefix="batchcost-pg-test-"))  # pytest's own tmp_path is private (0700)
     try:
         os.chmod(shared, 0o755)
-        copy = _world_readable_copy(bin_dir.parent, shared)
-        assert _reachable_by_others(copy) and (copy / "initdb").stat().st_mode & 0o005 == 0o005
+        copy = world_readable_copy(bin_dir.parent, shared)
+        assert reachable_by_others(copy) and (copy / "initdb").stat().st_mode & 0o005 == 0o005
         version = subprocess.run([str(copy / "postgres"), "--version"], capture_output=True, text=True)
         assert version.returncode == 0 and "PostgreSQL" in version.stdout, version.stderr  # its libraries came too
     finally:

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from batchcost import count_request
+from batchcost.lifecycle.reconcile import reconcile
 from batchcost.pricing import load_prices
-from batchcost.reconcile import reconcile
-from tests.test_pricing import TEST_PRICES
+from tests.pricing.test_pricing import TEST_PRICES
 
 SYSTEM = "You are a careful annotator. Answer in one short sentence."
 

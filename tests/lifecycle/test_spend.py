@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_lifecycle import submit
+from tests.lifecycle.test_lifecycle import submit
 
 CHAT = Path("examples/reviews_sentiment.jsonl")
 EMBED = Path("examples/docs_embeddings.jsonl")
@@ -181,7 +181,7 @@ def test_concurrent_submits_from_several_processes_make_one_batch(aimock, cli, t
     assert ok.returncode == 0, ok.stderr
     procs = [subprocess.Popen([sys.executable, "-m", "batchcost", "submit", str(CHAT), "--approval", str(approval),
                                "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=dict(os.environ), cwd=Path(__file__).resolve().parents[1]) for _ in range(4)]
+                              env=dict(os.environ), cwd=Path(__file__).resolve().parents[2]) for _ in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     ids = {json.loads(o[0])["batches"][0]["id"] for o in outs}
@@ -209,12 +209,12 @@ def test_batches_that_report_usage_are_priced_by_it(tmp_path, write_plan):
     """A batch object's own usage (OpenAI batches carry it; aimock's do not) is shown beside committed while the
     batch runs, and is the plan's actual, flagged unreconciled, once every wave has ended and before a
     reconcile; budgets count it as spent."""
-    from batchcost.batch.approval import make_approval
-    from batchcost.batch.ledger import Ledger
-    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.estimation.estimate import estimate_plan
+    from batchcost.lifecycle.approval import make_approval
+    from batchcost.lifecycle.ledger import Ledger
+    from batchcost.lifecycle.spend import spend
     from batchcost.pricing import load_prices
     from batchcost.pricing.cost import price_tokens
-    from batchcost.spend import spend
 
     prices = load_prices([], use_env=False)
     estimate = estimate_plan(CHAT, prices)

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from batchcost.plans import limits
 from batchcost.plans.check import check_plan
 from batchcost.plans.split import split_plan
+from batchcost.providers.openai import quotas as limits
 
 
 def req(i, model="gpt-4o-mini", url="/v1/chat/completions", method="POST", **body):
@@ -34,7 +34,8 @@ def test_clean_plan(write_plan, cli):
     (lambda lines: lines.__setitem__(2, req(3, url="/v1/responses")), [("mixed-endpoints", 3), ("invalid-body", 3),
                                                                                 ("unknown-parameter", 3)]),
     (lambda lines: lines.__setitem__(1, req(2, model="gpt-4o")), [("mixed-models", 2)]),
-    (lambda lines: lines.__setitem__(1, {k: v for k, v in lines[1].items() if k != "body"} | {"body": {"messages": []}}),
+    (lambda lines: lines.__setitem__(1, {k: v for k, v in lines[1].items() if k != "body"}
+                                     | {"body": {"messages": []}}),
      [("malformed", 2)]),
     (lambda lines: lines.__setitem__(0, req(1, model="gpt-4o-mimi")), [("mixed-models", 2), ("mixed-models", 3),
                                                                      ("unknown-model", 1)]),

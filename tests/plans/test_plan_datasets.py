@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchcost.errors import BadInput
-from batchcost.estimator.encodings import get_encoding
+from batchcost.core.errors import BadInput
 from batchcost.plans.build import build_plan
 from batchcost.plans.templates import TemplateError, chunk_spans
+from batchcost.tokens.encodings import get_encoding
 
 TRICKY = [
     'comma, "quoted", and \\backslash',

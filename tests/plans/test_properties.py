@@ -9,12 +9,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchcost.errors import BatchcostError
-from batchcost.estimator.counting import Counter
-from batchcost.estimator.models import resolve_model
-from batchcost.estimator.plan_counts import PlanCounter, count_plan
+from batchcost.core.errors import BatchcostError
+from batchcost.plans.counts import PlanCounter, count_plan
 from batchcost.plans.reader import parse_line
 from batchcost.plans.split import split_plan
+from batchcost.providers.openai.counting import Counter
+from batchcost.tokens.models import resolve_model
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)

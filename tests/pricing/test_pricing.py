@@ -142,7 +142,7 @@ def test_stale_prices(price_file, cli):
 
 
 def test_bundled_table_covers_the_registry_chat_models():
-    from batchcost.estimator.models import registry
+    from batchcost.tokens.models import registry
 
     table = load_prices([], use_env=False)
     for name in registry():

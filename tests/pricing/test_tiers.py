@@ -148,8 +148,8 @@ def test_the_report_shows_every_tier_and_the_tier_to_choose(tmp_path, cli):
     assert out.returncode == 0, out.stderr
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| Priority cost |" in md and "| Flex cost | — | — | — |" in md
-    assert "Cheapest tier for this plan: batch" in md and "within 24 hours" in md and "Not offered for this plan: flex" \
-        in md
+    assert "Cheapest tier for this plan: batch" in md and "within 24 hours" in md
+    assert "Not offered for this plan: flex" in md
     assert "Cheapest tier for this plan: batch" in (tmp_path / "rep" / "report.html").read_text()
     doc = json.loads((tmp_path / "rep" / "estimate.json").read_text())
     assert doc["cost"]["flex"] is None and doc["cost"]["priority"] is not None

@@ -34,7 +34,7 @@ def toy(tmp_path):
     site = tmp_path / "site"
     dist = site / "toy_batchcost-0.1.dist-info"
     dist.mkdir(parents=True)
-    shutil.copy(ROOT / "tests" / "thirdparty" / "toy_provider.py", site / "toy_batchcost.py")
+    shutil.copy(ROOT / "tests" / "providers" / "thirdparty" / "toy_provider.py", site / "toy_batchcost.py")
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-batchcost\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[batchcost.providers]\ntoy = toy_batchcost:PROVIDER\n")
     (tmp_path / "toy.yaml").write_text(PRICES)

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import batchcost
-from tests.test_counting import COOKBOOK_MESSAGES
+from tests.providers.openai.test_counting import COOKBOOK_MESSAGES
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import textwrap
 import pytest
 import tiktoken_ext.openai_public as openai_public
 
+from batchcost.core.errors import EncodingError
 from batchcost.data import load_data
-from batchcost.errors import EncodingError
-from batchcost.estimator import encodings
+from batchcost.tokens import encodings
 
 
 def _tiktoken_expected(name: str) -> tuple[str, str]:
@@ -57,7 +57,7 @@ def test_loads_with_the_network_cut_off(tmp_path):
             raise OSError("network disabled by test")
         socket.socket = refuse
         socket.create_connection = refuse
-        from batchcost.estimator.encodings import get_encoding
+        from batchcost.tokens.encodings import get_encoding
         print(len(get_encoding("cl100k_base").encode("tiktoken is great!")),
               len(get_encoding("o200k_base").encode("tiktoken is great!")),
               get_encoding("o200k_harmony").n_vocab)

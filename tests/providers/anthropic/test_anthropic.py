@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from batchcost.estimator.plan_counts import count_plan
+from batchcost import count_plan  # the public one: approximate counts corrected by calibration
 from batchcost.pricing.tables import load_prices
-
 from tests.anthropic_server import MessageBatchesServer
 
 PLANTED_KEY = "sk-ant-api03-PLANTEDKEYplantedkeyPLANTEDKEY0123456789"
@@ -102,8 +101,8 @@ def test_split_uses_the_providers_limits(write_plan, cli, tmp_path):
 # -- the lifecycle through the real SDK ---------------------------------------------------------------------------
 def _bill(params):
     """What the stand-in service bills: 7% more input than our central count, a fixed reply, cache classes."""
-    from batchcost.providers.anthropic import ClaudeCounter
-    from batchcost.estimator.models import resolve_model
+    from batchcost.providers.anthropic.counting import ClaudeCounter
+    from batchcost.tokens.models import resolve_model
 
     central = ClaudeCounter(resolve_model(params["model"])).count("/v1/messages", params).input_tokens
     fresh = round(central * 1.07)
@@ -198,8 +197,8 @@ def test_cancel_and_reconcile_the_cancelled_requests_into_the_retry_file(service
     service.polls_to_end = 99
     plan = write_plan([line(i) for i in range(2)])
     cli("approve", plan, "--budget", "1", "--by", "ana", "-o", tmp_path / "a.json")
-    batch_id = json.loads(cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json").stdout)["batches"][0][
-        "id"]
+    submitted = cli("submit", plan, "--approval", tmp_path / "a.json", "--format", "json")
+    batch_id = json.loads(submitted.stdout)["batches"][0]["id"]
     out = cli("cancel", batch_id, "--format", "json")
     assert out.returncode == 0 and json.loads(out.stdout)["status"] == "cancelling"
     out = cli("wait", batch_id, "--poll-interval", "0.01")
@@ -213,7 +212,7 @@ def test_cancel_and_reconcile_the_cancelled_requests_into_the_retry_file(service
 
 
 def test_calibration_learns_a_family_correction_and_narrows_the_band(tmp_path, write_plan):
-    from batchcost.calibration import MIN_COUNT_OBSERVATIONS, Calibration
+    from batchcost.lifecycle.calibration import MIN_COUNT_OBSERVATIONS, Calibration
 
     plan = write_plan([line(i, system="Be brief. " * 30) for i in range(3)])
     before = list(count_plan(plan))
@@ -230,8 +229,8 @@ def test_calibration_learns_a_family_correction_and_narrows_the_band(tmp_path, w
 # -- exact counts online (messages.count_tokens) -----------------------------------------------------------------
 def _true_count(body):
     """What the stand-in counting endpoint reports: 7% over our central count (as _bill), never the same figure."""
-    from batchcost.providers.anthropic import ClaudeCounter
-    from batchcost.estimator.models import resolve_model
+    from batchcost.providers.anthropic.counting import ClaudeCounter
+    from batchcost.tokens.models import resolve_model
 
     return round(ClaudeCounter(resolve_model(body["model"])).count("/v1/messages", body).input_tokens * 1.07) + 1
 
@@ -303,11 +302,12 @@ def test_online_sample_verifies_a_sample_and_its_interval_holds_the_true_total(c
     doc = json.loads(est.stdout)
     assert doc["sample"]["input_tokens"]["low"] <= truth <= doc["sample"]["input_tokens"]["high"]
     # each distinct sampled line was asked once (the sampler draws at least 30 times)
-    assert doc["online"]["asked"] == doc["sample"]["distinct_lines"] and _counted(counting) == 12 + doc["online"]["asked"]
+    assert doc["online"]["asked"] == doc["sample"]["distinct_lines"]
+    assert _counted(counting) == 12 + doc["online"]["asked"]
 
 
 def test_rate_limits_back_off_and_resume(counting, write_plan):
-    from batchcost.estimator.online import OnlineCounts, Resume, count_plan_online
+    from batchcost.estimation.online import OnlineCounts, Resume, count_plan_online
 
     rows = [line(i) for i in range(3)]
     counting.fail("count", 429, 429, 429, 429, "drop", 500)  # more than the SDK's own two retries, twice over
@@ -316,7 +316,7 @@ def test_rate_limits_back_off_and_resume(counting, write_plan):
     assert [r.input_tokens for r in records] == [_true_count(r["params"]) for r in rows]
     counting.fail("count", *[429] * 20)
     verifier = OnlineCounts(resume=Resume(first=0.01, attempts=1))
-    from batchcost.errors import RemoteError
+    from batchcost.core.errors import RemoteError
 
     with pytest.raises(RemoteError, match="HTTP 429"):
         list(count_plan_online(write_plan([line(9)], name="other.jsonl"), verifier))
@@ -337,9 +337,9 @@ def test_online_is_refused_clearly_where_it_cannot_help(write_plan, cli, monkeyp
 
 
 def test_cache_breakpoints_price_writes_once_then_reads_and_high_writes_every_time(write_plan, cli):
-    from batchcost.estimator.models import resolve_model
     from batchcost.pricing.cost import price_tokens
-    from batchcost.providers.anthropic import ClaudeCounter
+    from batchcost.providers.anthropic.counting import ClaudeCounter
+    from batchcost.tokens.models import resolve_model
 
     manual = "Follow the style manual exactly. " * 400  # well over Sonnet 4.5's 1,024-token minimum
     def row(i, ttl=None):

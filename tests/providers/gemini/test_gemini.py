@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from batchcost.estimator.encodings import token_counter, vocabulary
 from batchcost.pricing.tables import load_prices
+from batchcost.tokens.encodings import token_counter, vocabulary
 
 
 def gline(key, *texts, **request):
@@ -27,9 +27,9 @@ CAT = ["Hey there! I love cats!", "Me too! Cats are the best. What's your favori
 
 
 def test_the_shipped_vocabulary_is_the_recorded_one_and_a_tampered_copy_is_refused(tmp_path, monkeypatch):
+    from batchcost.core.errors import EncodingError
     from batchcost.data import load_data
-    from batchcost.errors import EncodingError
-    from batchcost.estimator import encodings
+    from batchcost.tokens import encodings
 
     entry = load_data("encodings.yaml")["vocabularies"]["gemma3"]
     shipped = encodings.Path(encodings.__file__).resolve().parents[1] / "data" / entry["file"]
@@ -193,7 +193,8 @@ def test_reconcile_gemini_results_exact_and_a_retry_file(write_plan, cli, tmp_pa
         + json.dumps({"key": "r2", "error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}) + "\n"
         + json.dumps({"key": "r1", "response": {"usageMetadata": usage[1]}}) + "\n")
     retry = tmp_path / "retry.jsonl"
-    out = cli("reconcile", plan, "--results", results, "--model", "gemini-2.5-flash", "--format", "json", "--retry-file", retry)
+    out = cli("reconcile", plan, "--results", results, "--model", "gemini-2.5-flash", "--format", "json",
+              "--retry-file", retry)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     rates = load_prices([]).lookup("gemini-2.5-flash").rates("batch")

@@ -179,7 +179,7 @@ def test_without_a_key_submit_says_which_variables(monkeypatch, write_plan, cli,
 # -- --online through countTokens ---------------------------------------------------------------------------------
 def _contents_count(body):
     """What the test server's countTokens answers: one per content more than our offline count of it."""
-    from batchcost.estimator.encodings import token_counter
+    from batchcost.tokens.encodings import token_counter
 
     count = token_counter("gemma3")
     return sum(1 + sum(count(p.get("text", "")) + (258 if "inlineData" in p or "inline_data" in p else 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_counting import COOKBOOK_MESSAGES, COOKBOOK_TOOLS, COOKBOOK_TOOL_MESSAGES
+from tests.providers.openai.test_counting import COOKBOOK_MESSAGES, COOKBOOK_TOOL_MESSAGES, COOKBOOK_TOOLS
 
 
 def chat(i, model="gpt-4o-mini", **body):
@@ -100,9 +100,11 @@ def _accepted_plans(tmp_path):
 
 
 def test_requests_the_api_accepted_give_no_finding_at_all(tmp_path):
+    from batchcost import providers
     from batchcost.plans.check import check_plan
     from batchcost.plans.reader import PlanLine
-    from batchcost.providers import openai as provider
+
+    provider = providers.get("openai")
 
     plans, rows = _accepted_plans(tmp_path)
     assert len(plans) >= 2
@@ -131,7 +133,7 @@ def test_file_level_findings_say_the_whole_file_is_refused(write_plan, cli):
 
 
 def test_the_hot_path_roles_are_the_sdks():
-    from batchcost.providers.openai_rules import CHAT_ROLES, RESPONSES_PARTS, _sdk
+    from batchcost.providers.openai.rules import CHAT_ROLES, RESPONSES_PARTS, _sdk
 
     assert CHAT_ROLES == _sdk()["roles"] and RESPONSES_PARTS == _sdk()["responses_parts"]
 
@@ -246,8 +248,8 @@ OTHER_PROVIDERS_REFUSED = [
 
 
 @pytest.mark.parametrize("line, rule", OTHER_PROVIDERS_REFUSED,
-                         ids=[f"{'claude' if 'params' in l else 'gemini'}-{r}-{i}"
-                              for i, (l, r) in enumerate(OTHER_PROVIDERS_REFUSED)])
+                         ids=[f"{'claude' if 'params' in line else 'gemini'}-{r}-{i}"
+                              for i, (line, r) in enumerate(OTHER_PROVIDERS_REFUSED)])
 def test_claude_and_gemini_requests_are_judged_too(write_plan, cli, line, rule):
     first = claude(0) if "params" in line else gemini(0)
     extra = [] if "params" in line else ["--model", "gemini-2.5-flash"]
@@ -312,7 +314,7 @@ def test_claude_and_gemini_requests_the_apis_accept_give_no_finding(write_plan, 
 def test_the_estimates_copies_of_the_anthropic_sdk_facts_are_the_sdks():
     """The estimate judges Claude requests without importing the anthropic SDK (most of a second): its roles and
     image media types must be the SDK's own."""
-    from batchcost.providers import anthropic_rules
+    from batchcost.providers.anthropic import rules as anthropic_rules
 
     sdk = anthropic_rules._sdk()
     assert {key: sdk[key] for key in anthropic_rules.FACTS} == anthropic_rules.FACTS

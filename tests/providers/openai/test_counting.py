@@ -7,9 +7,9 @@ import io
 import pytest
 
 from batchcost import count_request
-from batchcost.errors import PlanError, UnknownModel
-from batchcost.estimator.images import image_size, image_tokens, patch_count, tile_tokens
-from batchcost.estimator.models import resolve_model
+from batchcost.core.errors import PlanError, UnknownModel
+from batchcost.tokens.images import image_size, image_tokens, patch_count, tile_tokens
+from batchcost.tokens.models import resolve_model
 
 # The cookbook notebook "How to count tokens with tiktoken", section 6: the API reported these prompt_tokens.
 COOKBOOK_MESSAGES = [

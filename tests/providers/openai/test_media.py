@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from batchcost import count_request
-from batchcost.errors import PlanError
-from batchcost.pricing.tables import MissingPrice
+from batchcost.core.errors import PlanError
+from batchcost.lifecycle.reconcile import reconcile
 from batchcost.pricing import load_prices
 from batchcost.pricing.cost import price_tokens
-from batchcost.reconcile import reconcile
+from batchcost.pricing.tables import MissingPrice
 
 GEN, EDIT, VIDEO = "/v1/images/generations", "/v1/images/edits", "/v1/videos"
 
@@ -103,7 +103,7 @@ def test_edit_input_images_are_image_tokens(tmp_path, write_plan, prices):
     assert counted.image_input_tokens == 65 + 4 * 129  # 1024 px -> 768 px short side -> 2 x 2 tiles
     text = counted.input_tokens - counted.image_input_tokens
     assert text > 0 and counted.image_output == (1056, 1056, 1056)
-    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.estimation.estimate import estimate_plan
 
     estimate = estimate_plan(write_plan([line]), prices)
     price = prices.lookup("gpt-image-1.5")  # text 5, image input 8, image output 32 per 1M (genai-prices)
@@ -118,7 +118,7 @@ def test_edit_input_images_are_image_tokens(tmp_path, write_plan, prices):
 def test_video_is_priced_by_the_second_and_size(write_plan, prices):
     """sora-2 $0.10 a second at 720p; sora-2-pro $0.30 at 720p and $0.50 at 1024p (the pricing page); the Batch
     API halves them. seconds default to 4 and size to 720x1280 (the SDK's documented defaults)."""
-    from batchcost.estimator.estimate import estimate_plan
+    from batchcost.estimation.estimate import estimate_plan
 
     plan = write_plan([video(1, "sora-2-pro", size="1792x1024", seconds="12"), video(2, "sora-2-pro"),
                        video(3, "sora-2-pro", size="1280x720", seconds=8)])

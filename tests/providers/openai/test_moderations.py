@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from batchcost.estimator.models import resolve_model
+from batchcost.tokens.models import resolve_model
 
 MOD = "/v1/moderations"
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "moderations" / "comments.jsonl"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "moderations" / "comments.jsonl"
 
 
 def line(i, body, url=MOD):
@@ -99,7 +99,6 @@ def test_a_model_outside_the_registry_may_be_an_embedding_model(cli, write_plan)
 def _answer(cid, flagged=False):
     """A result line whose body is the API reference's moderation object, checked against the SDK's type."""
     from openai.types import ModerationCreateResponse
-
     from openai.types.moderation import Categories
 
     names = [f.alias or n for n, f in Categories.model_fields.items()]
