@@ -327,7 +327,7 @@ _gemma_texts: dict = {}
 def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
     """5. Gemini: batchcost's exact Gemma 3 counting of a Gemini batch plan against raw Hugging Face tokenizers
     encoding of the same texts (already in memory, one thread), in the same run."""
-    from batchcost import providers
+    from batchcost.core.options import ReadOptions
     from batchcost.estimation.estimate import estimate_plan
     from batchcost.estimation.forecast import OutputForecast
     from batchcost.estimation.parallel import estimate_in_parts
@@ -339,7 +339,7 @@ def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
     texts = [json.loads(line)["request"]["contents"][0]["parts"][0]["text"] for line in plan.open()]
     encode = vocabulary("gemma3").encode
     _gemma_texts.update(texts=texts, encode=encode)
-    providers.set_default_model("gemini-2.5-flash")
+    options = ReadOptions(model="gemini-2.5-flash")  # a Gemini batch line names no model
     prices = load_prices([])
     raws, libs, ceilings = [], [], []
     for _ in range(reps):
@@ -347,7 +347,7 @@ def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
         raw_tokens = sum(len(encode(t, add_special_tokens=False)) for t in texts)
         raws.append(time.perf_counter() - start)
         start = time.perf_counter()
-        estimate = estimate_in_parts(plan, prices, forecast=OutputForecast(), jobs=cores)
+        estimate = estimate_in_parts(plan, prices, forecast=OutputForecast(), jobs=cores, options=options)
         libs.append(time.perf_counter() - start)
         import multiprocessing
 
@@ -358,7 +358,7 @@ def gemini(folder: Path, mb: int, cores: int, reps: int) -> None:
         ceilings.append(time.perf_counter() - start)
     assert estimate.input_tokens == raw_tokens, (estimate.input_tokens, raw_tokens)  # no per-turn overhead
     start = time.perf_counter()
-    assert estimate_plan(plan, prices).input_tokens == raw_tokens
+    assert estimate_plan(plan, prices, options=options).input_tokens == raw_tokens
     one = time.perf_counter() - start
     _, cli_s, pss = ours(plan, cores, "--model", "gemini-2.5-flash")
     raw_s, lib_s, ceiling_s = (statistics.median(v) for v in (raws, libs, ceilings))
