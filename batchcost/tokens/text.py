@@ -36,6 +36,9 @@ class RequestCount:
     image_output: tuple | None = None  # image models: (low, expected, high) image tokens of the images made
     video: tuple | None = None  # video models: (size, seconds)
     inputs: tuple[int, ...] | None = None  # a request of several inputs (embeddings): each input's tokens
+    slack: float = 0.0  # constructs counted by a fitted rendering: the band's half-width they add (set by a counter)
+    slack_low: int = 0  # ... and what only the band's low side adds (media counted at their most)
+    slack_high: int = 0  # ... and what only the band's high side adds (media of unknown size, earlier responses)
 
 
 MEMO_ENTRIES = 8192

@@ -8,12 +8,16 @@ counted the best known way and the request is marked ``approximate`` with a note
 """
 from __future__ import annotations
 
+import base64
 import json
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from batchcost.core.errors import PlanError
+from batchcost.providers.openai.rendering import Rendering, rendering, typescript
 from batchcost.providers.openai.rules import CHAT_ROLES  # the plain path's roles (the SDK's)
 from batchcost.tokens.encodings import token_counter
 from batchcost.tokens.images import ImageFileProblem, image_bytes, image_size, image_tokens, max_image_tokens
@@ -44,6 +48,9 @@ _MEDIA = frozenset((IMAGE_GENERATIONS, IMAGE_EDITS, VIDEOS))
 KIND_ENDPOINTS = {"image": IMAGE_ENDPOINTS, "video": (VIDEOS,), "embedding": (EMBEDDINGS,),
                   "moderation": (MODERATIONS,)}
 _ENDPOINT_KIND = {endpoint: kind for kind, endpoints in KIND_ENDPOINTS.items() for endpoint in endpoints}
+IMAGE_SLACK = 3  # an image's count by the documented rule was within 2 of the bill on the real pairs
+FILE_FRAMING = 4  # a PDF whose pages are not read: the framing tokens the real pairs showed
+PDF_PAGE_MOST = 2000  # a page's text and image at most (OpenAI: "both the extracted text and an image of each page")
 _KIND_NAMES = {"image": "an image", "video": "a video", "embedding": "an embedding", "moderation": "a moderation"}
 
 
@@ -60,8 +67,10 @@ class Counter:
         self._count = token_counter(model.encoding)  # for each request's own text (rarely repeats)
         rules = model.chat_rules
         self._chat_constants = (rules.tokens_per_message, rules.tokens_per_name, rules.reply_primer)
-        self._tool_memo: dict[bytes, tuple[int, tuple[str, ...]]] = {}
+        self._tool_memo: dict[bytes, tuple[int, tuple[str, ...], float]] = {}
         self._bound = KIND_ENDPOINTS.get(model.kind)  # the only endpoints this model takes, else None
+        self._render: Rendering = rendering(model.name, model.encoding, CHAT)
+        self._render_responses: Rendering = rendering(model.name, model.encoding, RESPONSES)
 
     # -- entry point ------------------------------------------------------------------------------
     def count(self, endpoint: str, body: dict[str, Any]) -> RequestCount:
@@ -93,6 +102,8 @@ class Counter:
             result.max_output_tokens = _times_n(body, "max_tokens", n_keys=("n", "best_of"))
         else:
             raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
+        if result.slack or result.slack_low or result.slack_high or result.approximate:
+            widen(result, self.model.context_window)
         if self.fingerprints or result.prefix_tokens >= 1024:
             result.fingerprint = fingerprint(self.model.name, endpoint, body, result.tools_key)
         return result
@@ -172,12 +183,13 @@ class Counter:
 
     def _chat(self, body: dict, result: RequestCount) -> int:
         messages = nonempty_list(body, "messages", "body")
-        total = self._messages(messages, result, "body.messages")
-        shared = self._tools(body, result) + self._schema(_response_schema(body.get("response_format")), result)
+        total = self._messages(messages, result, "body.messages", self._render)
+        shared = (self._tools(body, result, self._render)
+                  + self._schema(_response_schema(body.get("response_format")), result, self._render))
         result.prefix_tokens += shared
         return total + shared
 
-    def _messages(self, messages: list, result: RequestCount, where: str) -> int:
+    def _messages(self, messages: list, result: RequestCount, where: str, render: Rendering) -> int:
         rules = self.model.chat_rules
         total = 0
         leading = True  # system/developer messages before the first other message form the shared prefix
@@ -189,34 +201,38 @@ class Counter:
             tokens = rules.tokens_per_message
             leading = leading and message.get("role") in ("system", "developer")
             for key, value in message.items():
-                tokens += self._message_field(key, value, result, f"{at}.{key}", leading)
+                tokens += self._message_field(key, value, result, f"{at}.{key}", leading, render)
             if leading:
                 result.prefix_tokens += tokens
             total += tokens
         return total + rules.reply_primer
 
-    def _message_field(self, key: str, value: Any, result: RequestCount, at: str, shared: bool = False) -> int:
+    def _message_field(self, key: str, value: Any, result: RequestCount, at: str, shared: bool = False,
+                       render: Rendering | None = None) -> int:
         if key == "content":
             return self._content(value, result, at, shared)
         if key in ("role", "name"):
             tokens = self._len(expect(value, str, at))
             return tokens + (self.model.chat_rules.tokens_per_name if key == "name" else 0)
         if key in ("tool_calls", "function_call"):
-            note(result, "assistant tool calls are counted as their names and arguments")
             calls = value if isinstance(value, list) else [{"function": value}]
-            return sum(self._tool_call(call, f"{at}") for call in calls)
+            return sum(self._tool_call(call, f"{at}", result, render or self._render) for call in calls)
         if key == "tool_call_id":
-            note(result, "tool results are counted as their content")
             return 0
         if isinstance(value, str):  # any other text field is sent to the model as text
             return self._len(value)
         return 0
 
-    def _tool_call(self, call: Any, at: str) -> int:
+    def _tool_call(self, call: Any, at: str, result: RequestCount, render: Rendering) -> int:
+        """A tool call of the history: its name and arguments, and the framing a call and its result carry
+        (fitted)."""
         expect(call, dict, at)
         function = call.get("function", call)
         expect(function, dict, f"{at}.function")
-        return sum(self._len(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
+        tokens = sum(self._len(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
+        note(result, "tool calls in the history are counted with fitted framing tokens (a band)")
+        result.slack += render.slack
+        return tokens + round(render.call)
 
     def _content(self, content: Any, result: RequestCount, at: str, shared: bool = False) -> int:
         count = self._len if shared else self._count
@@ -235,16 +251,35 @@ class Counter:
             return count(expect(text, str, f"{at}.text"))
         if kind in ("image_url", "input_image"):
             return self._image(part, result, at)
-        if kind in ("input_audio", "file"):  # chat: the media sits in an object named after the type
+        if kind == "input_audio":
             expect(part.get(kind), dict, f"{at}.{kind}")
             note(result, f"{kind} parts are not counted (their token cost depends on the media)")
+            result.slack_high += self.model.context_window or 0
             return 0
-        if kind == "input_file":  # responses: file_id, file_data or file_url beside the type
-            if not any(isinstance(part.get(k), str) for k in ("file_id", "file_data", "file_url")):
+        if kind in ("file", "input_file"):  # chat: in an object named "file"; responses: beside the type
+            spec = expect(part.get(kind), dict, f"{at}.{kind}") if kind == "file" else part
+            if not any(isinstance(spec.get(k), str) for k in ("file_id", "file_data", "file_url")):
                 raise PlanError(f"{at} needs file_id, file_data or file_url (a string)")
-            note(result, f"{kind} parts are not counted (their token cost depends on the media)")
-            return 0
+            return self._file(spec, result)
         raise PlanError(f"{at}.type {kind!r} is not a known content part type")
+
+    def _file(self, spec: dict, result: RequestCount) -> int:
+        """A PDF: its text and an image of each page, neither readable offline here. The band: a few framing
+        tokens up to PDF_PAGE_MOST a page (pages read from the file's bytes, else the API's 100-page limit)."""
+        pages = None
+        data = spec.get("file_data")
+        if isinstance(data, str):
+            raw = data.split(",", 1)[1] if data.startswith("data:") else data
+            try:
+                pdf = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if "-" in raw or "_" in raw
+                                       else None)
+            except (ValueError, TypeError):
+                pdf = b""
+            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf)) or None
+        note(result, "PDF files are counted as a band: their text and page images are not read offline"
+             + ("" if pages else " (a file not given inline is taken as up to 100 pages)"))
+        result.slack_high += (pages or 100) * PDF_PAGE_MOST
+        return FILE_FRAMING
 
     # -- images -----------------------------------------------------------------------------------
     def _image(self, part: dict, result: RequestCount, at: str) -> int:
@@ -280,13 +315,17 @@ class Counter:
         if size is None and self.assume_image_size:
             size = self.assume_image_size
             note(result, "remote images assumed to be {}x{} px".format(*size))
-        if size is None:
+        if size is None:  # the most an image may cost; the band reaches down to the least (a tiny image)
             note(result, "remote images counted at the model's maximum per image (use --image-size WxH)")
-            return max_image_tokens(detail, rules)
+            most = max_image_tokens(detail, rules)
+            result.slack_low += most - image_tokens(1, 1, detail, rules)
+            return most
+        note(result, "images are counted by the documented rule, which the bill follows within a few tokens")
+        result.slack += IMAGE_SLACK
         return image_tokens(size[0], size[1], detail, rules)
 
     # -- tools and schemas ------------------------------------------------------------------------
-    def _tools(self, body: dict, result: RequestCount) -> int:
+    def _tools(self, body: dict, result: RequestCount, render: Rendering) -> int:
         tools = body.get("tools") or []
         functions = body.get("functions") or []
         if not tools and not functions:
@@ -299,15 +338,16 @@ class Counter:
         cached = self._tool_memo.get(key)
         if cached is None:
             scratch = RequestCount(0, None)
-            cached = (self._count_tools(tools, functions, scratch), tuple(scratch.notes))
+            cached = (self._count_tools(tools, functions, scratch, render), tuple(scratch.notes), scratch.slack)
             if len(self._tool_memo) >= 1024:
                 self._tool_memo.clear()
             self._tool_memo[key] = cached
         for said in cached[1]:
             note(result, said)
+        result.slack += cached[2]
         return cached[0]
 
-    def _count_tools(self, tools: list, functions: list, result: RequestCount) -> int:
+    def _count_tools(self, tools: list, functions: list, result: RequestCount, render: Rendering) -> int:
         defs = []
         for i, tool in enumerate(tools):
             expect(tool, dict, f"body.tools[{i}]")
@@ -318,42 +358,20 @@ class Counter:
         defs.extend(expect(f, dict, f"body.functions[{i}]") for i, f in enumerate(functions))
         if not defs:
             return 0
-        if not self.model.tools_verified:
-            note(result, f"tool definitions counted with the cookbook constants, unverified for {self.model.name}")
-        return self._function_defs(defs, result)
+        text = self._len(typescript(defs))
+        strict = sum(1 for fn in defs if fn.get("strict") is True)
+        note(result, "tool definitions are counted as their TypeScript rendering with fitted framing tokens "
+                     "(a band)")
+        result.slack += render.slack * len(defs) + 0.05 * text
+        return text + round(render.tools + render.function * len(defs) + render.strict * strict)
 
-    def _function_defs(self, defs: list[dict], result: RequestCount) -> int:
-        rules = self.model.tool_rules
-        total = 0
-        for fn in defs:
-            total += rules.func_init
-            name, desc = str(fn.get("name", "")), str(fn.get("description") or "")
-            total += self._len(f"{name}:{desc.removesuffix('.')}")
-            params = fn.get("parameters") or {}
-            props = params.get("properties") if isinstance(params, dict) else None
-            if not isinstance(props, dict) or not props:
-                continue
-            total += rules.prop_init
-            for key, prop in props.items():
-                total += rules.prop_key
-                prop = prop if isinstance(prop, dict) else {}
-                if prop.keys() - {"type", "description", "enum"}:
-                    note(result, "nested or rich tool parameter schemas are counted approximately")
-                enum = prop.get("enum")
-                if isinstance(enum, list):
-                    total += rules.enum_init
-                    total += sum(rules.enum_item + self._len(str(item)) for item in enum)
-                p_type = prop.get("type", "")
-                p_type = p_type if isinstance(p_type, str) else json.dumps(p_type)
-                p_desc = str(prop.get("description") or "").removesuffix(".")
-                total += self._len(f"{key}:{p_type}:{p_desc}")
-        return total + rules.func_end
-
-    def _schema(self, schema: Any, result: RequestCount) -> int:
+    def _schema(self, schema: Any, result: RequestCount, render: Rendering) -> int:
         if schema is None:
             return 0
-        note(result, "json_schema response formats are counted as their JSON text")
-        return self._len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
+        note(result, "json_schema response formats are counted from their JSON text with fitted constants (a band)")
+        text = self._len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
+        result.slack += render.slack + 0.05 * text
+        return round(render.schema + render.schema_ratio * text)
 
     # -- responses --------------------------------------------------------------------------------
     def _responses(self, body: dict, result: RequestCount) -> int:
@@ -370,12 +388,16 @@ class Counter:
             expect(items, list, "body.input")
             for i, item in enumerate(items):
                 messages.append(self._response_item(item, result, f"body.input[{i}]"))
-        total = self._messages(messages, result, "body.input")
-        total += self._tools(body, result)
+        render = self._render_responses
+        if body.get("previous_response_id") is not None or body.get("conversation") is not None:
+            note(result, "an earlier response or conversation is part of the input and cannot be read offline")
+            result.slack_high += self.model.context_window or 0
+        total = self._messages(messages, result, "body.input", render)
+        total += self._tools(body, result, render)
         text = body.get("text")
         fmt = text.get("format") if isinstance(text, dict) else None
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            total += self._schema(fmt.get("schema"), result)
+            total += self._schema(fmt.get("schema"), result, render)
         return total
 
     def _response_item(self, item: Any, result: RequestCount, at: str) -> dict:
@@ -383,8 +405,15 @@ class Counter:
         if "role" in item:
             return {k: v for k, v in item.items() if k not in ("type", "id", "status")}
         kind = item.get("type")
-        note(result, f"input items of type {kind!r} are counted as their text")
+        if kind == "function_call":  # an assistant's call: its name and arguments, with the fitted framing
+            return {"role": "assistant", "tool_calls": [{"function": {"name": item.get("name"),
+                                                                      "arguments": item.get("arguments")}}]}
+        if kind == "function_call_output":
+            output = item.get("output")
+            return {"role": "tool", "content": output if isinstance(output, (str, list)) else json.dumps(output)}
+        note(result, f"input items of type {kind!r} are counted as their text (a band)")
         text = " ".join(str(item[k]) for k in ("name", "arguments", "output") if isinstance(item.get(k), str))
+        result.slack += self._render_responses.slack + 0.1 * self._len(text)
         return {"role": "tool", "content": text}
 
     # -- embeddings, completions, moderations ------------------------------------------------------
@@ -429,6 +458,17 @@ class Counter:
             else:
                 raise PlanError(f"{at}[{i}] must be a string or a list of token ids, not {json_type(item)}")
         return lengths
+
+
+def widen(result: RequestCount, window: int | None = None) -> None:
+    """A count with fitted or unknown parts: an approximation, its band the slack they added (never below zero,
+    never above the model's context window)."""
+    half = math.ceil(2 + result.slack) if result.slack else 0
+    result.approximate = True
+    result.basis = "approximation"
+    result.low = max(0, result.input_tokens - half - result.slack_low)
+    high = result.input_tokens + half + result.slack_high
+    result.high = max(result.input_tokens, min(high, window)) if window else high
 
 
 def _response_schema(fmt: Any) -> Any:

@@ -62,16 +62,20 @@ def test_cookbook_chat_counts(model, api_prompt_tokens):
     ("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101),
 ])
 def test_cookbook_tool_counts(model, api_prompt_tokens):
+    """OpenAI does not document how tools are rendered: the count is the TypeScript rendering with fitted
+    constants, an approximation whose band holds the API's number and whose centre is near it."""
     result = count_request({"model": model, "messages": COOKBOOK_TOOL_MESSAGES, "tools": COOKBOOK_TOOLS})
-    assert result.input_tokens == api_prompt_tokens
-    assert not result.approximate
+    assert result.basis == "approximation" and result.approximate
+    assert result.low <= api_prompt_tokens <= result.high
+    assert abs(result.input_tokens - api_prompt_tokens) <= 4
 
 
 def test_legacy_functions_count_like_tools():
     tools = count_request({"model": "gpt-4o", "messages": COOKBOOK_TOOL_MESSAGES, "tools": COOKBOOK_TOOLS})
     functions = count_request({"model": "gpt-4o", "messages": COOKBOOK_TOOL_MESSAGES,
                                "functions": [COOKBOOK_TOOLS[0]["function"]]})
-    assert functions.input_tokens == tools.input_tokens == 101
+    assert functions.input_tokens == tools.input_tokens
+    assert (functions.low, functions.high) == (tools.low, tools.high)
 
 
 @pytest.mark.parametrize("model", ["gpt-5-nano-2025-08-07", "o3-mini", "o1", "gpt-5", "o4-mini", "gpt-5.4-mini"])
@@ -246,7 +250,8 @@ def test_data_url_image_counted_from_its_header():
         {"type": "text", "text": "What is this?"}]}]})
     result = count_request(body)
     assert result.input_tokens - text_only.input_tokens == 765
-    assert not result.approximate
+    # the documented rule, which real bills follow within 2 tokens (tests/providers/test_real_usage.py): a band
+    assert result.basis == "approximation" and result.low < result.input_tokens < result.high <= result.input_tokens + 5
 
 
 def test_remote_image_uses_safe_maximum_and_says_so():
