@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -386,6 +387,93 @@ def fit_renderings(pairs: list[Pair], coverage: float = 0.98) -> str:
     return "\n".join(out)
 
 
+CLAUDE_GROUPS = {"claude_3": ("claude-3-haiku", "claude-3-opus", "claude-3-5-", "claude-3-sonnet"),
+                 "claude_4": ("claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4"),
+                 "claude_45": ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-6",
+                               "claude-opus-4-6", "claude-opus-4-7", "claude-sonnet-4-7")}
+CLAUDE_CONSTRUCTS = ("tools", "per_tool", "forced", "thinking", "format", "tool_use", "tool_result")
+
+
+def claude_group(family: str) -> str | None:
+    """The claude_constructs entry a family's constants are fitted in, by its version: 3.x (3.7 behaves as 4),
+    4 and 4.1, then 4.5 and later (the newest data; later models take these until they have their own)."""
+    m = re.match(r"claude-(?:(\d)-(?:(\d)-)?[a-z]+|[a-z]+-(\d)(?:-(\d))?)(?:-|$)", family)
+    if not m:
+        return None
+    major = int(m.group(1) or m.group(3))
+    minor = int(m.group(2) or m.group(4) or 0)
+    version = major + minor / 10
+    if version < 3.7:
+        return "claude_3"
+    return "claude_4" if version < 4.5 else "claude_45"
+
+
+def claude_features(body: dict) -> list[float]:
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+    fmt = body.get("output_format") or (body.get("output_config") or {}).get("format")
+    uses = results = 0
+    for message in body.get("messages") or ():
+        for block in message.get("content") if isinstance(message.get("content"), list) else ():
+            if isinstance(block, dict):
+                uses += block.get("type") == "tool_use"
+                results += block.get("type") == "tool_result"
+    return [1.0 if tools else 0.0, float(len(tools)), 1.0 if tools and choice.get("type") in ("any", "tool") else 0.0,
+            1.0 if thinking.get("type") in ("enabled", "adaptive") else 0.0,
+            1.0 if isinstance(fmt, dict) and fmt.get("schema") is not None else 0.0, float(uses), float(results)]
+
+
+def fit_claude(pairs: list[Pair], coverage: float = 0.97) -> str:
+    """Fit claude_constructs (models.yaml): the tokens each construct adds beyond the counter's structure and text,
+    per generation, by least squares; then the slack per construct that puts ``coverage`` of the pairs with
+    constructs inside the band."""
+    import math
+    from dataclasses import replace
+
+    import numpy as np
+
+    from batchcost.providers.anthropic.counting import ClaudeCounter
+    from batchcost.tokens.models import resolve_model
+
+    rows: dict[str, list] = defaultdict(list)
+    for p in pairs:
+        if p.provider != "anthropic":
+            continue
+        try:
+            info = resolve_model(p.model)
+        except Exception:
+            continue
+        group = claude_group(info.name)
+        if group is None:
+            continue
+        got = ClaudeCounter(replace(info, constructs=None)).count("/v1/messages", p._body)  # type: ignore[attr-defined]
+        rows[group].append((p.billed, got.input_tokens, got.low, got.high, claude_features(p._body)))  # type: ignore
+    out = ["claude_constructs:"]
+    for group, data in rows.items():
+        y = np.array([r[0] - r[1] for r in data], float)
+        x = np.array([r[4] for r in data], float)
+        used = [i for i in range(x.shape[1]) if x[:, i].any()]
+        coef = np.zeros(x.shape[1])
+        coef[used] = np.linalg.lstsq(x[:, used], y, rcond=None)[0]
+        coef = np.round(coef, 1)
+        need = []
+        for (billed, central, low, high, feats) in data:
+            n = sum(feats[i] for i in (1, 3, 4, 5, 6))  # tools count per tool; the rest once each
+            if not n:
+                continue
+            add = sum(round(c * f) for c, f in zip(coef, feats))
+            lo, hi = low + add, high + add
+            gap = max(0, lo - billed, billed - hi)
+            need.append(gap / n)
+        need.sort()
+        slack = math.ceil(need[min(len(need) - 1, math.ceil(coverage * len(need)) - 1)]) if need else 0
+        fields = ", ".join(f"{name}: {value:g}" for name, value in zip(CLAUDE_CONSTRUCTS, coef) if value)
+        out.append(f"  {group}: {{{fields}, slack: {max(slack, 5)}}}")
+        print(f"# {group}: {len(data)} pairs, {len(need)} with constructs", file=sys.stderr)
+    return "\n".join(out)
+
+
 def _schema_of(body: dict):
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict):
@@ -412,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs, left_out = load_pairs(args.data)
     if args.fit:
         print(fit_renderings(pairs))
+        print(fit_claude(pairs))
         return 0
     if args.provider:
         pairs = [p for p in pairs if p.provider in args.provider]

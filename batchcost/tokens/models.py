@@ -72,6 +72,7 @@ class ModelInfo:
     tool_prompt: dict | None = None  # tokens the provider adds once for tools, by tool_choice (Claude)
     structure: dict | None = None  # the provider's structure tokens (Claude: per request, message, block)
     min_cacheable: int | None = None  # the shortest prefix an explicit cache breakpoint caches (Claude)
+    constructs: dict | None = None  # fitted tokens of constructs no document states (Claude: claude_constructs)
     media: str | None = None  # image and video models: their table in media.yaml (image_outputs), or "video"
     custom: bool = False  # outside the registry (--encoding): what it is and which endpoints it takes is unknown
 
@@ -103,6 +104,7 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
         structure=registry["claude_rules"][spec["structure"]] if spec.get("structure") else None,
         min_cacheable=spec.get("min_cacheable"),
+        constructs=registry["claude_constructs"][spec["constructs"]] if spec.get("constructs") else None,
         media=spec.get("media"),
     )
 

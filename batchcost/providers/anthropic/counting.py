@@ -21,7 +21,8 @@ from batchcost.tokens.text import RequestCount, expect, fingerprint, json_type, 
 
 MAX_IMAGE_TOKENS = 1600  # Anthropic: images are scaled to at most ~1.15 megapixels (about 1,600 tokens)
 MAX_LONG_EDGE = 1568
-PDF_PAGE_TOKENS = (1500, 2250, 4500)  # low, central, high per page: "1,500 to 3,000 tokens per page" + its image
+PDF_PAGE_TOKENS = (1400, 1650, 4500)  # low, central, high per page: "1,500 to 3,000 tokens per page" + its image;
+# the centre is what one-page PDFs were billed on real pairs (tests/data/real_usage: 1,598 to 1,658)
 MAX_BOUND = 2**53
 MAX_PDF_PAGES = 100  # platform.claude.com/docs/en/build-with-claude/pdf-support: "Maximum pages per request: 100"
 
@@ -49,6 +50,7 @@ class ClaudeCounter:
         result = RequestCount(0, None, approximate=True, basis="approximation")
         s = self.structure
         acc = _Sum(s["per_request"])
+        fitted = self.model.constructs or {}
         tools = body.get("tools")
         if tools is not None:
             expect(tools, list, "params.tools")
@@ -57,10 +59,21 @@ class ClaudeCounter:
                 kind = choice.get("type", "auto") if isinstance(choice, dict) else "auto"
                 prompts = self.model.tool_prompt or {}
                 acc.fixed += prompts.get(kind, prompts.get("auto", 0))
+                acc.fit(fitted, "tools", 1)
+                acc.fit(fitted, "per_tool", len(tools))
+                if kind in ("any", "tool"):
+                    acc.fit(fitted, "forced", 1)
                 for j, tool in enumerate(tools):
                     expect(tool, dict, f"params.tools[{j}]")
                     acc.text += self._tool(tool)
                     acc.mark_if_cached(tool)
+        thinking = body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+            acc.fit(fitted, "thinking", 1)
+        schema = _output_schema(body)
+        if schema is not None:  # structured output: a fixed prompt and the schema
+            acc.fit(fitted, "format", 1)
+            acc.text += self._len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
         system = body.get("system")
         if system is not None:
             acc.fixed += s["system"]
@@ -74,8 +87,8 @@ class ClaudeCounter:
             at = f"params.messages[{j}]"
             expect(message, dict, at)
             role = message.get("role")
-            if role not in ("user", "assistant"):
-                raise PlanError(f"{at}.role must be user or assistant, not {json.dumps(role)[:30]}")
+            if role not in ("user", "assistant", "system"):  # the API takes a system turn among the messages
+                raise PlanError(f"{at}.role must be user, assistant or system, not {json.dumps(role)[:30]}")
             acc.fixed += s["per_message"]
             content = message.get("content")
             if isinstance(content, str):
@@ -89,6 +102,7 @@ class ClaudeCounter:
             raise PlanError(f"params.max_tokens must be a non-negative whole number, not {json.dumps(bound)[:40]}")
         result.max_output_tokens = bound  # thinking's budget_tokens is part of max_tokens: the bound stays
         low, central, high = acc.band(self.ratios)
+        low, high = max(0, low - math.ceil(acc.slack)), high + math.ceil(acc.slack)
         if self.correction is not None:  # a corrected centre, and the band narrowed to what was seen (never wider)
             c_low, c_mid, c_high = self.correction
             corrected = round(central * c_mid)
@@ -131,7 +145,9 @@ class ClaudeCounter:
         elif kind == "tool_use":
             acc.text += self._len(str(block.get("name", ""))) + self._len(json.dumps(block.get("input", {}),
                                                                                      ensure_ascii=False))
+            acc.fit(self.model.constructs or {}, "tool_use", 1)
         elif kind == "tool_result":
+            acc.fit(self.model.constructs or {}, "tool_result", 1)
             content = block.get("content")
             if isinstance(content, str):
                 acc.text += self._len(content)
@@ -207,6 +223,18 @@ class ClaudeCounter:
         return _three([pages * t for t in PDF_PAGE_TOKENS])
 
 
+def _output_schema(body: dict) -> Any:
+    """The JSON schema of a structured-output request (``output_format`` or ``output_config.format``), or None."""
+    fmt = body.get("output_format")
+    config = body.get("output_config")
+    if fmt is None and isinstance(config, dict):
+        fmt = config.get("format")
+    if isinstance(fmt, dict):
+        schema = fmt.get("schema")
+        return schema if schema is not None else None
+    return None
+
+
 def _three(figures: list[int]) -> tuple[int, int, int]:
     """A (low, central, high) triple from a list of three."""
     low, central, high = figures
@@ -218,12 +246,19 @@ class _Sum:
     (the same in every figure), and media (images, documents: their own low, central, high); ``marked`` is the
     sum as it stood at the last cache_control breakpoint (the cacheable prefix)."""
 
-    __slots__ = ("text", "fixed", "media", "marked", "marked_ttl")
+    __slots__ = ("text", "fixed", "media", "marked", "marked_ttl", "slack")
 
     def __init__(self, fixed: int = 0, text: int = 0, media: tuple[int, int, int] = (0, 0, 0)):
         self.text, self.fixed, self.media = text, fixed, list(media)
         self.marked: _Sum | None = None
         self.marked_ttl: str | None = None
+        self.slack = 0.0  # the band's widening from fitted constructs
+
+    def fit(self, fitted: dict, construct: str, times: int) -> None:
+        """A construct's fitted tokens (models.yaml ``claude_constructs``), and its share of the band."""
+        if construct in fitted and times:
+            self.fixed += round(fitted[construct] * times)
+            self.slack += fitted.get("slack", 0) * times
 
     def add_media(self, tokens: tuple[int, int, int]) -> None:
         self.media = [m + t for m, t in zip(self.media, tokens)]

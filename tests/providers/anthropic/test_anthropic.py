@@ -15,11 +15,13 @@ from tests.anthropic_server import MessageBatchesServer
 PLANTED_KEY = "sk-ant-api03-PLANTEDKEYplantedkeyPLANTEDKEY0123456789"
 
 # The token-counting guide's examples (https://platform.claude.com/docs/en/build-with-claude/token-counting, read
-# 2026-12-01), each with the input_tokens the API returned for it.
+# 2026-12-01), each with the input_tokens the API returned for it. The guide names claude-sonnet-4-5, but its tool
+# figure (403) is a Sonnet 4 one: real Sonnet 4 bills for nearly the same request are 401, real Sonnet 4.5 bills
+# 620 (tests/data/real_usage), so the tool example is held to Sonnet 4.
 DOC_EXAMPLES = [
     ({"model": "claude-sonnet-4-5", "max_tokens": 1024, "system": "You are a scientist",
       "messages": [{"role": "user", "content": "Hello, Claude"}]}, 14),
-    ({"model": "claude-sonnet-4-5", "max_tokens": 1024,
+    ({"model": "claude-sonnet-4", "max_tokens": 1024,
       "tools": [{"name": "get_weather", "description": "Get the current weather in a given location",
                  "input_schema": {"type": "object", "properties": {"location": {
                      "type": "string", "description": "The city and state, e.g. San Francisco, CA"}},
