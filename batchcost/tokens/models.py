@@ -102,7 +102,8 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         provider=spec["provider"],
         approximation=_approximation(spec, registry),
         tool_prompt=registry.get("tool_prompts", {}).get(spec["tool_prompt"]) if spec.get("tool_prompt") else None,
-        structure=registry["claude_rules"][spec["structure"]] if spec.get("structure") else None,
+        structure={**registry["claude_rules"], **registry.get("gemini_rules", {})}[spec["structure"]]
+        if spec.get("structure") else None,
         min_cacheable=spec.get("min_cacheable"),
         constructs=registry["claude_constructs"][spec["constructs"]] if spec.get("constructs") else None,
         media=spec.get("media"),

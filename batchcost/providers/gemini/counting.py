@@ -20,14 +20,23 @@ from batchcost.tokens.text import RequestCount, expect, length_function, note
 
 IMAGE_TILE, TILE_TOKENS, SMALL_IMAGE = 768, 258, 384  # ai.google.dev/gemini-api/docs/tokens: images
 PDF_PAGE_TOKENS = 258  # a PDF page counts as one image (docs: document processing)
+# ... and its extracted text is billed too (a one-page PDF: 273 on Gemini 2.5, real pairs in tests/data/real_usage):
+# the page's text is taken as 40 tokens, up to 2,500 for a dense page
+PDF_PAGE_TEXT = (40, 2500)
+AUDIO_TOKENS, VIDEO_TOKENS = 32, 263  # a second (ai.google.dev/gemini-api/docs/tokens)
+MIN_MEDIA_BYTES = 500  # the least a second of compressed audio or video takes (4 kbit/s): the length's ceiling
+TEXT_FILE_FRAMING = 8
+TYPICAL_AUDIO_BYTES, TYPICAL_VIDEO_BYTES = 16_000, 250_000  # a second at 128 kbit/s and 2 Mbit/s: the centre
 
 
 class GeminiCounter:
     """Counts GenerateContentRequests for one Gemini model, exactly for text."""
 
     def __init__(self, model: ModelInfo, *, assume_image_size: tuple[int, int] | None = None,
-                 base_dir: Path | None = None, fingerprints: bool = False, correction=None):
+                 base_dir: Path | None = None, fingerprints: bool = False, correction=None, api: str = "gemini"):
         self.model = model
+        self.api = api  # "gemini" (the Gemini API) or "vertex": they bill tools and thought signatures apart
+        self.rules = model.structure or {}
         self.assume_image_size = assume_image_size
         self._len = length_function(model.encoding)
         a = model.approximation
@@ -47,10 +56,35 @@ class GeminiCounter:
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise PlanError("request.contents must be a non-empty list of contents")
+        rules = self.rules
+        fixed = 0  # tokens beyond the text: per content, the tools template
+        slack = 0.0
+        slack_low = 0  # what only the band's low side adds
         for i, content in enumerate(contents):
             self._content(content, f"request.contents[{i}]", texts, media, result)
+        per_content = int(rules.get("per_content", 0)) * len(contents)
+        fixed += per_content
+        if per_content and self.api == "vertex":  # the Gemini API's token a content, not measured on Vertex
+            slack_low += per_content
+            note(result, "Vertex is taken to bill a token a content as the Gemini API does (not measured on "
+                         "Vertex: a band down to none)")
+        calls = sum(1 for content in contents if isinstance(content, dict)
+                    for part in content.get("parts") or () if isinstance(part, dict)
+                    and (field(part, "functionCall") is not None or field(part, "functionResponse") is not None))
+        if calls and rules.get("per_call"):
+            fixed += round(float(rules["per_call"]) * calls)
+            slack += float(rules.get("slack", 0)) * calls
+            note(result, "function calls and responses are counted with fitted framing tokens (a band)")
+        signatures = sum(len(part["thoughtSignature"]) for content in contents if isinstance(content, dict)
+                         for part in content.get("parts") or () if isinstance(part, dict)
+                         and isinstance(part.get("thoughtSignature"), str))
+        if signatures and self.api == "gemini" and rules.get("signature_high"):
+            note(result, "replayed thought signatures are billed by the Gemini API but cannot be counted offline "
+                         "(a band up to their size)")
+            result.slack_high += math.ceil(signatures * float(rules["signature_high"]))
         system = field(body, "systemInstruction")
         if system is not None:
+            fixed += int(rules.get("system", 0))
             if isinstance(system, str):
                 texts.append(system)
             else:
@@ -58,16 +92,28 @@ class GeminiCounter:
         tools = body.get("tools")
         if tools is not None:
             expect(tools, list, "request.tools")
+            functions = properties = 0
+            start = len(texts)
             for j, tool in enumerate(tools):
                 expect(tool, dict, f"request.tools[{j}]")
                 for k, declaration in enumerate(field(tool, "functionDeclarations") or []):
                     expect(declaration, dict, f"request.tools[{j}].functionDeclarations[{k}]")
+                    functions += 1
                     for key in ("name", "description"):
                         if declaration.get(key):
                             texts.append(str(declaration[key]))
-                    for key in ("parameters", "response"):
+                    for key in ("parameters", "response", "parametersJsonSchema", "parameters_json_schema",
+                                "responseJsonSchema", "response_json_schema"):
                         if isinstance(declaration.get(key), dict):
                             _schema(declaration[key], texts)
+                            if key.startswith("parameters") and isinstance(declaration[key].get("properties"), dict):
+                                properties += len(declaration[key]["properties"])
+            if functions and self.api == "gemini" and rules.get("tools"):  # Vertex bills no template
+                fixed += round(float(rules["tools"]) + float(rules.get("per_function", 0)) * functions
+                               + float(rules.get("per_property", 0)) * properties)
+                declared = sum(self._len(t) for t in texts[start:])  # a richer schema strays further
+                slack += float(rules.get("slack", 0)) * (1 + functions) + float(rules.get("tools_slack", 0)) * declared
+                note(result, "function declarations are counted with the Gemini API's template, fitted (a band)")
                 if set(tool) - {"functionDeclarations", "function_declarations"}:
                     note(result, "built-in tools (search, code execution) add prompt tokens the API reports as "
                                   "toolUsePromptTokenCount; not counted offline")
@@ -76,8 +122,17 @@ class GeminiCounter:
         if config is not None:
             expect(config, dict, "request.generationConfig")
             schema = field(config, "responseSchema")
-            if isinstance(schema, dict):
-                _schema(schema, texts)
+            if schema is None:
+                schema = field(config, "responseJsonSchema")
+            if isinstance(schema, dict) and rules.get("schema_billed", True):  # 2.5 and later do not bill it
+                measured: list[str] = []
+                _schema(schema, measured)
+                tokens = sum(self._len(t) for t in measured)
+                ratio = float(rules.get("schema_ratio", 1))
+                fixed += round(tokens * ratio)  # the bill counts more of the schema than its names and words
+                slack_low += math.ceil(tokens * (ratio - 1))
+                result.slack_high += math.ceil(tokens * (float(rules.get("schema_high", ratio)) - ratio))
+                note(result, "responseSchema is counted from its names and words times a fitted ratio (a band)")
             bound = field(config, "maxOutputTokens")
             if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
                 raise PlanError(f"request.generationConfig.maxOutputTokens must be a non-negative whole number, "
@@ -86,7 +141,16 @@ class GeminiCounter:
             if bound is not None and isinstance(n, int) and not isinstance(n, bool) and n > 1:
                 bound *= n
         result.max_output_tokens = bound  # thinking is billed as output and bounded by maxOutputTokens
-        return self._total(texts, media, result)
+        self._total(texts, media, result)
+        result.input_tokens += fixed
+        if slack or slack_low or result.slack_high or result.low is not None:
+            half = math.ceil(slack)
+            result.approximate, result.basis = True, "approximation"
+            low = result.low if result.low is not None else result.input_tokens - fixed
+            high = result.high if result.high is not None else result.input_tokens - fixed
+            result.low = max(0, low + fixed - half - slack_low)
+            result.high = high + fixed + half + result.slack_high
+        return result
 
     def _embedding(self, body: dict[str, Any]) -> RequestCount:
         """An EmbedContentRequest: only the text parts of its content are billed (``tokenCount``)."""
@@ -156,25 +220,51 @@ class GeminiCounter:
                 raw = decode(head + "=" * (-len(head) % 4))
             except (ValueError, TypeError):
                 raise PlanError(f"{at}.inlineData.data is not base64") from None
+        factor = int(self.rules.get("media_factor", 1))  # Gemini 2.0 bills an image or page as 5 tiles
         if mime.startswith("image/"):
             size = image_size(raw) if raw else self.assume_image_size
             if size is None:
                 note(result, "images not readable offline are counted as 1 to 4 tiles (258 tokens each); "
                               "use --image-size WxH or --online")
-                low, mid, high = TILE_TOKENS, TILE_TOKENS, 4 * TILE_TOKENS
+                low, mid, high = TILE_TOKENS, TILE_TOKENS * factor, 4 * TILE_TOKENS * factor
             else:
-                low = mid = high = gemini_image_tokens(*size)
-                note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)")
+                low = gemini_image_tokens(*size)
+                mid = high = low * factor
+                note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)"
+                     + (f", {factor} tiles each on {self.model.name} as its bills show" if factor > 1 else ""))
         elif mime == "application/pdf" and raw:
-            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw))
-            low = mid = high = max(1, pages) * PDF_PAGE_TOKENS
-            note(result, "PDF pages are counted at 258 tokens each (Google's rule; extracted text not counted)")
+            pages = max(1, len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)))
+            low = pages * PDF_PAGE_TOKENS
+            mid = pages * (PDF_PAGE_TOKENS * factor + PDF_PAGE_TEXT[0])
+            high = pages * (PDF_PAGE_TOKENS * factor + PDF_PAGE_TEXT[1])
+            note(result, "PDF pages are counted at 258 tokens each (Google's rule) plus their text, which is not "
+                         "read offline: a band")
         elif mime == "application/pdf":  # by URI: its pages are unknown offline, up to the API's maximum
             low = mid = PDF_PAGE_TOKENS
-            high = self._ceiling(MAX_PDF_PAGES * PDF_PAGE_TOKENS)
+            high = self._ceiling(MAX_PDF_PAGES * (PDF_PAGE_TOKENS * factor + PDF_PAGE_TEXT[1]))
             note(result, f"a PDF given by URI is counted as 1 to {MAX_PDF_PAGES:,} pages (the API's maximum, at 258 "
                           "tokens a page): its pages cannot be read offline; use --online")
-        else:  # audio, video: their length is unknown offline; the high is what the context window can hold
+        elif mime.startswith("text/") and raw:  # a text file is read as its text
+            text = raw.decode("utf-8", "replace")
+            tokens = self._len(text)
+            low, mid, high = tokens, tokens + TEXT_FILE_FRAMING, tokens + 2 * TEXT_FILE_FRAMING
+            note(result, "inline text files are counted as their text, with a few framing tokens (a band)")
+        elif mime.startswith(("audio/", "video/")) and raw:
+            seconds = wav_seconds(raw) if mime in ("audio/wav", "audio/x-wav", "audio/wave") else None
+            rate = AUDIO_TOKENS if mime.startswith("audio/") else VIDEO_TOKENS + AUDIO_TOKENS
+            if seconds is not None:  # a WAV file's header gives its length
+                mid = math.ceil(seconds * AUDIO_TOKENS)
+                low, high = max(0, mid - 8), mid + 8
+                note(result, "WAV audio is counted at 32 tokens a second from its header's length (a band)")
+            else:  # its length is not read offline: a typical bitrate for the centre; at least MIN_MEDIA_BYTES a
+                # second, so no longer than that
+                typical = TYPICAL_AUDIO_BYTES if mime.startswith("audio/") else TYPICAL_VIDEO_BYTES
+                low = 0
+                high = self._ceiling(math.ceil(len(raw) / MIN_MEDIA_BYTES * rate))
+                mid = min(high, math.ceil(len(raw) / typical * rate))
+                note(result, f"{mime} is not counted offline (audio 32 and video 263 tokens a second): 0 up to its "
+                             f"length at {MIN_MEDIA_BYTES:,} bytes a second; use --online")
+        else:  # audio, video by URI: their length is unknown offline; the high is what the context window can hold
             low = mid = 0
             high = self._ceiling(None)
             note(result, f"{mime or 'this media'} is not counted offline (audio 32 and video 263 tokens a second): "
@@ -185,6 +275,22 @@ class GeminiCounter:
 
 
 MAX_PDF_PAGES = 1000  # ai.google.dev/gemini-api/docs/document-processing: "up to 1000 document pages"
+
+
+def wav_seconds(raw: bytes) -> float | None:
+    """A RIFF/WAVE file's length in seconds, from its fmt chunk's byte rate and its data chunk's size."""
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        return None
+    at, rate, size = 12, None, None
+    while at + 8 <= len(raw):
+        chunk, length = raw[at:at + 4], int.from_bytes(raw[at + 4:at + 8], "little")
+        if chunk == b"fmt " and at + 20 <= len(raw):
+            rate = int.from_bytes(raw[at + 16:at + 20], "little")
+        elif chunk == b"data":
+            size = min(length, len(raw) - at - 8)
+            break
+        at += 8 + length + (length & 1)
+    return size / rate if rate and size is not None else None
 
 
 def gemini_image_tokens(width: int, height: int) -> int:
@@ -219,6 +325,10 @@ def _schema(schema: dict, texts: list[str]) -> None:
             texts.extend(str(v) for v in schema[key])
     if isinstance(schema.get("items"), dict):
         _schema(schema["items"], texts)
+    for key in ("anyOf", "oneOf", "any_of"):
+        for sub in schema.get(key) if isinstance(schema.get(key), list) else ():
+            if isinstance(sub, dict):
+                _schema(sub, texts)
     properties = schema.get("properties")
     if isinstance(properties, dict):
         for name, sub in properties.items():

@@ -90,5 +90,10 @@ class VertexProvider(GeminiProvider):
                          "and create the job with gcloud or google-genai (vertexai=True), then reconcile its "
                          "predictions.jsonl with batchcost")
 
+    def counter(self, info, **options):
+        from batchcost.providers.gemini.counting import GeminiCounter
+
+        return GeminiCounter(info, api="vertex", **options)
+
     def online_counter(self, **options):
         raise UsageError("--online is not available for Vertex plans: their text counts are exact offline")
