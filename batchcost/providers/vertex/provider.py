@@ -82,7 +82,7 @@ class VertexProvider(GeminiProvider):
         request = obj.get("request") if isinstance(obj, dict) else None
         if not isinstance(request, dict):
             raise ValueError("a result line must echo its request")
-        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False,
+        return hashlib.sha256(json.dumps(_canonical(request), sort_keys=True, ensure_ascii=False,
                                          separators=(",", ":")).encode()).hexdigest()
 
     def client(self, **options):
@@ -97,3 +97,20 @@ class VertexProvider(GeminiProvider):
 
     def online_counter(self, **options):
         raise UsageError("--online is not available for Vertex plans: their text counts are exact offline")
+
+
+def _canonical(value):
+    """A request as Vertex re-serialises it when it echoes it in predictions.jsonl: keys in camelCase (protobuf's
+    JSON names), numbers by value (``1.0`` is echoed as ``1``); key order is left to the caller's sort."""
+    if isinstance(value, dict):
+        return {_camel(str(k)): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest) if rest and head else key

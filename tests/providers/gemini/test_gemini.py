@@ -337,3 +337,24 @@ def test_plan_in_parts_and_with_split_for_gemini_and_vertex_templates(cli, tmp_p
         assert out.returncode == 0, out.stderr
         written = sorted(waves.parent.glob("*.jsonl"))
         assert written and b"".join(w.read_bytes() for w in written) == serial.read_bytes()
+
+
+def test_vertex_reconcile_joins_on_the_parsed_request_as_vertex_reserialises_it(write_plan, cli, tmp_path):
+    """Real predictions.jsonl echo the request re-serialised: 1.0 as 1, snake_case keys in camelCase, keys reordered;
+    the join is on the parsed request, so the results are this plan's."""
+    rows = [{"request": {"contents": [{"role": "user", "parts": [{"text": f"Rate item {i}."}]}],
+                         "generation_config": {"temperature": 1.0, "max_output_tokens": 20, "top_p": 0.5}}}
+            for i in range(2)]
+    plan = write_plan(rows)
+    echoed = []
+    for i in (1, 0):
+        request = {"generationConfig": {"topP": 0.5, "maxOutputTokens": 20, "temperature": 1},
+                   "contents": [{"parts": [{"text": f"Rate item {i}."}], "role": "user"}]}
+        echoed.append({"status": "", "request": request,
+                       "response": {"usageMetadata": {"promptTokenCount": 6, "candidatesTokenCount": 3}}})
+    results = tmp_path / "predictions.jsonl"
+    results.write_text("".join(json.dumps(x) + "\n" for x in echoed))
+    out = cli("reconcile", plan, "--results", results, "--model", "gemini-2.5-flash", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["actual"]["input_tokens"] == 12 and doc["requests"]["failed"] == 0
