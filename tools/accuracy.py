@@ -458,7 +458,7 @@ def fit_claude(pairs: list[Pair], coverage: float = 0.97) -> str:
         coef[used] = np.linalg.lstsq(x[:, used], y, rcond=None)[0]
         coef = np.round(coef, 1)
         need = []
-        for (billed, central, low, high, feats) in data:
+        for (billed, _central, low, high, feats) in data:
             n = sum(feats[i] for i in (1, 3, 4, 5, 6))  # tools count per tool; the rest once each
             if not n:
                 continue

@@ -75,6 +75,7 @@ class ModelInfo:
     constructs: dict | None = None  # fitted tokens of constructs no document states (Claude: claude_constructs)
     media: str | None = None  # image and video models: their table in media.yaml (image_outputs), or "video"
     custom: bool = False  # outside the registry (--encoding): what it is and which endpoints it takes is unknown
+    derived: str | None = None  # a published model outside the registry, counted by this registry family's rules
 
 
 def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelInfo:
@@ -167,6 +168,10 @@ def resolve_model(name: str) -> ModelInfo:
     guessed encoding.
     """
     family = _lookup(name) if isinstance(name, str) else None
+    if family is None and isinstance(name, str):
+        derived = _derived(name)
+        if derived is not None:
+            return derived
     if family is None:
         near = closest_models(str(name))
         hint = f"; closest known: {', '.join(near)}" if near else ""
@@ -174,6 +179,46 @@ def resolve_model(name: str) -> ModelInfo:
             f"unknown model {name!r}{hint} (use --encoding to count a private model with a given encoding)"
         )
     return registry()[family]
+
+
+def published_model(name: str) -> str | None:
+    """The provider of a model the maintained price database (genai-prices) knows, else None: the test of whether a
+    name outside the registry is a real model or a typo."""
+    try:
+        from genai_prices import data_snapshot
+    except ImportError:
+        return None
+    prefixes = load_data("tier_rules.yaml")["database_providers"]
+    lowered = name.lower()
+    provider = next((p for prefix, p in prefixes["prefixes"] if lowered.startswith(prefix)), prefixes["default"])
+    try:
+        found, _ = data_snapshot.get_snapshot().find_provider_model(name, None, provider, None)
+    except LookupError:
+        return None
+    return str(found.id)
+
+
+def _derived(name: str) -> ModelInfo | None:
+    """A published model outside the registry, counted by the rules of the registry family whose name begins its
+    own (gpt-5.1-codex-mini as gpt-5.1), else its provider's usual family: always an approximation."""
+    provider = published_model(name)
+    if provider is None:
+        return None
+    index = _alias_index()
+    stem = _DATED.sub("", name)
+    starts = [known for known in index if stem.startswith(known + "-") or stem.startswith(known + ".")]
+    data = load_data("models.yaml")
+    usual = data["derived_families"].get(provider)
+    family = index[max(starts, key=len)] if starts else usual
+    if family is None or usual is None:
+        return None
+    base = registry()[family]
+    if base.provider != registry()[usual].provider:  # a family of another provider than the database's
+        return None
+    approximation = base.approximation
+    if approximation is None and base.provider in data["derived_bands"]:
+        approximation = _approximation({"approximation": data["derived_bands"][base.provider]}, data)
+    return replace(base, name=name, derived=family, approximation=approximation, aliases=())
 
 
 def custom_model(name: str, encoding: str) -> ModelInfo:

@@ -84,7 +84,10 @@ class GeminiCounter:
             result.slack_high += math.ceil(signatures * float(rules["signature_high"]))
         system = field(body, "systemInstruction")
         if system is not None:
-            fixed += int(rules.get("system", 0))
+            if rules.get("system"):  # a token for it, as bills mostly show; one real bill had none: a band
+                fixed += int(rules["system"])
+                slack_low += int(rules["system"])
+                note(result, "systemInstruction adds a token on most bills, none on some (a band)")
             if isinstance(system, str):
                 texts.append(system)
             else:
@@ -106,8 +109,8 @@ class GeminiCounter:
                                 "responseJsonSchema", "response_json_schema"):
                         if isinstance(declaration.get(key), dict):
                             _schema(declaration[key], texts)
-                            if key.startswith("parameters") and isinstance(declaration[key].get("properties"), dict):
-                                properties += len(declaration[key]["properties"])
+                            if key.startswith("parameters"):
+                                properties += _properties(declaration[key])
             if functions and self.api == "gemini" and rules.get("tools"):  # Vertex bills no template
                 fixed += round(float(rules["tools"]) + float(rules.get("per_function", 0)) * functions
                                + float(rules.get("per_property", 0)) * properties)
@@ -301,6 +304,22 @@ def gemini_image_tokens(width: int, height: int) -> int:
     return math.ceil(width / IMAGE_TILE) * math.ceil(height / IMAGE_TILE) * TILE_TOKENS
 
 
+def _properties(schema: Any, depth: int = 0) -> int:
+    """How many properties a schema declares, nested ones (objects, array items, anyOf) included."""
+    if not isinstance(schema, dict) or depth > 32:
+        return 0
+    found = 0
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        found += len(properties) + sum(_properties(sub, depth + 1) for sub in properties.values())
+    found += _properties(schema.get("items"), depth + 1)
+    for key in ("anyOf", "oneOf", "any_of"):
+        alternatives = schema.get(key)
+        for sub in alternatives if isinstance(alternatives, list) else []:
+            found += _properties(sub, depth + 1)
+    return found
+
+
 def _values(value: Any, texts: list[str]) -> None:
     """A dict's keys and every string inside it (LocalTokenizer's _dict_traverse)."""
     if isinstance(value, str):
@@ -326,7 +345,8 @@ def _schema(schema: dict, texts: list[str]) -> None:
     if isinstance(schema.get("items"), dict):
         _schema(schema["items"], texts)
     for key in ("anyOf", "oneOf", "any_of"):
-        for sub in schema.get(key) if isinstance(schema.get(key), list) else ():
+        alternatives = schema.get(key)
+        for sub in alternatives if isinstance(alternatives, list) else []:
             if isinstance(sub, dict):
                 _schema(sub, texts)
     properties = schema.get("properties")

@@ -102,6 +102,9 @@ class Counter:
             result.max_output_tokens = _times_n(body, "max_tokens", n_keys=("n", "best_of"))
         else:
             raise PlanError(f"url {endpoint!r} is not a batch endpoint ({', '.join(ENDPOINTS)})")
+        if self.model.derived:  # a published model outside the registry: its family's rules, not verified on it
+            note(result, f"{self.model.name} is counted by {self.model.derived}'s rules (not verified on it)")
+            result.slack += 2 + 0.02 * result.input_tokens
         if result.slack or result.slack_low or result.slack_high or result.approximate:
             widen(result, self.model.context_window)
         if self.fingerprints or result.prefix_tokens >= 1024:
@@ -151,7 +154,7 @@ class Counter:
         no schema, no n. Gives (input tokens, shared-prefix tokens, max output tokens or None). Anything else
         returns None and takes the general path, which gives the same numbers (and the precise errors)."""
         messages = body.get("messages")
-        if type(messages) is not list or not messages or not self._PLAIN_BODY.issuperset(body):
+        if type(messages) is not list or not messages or not self._PLAIN_BODY.issuperset(body) or self.model.derived:
             return None
         per_message, per_name, primer = self._chat_constants
         memo, count, plain = self._len, self._count, self._PLAIN_KEYS

@@ -62,7 +62,8 @@ def typescript(functions: list[dict]) -> str:
 
 
 def _properties(obj: dict, indent: int, defs: Any, depth: int = 0) -> str:
-    required = obj.get("required") if isinstance(obj.get("required"), list) else []
+    listed = obj.get("required")
+    required: list = listed if isinstance(listed, list) else []
     lines = []
     for name, prop in (obj.get("properties") or {}).items():
         prop = prop if isinstance(prop, dict) else {}

@@ -262,3 +262,17 @@ def test_remote_image_uses_safe_maximum_and_says_so():
     assert worst.approximate and "maximum" in worst.notes[0]
     assert worst.input_tokens - assumed.input_tokens == (85 + 8 * 170) - 255
     assert "assumed" in assumed.notes[0]
+
+
+@pytest.mark.parametrize("model, family", [("gpt-5.1-codex-mini", "gpt-5.1"), ("o3-deep-research", "o3"),
+                                           ("gpt-audio", "gpt-4o")])
+def test_a_published_model_outside_the_registry_is_an_approximation_by_its_family(model, family):
+    """Real models the price database knows (the real-usage data names several) are counted, by the family their
+    name begins with (else the provider's usual one), and say so; a name no database knows is still refused."""
+    result = count_request({"model": model, "messages": COOKBOOK_MESSAGES})
+    exact = count_request({"model": family, "messages": COOKBOOK_MESSAGES})
+    assert result.input_tokens == exact.input_tokens and not exact.approximate
+    assert result.basis == "approximation" and result.low < result.input_tokens < result.high
+    assert any(family in n for n in result.notes)
+    with pytest.raises(Exception, match="unknown model"):
+        count_request({"model": model.replace("-", "_x_", 1), "messages": COOKBOOK_MESSAGES})
