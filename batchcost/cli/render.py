@@ -63,7 +63,7 @@ def print_count_table(plan: Path, records: Iterable[CountedRequest], *, limit: i
         console.print(f"* approximate: {note} ({n:,} request{'s' if n != 1 else ''})")
     if band[0]:
         total = sum(t[1] for t in per_model.values())
-        console.print(f"* {band[0]:,} count(s) are approximations (no offline tokenizer exists for these models): "
+        console.print(f"* {band[0]:,} count(s) are approximations (the notes above say why): "
                       f"{total - band[1]:,} to {total + band[2]:,} input tokens in all (`--online` counts them "
                       "exactly)")
     for line in (after() if after else []):

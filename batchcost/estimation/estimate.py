@@ -305,9 +305,9 @@ def finish(tally: Tally, prices: PriceTable, forecast: OutputForecast, plan: dic
     if approximate:
         band = {"low": total_in - sum(b.band[0] + b.band[2] for b in tally.buckets.values()),
                 "high": total_in + sum(b.band[1] + b.band[3] for b in tally.buckets.values())}
-        warnings.append(f"{approximate:,} input count(s) are approximations (no offline tokenizer exists for "
-                        f"this provider's models): {band['low']:,} to {band['high']:,} input tokens, used for the "
-                        "cost's low and high (`--online` counts them exactly)")
+        warnings.append(f"{approximate:,} input count(s) are approximations (their notes say why): "
+                        f"{band['low']:,} to {band['high']:,} input tokens, used for the cost's low and high "
+                        "(`--online` counts them exactly)")
     used_paths = {p.path for p in model_price.values()}
     sources = [s.as_dict() for s in prices.sources if s.path in used_paths]
     return Estimate(plan=plan, input_tokens=sum(m.input_tokens for m in by_model), output_tokens=output, cost=cost,
