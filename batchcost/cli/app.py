@@ -37,7 +37,20 @@ def _root(
 
 
 def _register() -> None:
-    from batchcost.cli import batch, check, count, estimate, pilot, plan, prices, reconcile, report, spend, split  # noqa: F401  (commands register themselves on `app`)
+    from batchcost.cli import (  # noqa: F401  (commands register themselves on `app`)
+        batch,
+        check,
+        convert,
+        count,
+        estimate,
+        pilot,
+        plan,
+        prices,
+        reconcile,
+        report,
+        spend,
+        split,
+    )
 
 
 def fail(message: str, code: int) -> int:
@@ -103,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-MODEL_COMMANDS = ("estimate", "plan", "report")  # they define --model themselves (templates, what-if pricing)
+MODEL_COMMANDS = ("estimate", "plan", "report", "convert")  # they define --model themselves (templates, what-if
+# pricing, convert's target model)
 
 
 def _take_option(argv: list[str], option: str, example: str, *, keep: bool = False) -> tuple[list[str], str | None]:

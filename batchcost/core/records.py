@@ -115,3 +115,62 @@ def token_count(obj: dict, key: str, where: str, default: int | None = 0) -> int
     if value > MAX_TOKENS_PER_LINE:
         raise ValueError(f"{where}{key} is {value:,}, out of any real range")
     return value
+
+
+@dataclass(slots=True)
+class Part:
+    """One piece of a turn, in neutral terms: ``kind`` text, image, document, audio, tool_call or tool_result;
+    media as base64 ``data`` with its ``media_type`` or by ``url``; a tool call's ``name``, ``arguments`` (an object)
+    and ``call_id``; a tool result's ``call_id`` and ``text``."""
+
+    kind: str
+    text: str = ""
+    media_type: str = ""
+    data: str | None = None
+    url: str | None = None
+    name: str = ""
+    arguments: Any = None
+    call_id: str = ""
+
+    def b64(self) -> str:
+        """The media's base64 in the standard alphabet, padded (URL-safe input is taken too)."""
+        data = (self.data or "").replace("-", "+").replace("_", "/")
+        return data + "=" * (-len(data) % 4)
+
+    def decoded_text(self) -> str:
+        """A text file's content (``media_type`` text/*)."""
+        import base64
+
+        return base64.b64decode(self.b64()).decode("utf-8", "replace")
+
+
+@dataclass(slots=True)
+class Turn:
+    role: str  # user or assistant
+    parts: list[Part]
+
+
+@dataclass(slots=True)
+class Work:
+    """What one request asks of a model, whichever API carries it: the system text, the turns, the tools (name,
+    description, JSON-schema parameters), the tool choice (auto, none, required or a tool's name), a JSON schema the
+    answer must follow, the output bound and sampling; ``lost`` says what of the source had no place here."""
+
+    system: list[str]
+    turns: list[Turn]
+    tools: list[dict]
+    tool_choice: str | None = None
+    schema: dict | None = None
+    schema_name: str = "answer"
+    json_mode: bool = False  # the answer must be JSON, no schema given
+    max_output: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    lost: list[str] | None = None
+
+    def lose(self, what: str) -> None:
+        if self.lost is None:
+            self.lost = []
+        if what not in self.lost:
+            self.lost.append(what)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from batchcost.core.errors import UsageError
 from batchcost.core.options import PLAIN, ReadOptions
-from batchcost.core.records import Limits, PlanLine, RequestFinding, ResultLine, Usage, refused
+from batchcost.core.records import Limits, PlanLine, RequestFinding, ResultLine, Usage, Work, refused
 from batchcost.tokens.models import ModelInfo
 from batchcost.tokens.text import RequestCount
 
@@ -153,6 +153,16 @@ class Provider(abc.ABC):
     def chunk_field(self, endpoint: str) -> str | None:
         """The body field a template may cut a long text into chunks in, for this request kind (None: none)."""
         return None
+
+    # -- translation ------------------------------------------------------------------------------------------
+    def to_work(self, item: PlanLine) -> Work:
+        """The neutral work a plan line asks for (what ``convert`` and cross-provider comparison translate)."""
+        raise UsageError(f"batchcost cannot translate {self.title}s to another provider")
+
+    def from_work(self, work: Work, model: str) -> tuple[str, dict]:
+        """This provider's request kind and body for the neutral work, on ``model``; what has no place in it is
+        added to ``work.lost``."""
+        raise UsageError(f"batchcost cannot write {self.title}s from another provider's requests")
 
     # -- counting ---------------------------------------------------------------------------------------------
     @abc.abstractmethod

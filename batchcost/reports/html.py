@@ -107,13 +107,30 @@ def _by_model_html(e) -> str:
             "<th>real time (expected)</th><th>batch (expected)</th><th>batch (high)</th></tr>" + rows + "</table>")
 
 
+def comparison_facts(e) -> tuple[str, str, str]:
+    """A compared estimate's provider, its count basis (exact, or the band) and what translation left out."""
+    band = e.input_tokens_range
+    basis = "exact" if band is None else f"band {band['low']:,}–{band['high']:,}"
+    source = e.plan.get("translated_from")
+    if not source:
+        return str(e.plan.get("provider", "")), basis, ""
+    lost = [w for w in e.warnings if w.startswith("translated from") and "not translated:" in w]
+    return str(e.plan.get("provider", "")), basis, (f"translated from {source}; {len(lost)} kind"
+                                                    f"{'s' if len(lost) != 1 else ''} of content not carried"
+                                                    if lost else f"translated from {source}; all carried")
+
+
 def _comparison_html(result) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{e.input_tokens:,}</td>{_usd_cell(e.cost['realtime']['expected'])}"
-        f"{_usd_cell(e.cost['batch']['expected'])}{_usd_cell(e.cost['batch']['high'])}</tr>"
-        for name, e in result.all_models().items())
-    return ('<table class="compare"><tr><th>model</th><th>input tokens (own encoding)</th><th>real time (expected)'
-            "</th><th>batch (expected)</th><th>batch (high)</th></tr>" + rows + "</table>")
+    rows = []
+    for name, e in result.all_models().items():
+        provider, basis, note = comparison_facts(e)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(provider)}</td><td>{e.input_tokens:,}</td>"
+                    f"<td>{html.escape(basis)}</td>{_usd_cell(e.cost['realtime']['expected'])}"
+                    f"{_usd_cell(e.cost['batch']['expected'])}{_usd_cell(e.cost['batch']['high'])}"
+                    f"<td>{html.escape(note)}</td></tr>")
+    return ('<table class="compare"><tr><th>model</th><th>provider</th><th>input tokens (own encoding)</th>'
+            "<th>count</th><th>real time (expected)</th><th>batch (expected)</th><th>batch (high)</th>"
+            "<th>translation</th></tr>" + "".join(rows) + "</table>")
 
 
 def inline_svg(svg_text: str) -> str:
@@ -171,11 +188,16 @@ def render_markdown(result, chart_files: dict[str, str], budget: Decimal | None 
                      f"{_md_money(m.cost['batch']['high'])} |")
     if result.compared:
         lines += ["", "## What if: the same plan on other models", "",
-                  "| model | input tokens (own encoding) | real time (expected) | batch (expected) | batch (high) |",
-                  "|---|---:|---:|---:|---:|"]
+                  "| model | provider | input tokens (own encoding) | count | real time (expected) | batch (expected) "
+                  "| batch (high) | translation |", "|---|---|---:|---|---:|---:|---:|---|"]
         for name, other in result.all_models().items():
-            lines.append(f"| {name} | {other.input_tokens:,} | {_md_money(other.cost['realtime']['expected'])} | "
-                         f"{_md_money(other.cost['batch']['expected'])} | {_md_money(other.cost['batch']['high'])} |")
+            provider, basis, note = comparison_facts(other)
+            lines.append(f"| {name} | {provider} | {other.input_tokens:,} | {basis} | "
+                         f"{_md_money(other.cost['realtime']['expected'])} | "
+                         f"{_md_money(other.cost['batch']['expected'])} | {_md_money(other.cost['batch']['high'])} | "
+                         f"{note} |")
+        for name, other in result.compared.items():
+            lines += [f"- {name}: {w}" for w in other.warnings if w.startswith("translated from")]
     lines += ["", "## Charts", ""] + [f"![{caption}]({path})" for caption, path in chart_files.items()]
     lines += ["", "## Assumptions", ""] + [f"- {item}" for item in assumptions(result)] + [""]
     return "\n".join(lines)

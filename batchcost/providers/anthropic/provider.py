@@ -63,6 +63,17 @@ class AnthropicProvider(Provider):
     def owns_batch(self, batch_id: str) -> bool:
         return batch_id.startswith("msgbatch_")  # the Message Batches API's ids
 
+    # -- translation ------------------------------------------------------------------------------------------
+    def to_work(self, item):
+        from batchcost.providers.anthropic.translate import to_work
+
+        return to_work(item)
+
+    def from_work(self, work, model):
+        from batchcost.providers.anthropic.translate import from_work
+
+        return from_work(work, model)
+
     # -- counting -----------------------------------------------------------------------------------------------
     def counter(self, info, **options):
         from batchcost.providers.anthropic.counting import ClaudeCounter

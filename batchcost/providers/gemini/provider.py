@@ -81,6 +81,17 @@ class GeminiProvider(Provider):
     def owns_batch(self, batch_id: str) -> bool:
         return batch_id.startswith("batches/")  # the Gemini API's batch resource names
 
+    # -- translation ------------------------------------------------------------------------------------------
+    def to_work(self, item):
+        from batchcost.providers.gemini.translate import to_work
+
+        return to_work(item)
+
+    def from_work(self, work, model):
+        from batchcost.providers.gemini.translate import from_work
+
+        return from_work(work, model)
+
     # -- counting -----------------------------------------------------------------------------------------------
     def counter(self, info, **options):
         from batchcost.providers.gemini.counting import GeminiCounter

@@ -61,6 +61,17 @@ class OpenAIProvider(Provider):
     def chunk_field(self, endpoint: str) -> str | None:
         return "input" if endpoint == EMBEDDINGS else None
 
+    # -- translation ------------------------------------------------------------------------------------------
+    def to_work(self, item):
+        from batchcost.providers.openai.translate import to_work
+
+        return to_work(item)
+
+    def from_work(self, work, model):
+        from batchcost.providers.openai.translate import from_work
+
+        return from_work(work, model)
+
     # -- counting -----------------------------------------------------------------------------------------------
     def counter(self, info, **options):
         from batchcost.providers.openai.counting import Counter
