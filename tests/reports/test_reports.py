@@ -90,8 +90,8 @@ def test_html_references_nothing_outside_itself(report_dir):
 def test_comparison_counts_each_model_with_its_own_rules(report_dir):
     md = (report_dir / "report.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| gpt-")}
-    plan_tokens = int(rows["gpt-4o-mini (plan)"].split("|")[2].strip().replace(",", ""))
-    nano_tokens = int(rows["gpt-5-nano"].split("|")[2].strip().replace(",", ""))
+    plan_tokens = int(rows["gpt-4o-mini (plan)"].split("|")[3].strip().replace(",", ""))
+    nano_tokens = int(rows["gpt-5-nano"].split("|")[3].strip().replace(",", ""))
     assert nano_tokens == plan_tokens - 12  # reasoning models: one token fewer per request
 
 
