@@ -108,6 +108,13 @@ def estimate(
                                 "token-counting endpoint (Anthropic: messages.count_tokens; needs its API key); "
                                 "with --sample, only the sampled requests. Nothing is sent without this flag."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="With --online: the provider's API base URL."),
+    compare_models: Optional[str] = typer.Option(None, "--compare-models", metavar="M1,M2",
+                                                 help="Price the same workload on these models too, of any provider "
+                                                 "(the plan is translated for another provider's models, saying "
+                                                 "what does not carry over): one table of every model and tier."),
+    deadline: Optional[float] = typer.Option(None, "--deadline", metavar="HOURS",
+                                             help="With --compare-models: mark the cheapest model and tier whose "
+                                             "promised turnaround is within HOURS (batch: 24; flex: no promise)."),
 ) -> None:
     """Estimate what PLAN will cost in real time and through the Batch API.
 
@@ -130,15 +137,48 @@ def estimate(
     options.check()
     limit = parse_budget(budget)
     table = load_prices(prices or [], at=parse_date(prices_at, "--prices-at"))
+    others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
+    if deadline is not None and (not others or deadline < 0):
+        raise UsageError("--deadline needs --compare-models and a number of hours (0 or more)")
+    if others and (template is not None or sample is not None):
+        raise UsageError("--compare-models prices a counted plan file: drop --template and --sample")
     result = _with_progress(plan, table, options)
+    picks = _compare(plan, result, others, table, options, deadline) if others else None
     if fmt is EstimateFormat.json:
-        sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
+        doc = result.as_dict()
+        if picks is not None:
+            doc["comparison"] = picks
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        from batchcost.cli.render import print_estimate
+        from batchcost.cli.render import print_comparison, print_estimate
 
         print_estimate(result, budget=limit, budget_on=budget_on.value)
+        if picks is not None:
+            print_comparison(picks, deadline)
     if limit is not None:
         result.check_budget(limit, budget_on.value)
+
+
+def _compare(plan: Path, result, others: list[str], table, options, deadline: float | None) -> dict:
+    """Every model (the plan's and ``others``, of any provider) at every tier it offers, cheapest first, and the
+    cheapest that meets ``deadline``: the ``comparison`` object of ``--format json``."""
+    from batchcost.estimation.compare import choices, model_estimate
+    from batchcost.estimation.forecast import OutputForecast
+    from batchcost.pricing.cost import money
+
+    forecast = OutputForecast.parse(options.output_tokens, options.calibration)
+    estimates = {", ".join(result.plan["models"]): result}
+    for other in others:
+        estimates[other] = model_estimate(plan, other, table, forecast=forecast,
+                                          assume_image_size=options.assume_image_size, reading=options.reading)
+    rows = choices(estimates, table, deadline)
+    best = next((c for c in rows if c.meets), None)
+    return {"deadline_hours": deadline,
+            "cheapest": None if best is None else {"model": best.model, "provider": best.provider, "tier": best.tier},
+            "choices": [{"model": c.model, "provider": c.provider, "tier": c.tier, "expected": money(c.expected),
+                         "high": money(c.high), "count_basis": c.basis, "check_refuses": c.refused,
+                         "translated_from": c.translated_from, "meets_deadline": c.meets} for c in rows],
+            "warnings": [w for e in estimates.values() for w in e.warnings if w.startswith("translated from")]}
 
 
 def _with_progress(plan: Path, table, options):

@@ -137,3 +137,34 @@ def print_estimate(estimate, *, budget=None, budget_on: str = "high") -> None:
                           f"{usd(budget - figure)} to spare.")
     for warning in estimate.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def print_comparison(picks: dict, deadline: float | None) -> None:
+    """The one table of every model and tier, cheapest first, the cheapest that meets the deadline marked."""
+    from decimal import Decimal
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from batchcost.pricing.cost import display_money
+
+    turnaround = {"realtime": "at once", "priority": "at once", "batch": "24 h", "flex": "best effort"}
+    console = Console(highlight=False)
+    title = "Every model and tier, cheapest first" + (f" (deadline {deadline:g} h)" if deadline is not None else "")
+    view = Table(title=title, title_justify="left")
+    for name in ("model", "provider", "tier", "expected", "high", "count", "turnaround", ""):
+        view.add_column(name, justify="right" if name in ("expected", "high") else "left",
+                        overflow="fold", no_wrap=name in ("expected", "high"))
+    best = picks["cheapest"]
+    for c in picks["choices"]:
+        mark = "cheapest" if best and (c["model"], c["tier"]) == (best["model"], best["tier"]) else (
+            f"check refuses {c['check_refuses']:,}" if c["check_refuses"] else
+            ("" if c["meets_deadline"] else "no promise" if c["tier"] == "flex" else "too slow"))
+        view.add_row(c["model"], c["provider"] + (" (translated)" if c["translated_from"] else ""),
+                     "standard" if c["tier"] == "realtime" else c["tier"], display_money(Decimal(c["expected"])),
+                     display_money(Decimal(c["high"])), c["count_basis"], turnaround[c["tier"]], mark)
+    console.print(view)
+    for line in picks["warnings"]:
+        console.print(f"warning: {line}")
+    if best is None:
+        console.print("No model and tier meets the deadline with every request accepted.")

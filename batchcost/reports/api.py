@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from batchcost.core.options import PLAIN, ReadOptions
-from batchcost.estimation.estimate import Estimate, estimate_dataset, estimate_plan, priced, request_cost
+from batchcost.estimation.compare import model_estimate
+from batchcost.estimation.estimate import Estimate, estimate_dataset, priced, request_cost
 from batchcost.estimation.forecast import OutputForecast
 from batchcost.pricing.cost import display_money, exact_money, money
 from batchcost.pricing.tables import PriceTable, load_prices
@@ -207,54 +208,13 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
     compared = {}
     for other in compare_models:
         forecast = OutputForecast.parse(output_tokens, Calibration)
-        foreign = _other_provider(plan, other, reading) if template is None else None
-        if foreign is not None:  # a model of another provider: the plan translated to its shape, then priced
-            compared[other] = _translated_estimate(plan, other, foreign, table, forecast, assume_image_size,
-                                                   reading)
-        elif template is not None:
+        if template is None:  # a model of another provider: the plan translated to its shape, then priced
+            compared[other] = model_estimate(plan, other, table, forecast=forecast,
+                                             assume_image_size=assume_image_size, reading=reading)
+        else:
             compared[other] = estimate_dataset(plan, template, table, model=other, forecast=forecast,
                                                assume_image_size=assume_image_size)
-        else:
-            compared[other] = estimate_plan(plan, table, forecast=forecast, assume_image_size=assume_image_size,
-                                            model=other, options=reading)
     return EstimateResult(main, rows, compared)
-
-
-def _other_provider(plan: str | Path, model: str, reading: ReadOptions) -> str | None:
-    """The provider ``model`` is served by, where it is not the plan's (None: the plan's own, or unknown here)."""
-    from batchcost import providers
-    from batchcost.core.errors import BatchcostError
-    from batchcost.plans.reader import read_plan
-    from batchcost.tokens.models import resolve_model
-
-    try:
-        owner = resolve_model(model).provider
-        first = next(iter(read_plan(Path(plan), options=reading)), None)
-    except BatchcostError:
-        return None  # the estimate itself says what is wrong
-    if first is None or owner in (first.provider, providers.get(first.provider).models_of):
-        return None
-    return owner
-
-
-def _translated_estimate(plan, model: str, provider: str, table, forecast, assume_image_size, reading):
-    """The estimate of ``plan``'s workload written for ``provider`` on ``model`` (``convert``), its warnings
-    saying what did not translate."""
-    import tempfile
-    from dataclasses import replace
-
-    from batchcost.plans.convert import convert_plan
-
-    with tempfile.TemporaryDirectory(prefix="batchcost-convert-") as folder:
-        target = Path(folder) / "translated.jsonl"
-        summary = convert_plan(plan, target, provider, model, options=replace(reading, model=reading.model or model))
-        result = estimate_plan(target, table, forecast=forecast, assume_image_size=assume_image_size,
-                               options=ReadOptions(provider=provider, model=model))
-    result.plan["translated_from"] = summary.source
-    result.plan["path"] = str(plan)
-    result.warnings[:0] = [f"translated from {summary.source} for {provider}: " + w for w in summary.warnings()] or \
-        [f"translated from {summary.source} for {provider}: everything translated"]
-    return result
 
 
 def count_plan(plan: str | Path, *, encoding: str | None = None, assume_image_size: tuple[int, int] | None = None,

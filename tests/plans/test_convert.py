@@ -146,3 +146,33 @@ def test_every_real_request_translates_to_every_other_provider_and_counts():
             count_request(translated, endpoint, model=model, provider=target)
             done += 1
     assert done > 2000
+
+
+def test_estimate_compares_every_model_and_tier_and_picks_the_cheapest_in_time(cli, write_plan):
+    """The support-email task: one plan, models of two providers, one table, the cheapest that meets a deadline."""
+    rows = [{"custom_id": f"mail-{i}", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4.1-mini", "max_tokens": 5, "messages": [
+            {"role": "system", "content": "Classify the support email: billing, bug, account or other. One word."},
+            {"role": "user", "content": f"Hello, I was charged twice for order {i}. Please refund one."}]}}
+        for i in range(20)]
+    plan = write_plan(rows)
+    out = cli("estimate", plan, "--compare-models", "claude-haiku-4-5", "--deadline", "24", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)["comparison"]
+    seen = {(c["model"], c["tier"]) for c in doc["choices"]}
+    assert {("gpt-4.1-mini", "batch"), ("gpt-4.1-mini", "realtime"), ("claude-haiku-4-5", "batch"),
+            ("claude-haiku-4-5", "realtime")} <= seen
+    costs = [float(c["expected"]) for c in doc["choices"]]
+    assert costs == sorted(costs)
+    claude = next(c for c in doc["choices"] if c["model"] == "claude-haiku-4-5")
+    assert claude["provider"] == "anthropic" and claude["translated_from"] == "openai"
+    assert claude["count_basis"].startswith("band")
+    in_time = [c for c in doc["choices"] if c["meets_deadline"]]
+    assert doc["cheapest"] == {k: in_time[0][k] for k in ("model", "provider", "tier")}
+    assert all(c["tier"] != "flex" for c in in_time)  # flex promises no turnaround
+    fast = json.loads(cli("estimate", plan, "--compare-models", "claude-haiku-4-5", "--deadline", "1", "--format",
+                          "json").stdout)["comparison"]
+    assert fast["cheapest"]["tier"] in ("realtime", "priority")  # batch's 24 hours miss a one-hour deadline
+    table = cli("estimate", plan, "--compare-models", "claude-haiku-4-5", "--deadline", "24")
+    assert table.returncode == 0 and "cheapest" in table.stdout and "anthropic" in table.stdout
+    assert cli("estimate", plan, "--deadline", "24").returncode == 2  # a deadline needs models to choose among
