@@ -21,6 +21,12 @@ def snake(camel: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
 
 
+def camel(key: str) -> str:
+    """A proto (snake_case) field name as its JSON (camelCase) name; a name of no underscores as it is."""
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest) if rest and head else key
+
+
 def kind_of(request: dict) -> str:
     """An EmbedContentRequest has one ``content``; a GenerateContentRequest has ``contents``."""
     return EMBED if "content" in request and "contents" not in request else ENDPOINT

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from batchcost.core.records import Part, PlanLine, Turn, Work
-from batchcost.providers.gemini.fields import ENDPOINT, field
+from batchcost.providers.gemini.fields import ENDPOINT, camel, field
 
 _QUIET = frozenset(("model", "contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
                     "tool_config", "generationConfig", "generation_config", "safetySettings", "safety_settings"))
@@ -86,7 +86,7 @@ def to_work(item: PlanLine) -> Work:
         work.lose("thinkingConfig")
     for key in sorted(set(body) - _QUIET):
         work.lose(f"request.{key}")
-    for key in sorted(_camel(k) for k in config if _camel(k) not in _CONFIG_QUIET | {"thinkingConfig"}):
+    for key in sorted(camel(k) for k in config if camel(k) not in _CONFIG_QUIET | {"thinkingConfig"}):
         work.lose(f"generationConfig.{key}")
     return work
 
@@ -142,11 +142,6 @@ def _kind(mime: str) -> str:
     if mime.startswith("audio/"):
         return "audio"
     return "document"
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
 def _lower(schema: Any) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 from batchcost.core.errors import PlanError, UsageError
 from batchcost.core.options import PLAIN, ReadOptions
 from batchcost.core.records import Limits, PlanLine, ResultLine
-from batchcost.providers.gemini.fields import ENDPOINT, field
+from batchcost.providers.gemini.fields import ENDPOINT, camel, field
 from batchcost.providers.gemini.provider import GeminiProvider, model_of
 from batchcost.tokens.text import json_type
 
@@ -103,14 +103,9 @@ def _canonical(value):
     """A request as Vertex re-serialises it when it echoes it in predictions.jsonl: keys in camelCase (protobuf's
     JSON names), numbers by value (``1.0`` is echoed as ``1``); key order is left to the caller's sort."""
     if isinstance(value, dict):
-        return {_camel(str(k)): _canonical(v) for k, v in value.items()}
+        return {camel(str(k)): _canonical(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_canonical(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest) if rest and head else key
