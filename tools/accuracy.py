@@ -372,7 +372,7 @@ def fit_renderings(pairs: list[Pair], coverage: float = 0.98) -> str:
             need = sorted(max(0.0, (res - 2 - r[3]) / r[2]) if r[2] else (0.0 if res <= 2 else math.inf)
                           for res, r in zip(residual, rows))
             slack = need[min(len(need) - 1, math.ceil(coverage * len(need)) - 1)]
-            slack = min(max(math.ceil(slack), 3 if len(rows) >= 30 else 8), 60)  # few pairs: a wider floor
+            slack = min(max(math.ceil(slack), 3 if len(rows) >= 30 else 15), 60)  # few pairs: a wider floor
             name = endpoint.rsplit("/", 1)[-1]
             entry[name] = dict(zip(("tools", "function", "strict", "call", "schema", "schema_ratio"),
                                    (float(v) for v in rounded)), slack=slack)
