@@ -3,6 +3,7 @@ model is another provider's, ``plans.convert``), priced at every tier it offers,
 expects the provider to refuse, and the cheapest choice that meets a deadline."""
 from __future__ import annotations
 
+import copy
 import tempfile
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -83,8 +84,9 @@ def choices(estimates: dict[str, Estimate], prices: PriceTable, deadline_hours: 
     turnaround is within ``deadline_hours`` (None: any tier meets it) and check expects no refusal."""
     out = []
     for model, estimate in estimates.items():
-        if estimate.tally is not None:
-            add_tiers(estimate, prices, [t for t in ("flex", "priority") if t not in estimate.cost])
+        if estimate.tally is not None:  # on a copy: the estimates themselves keep the tiers they were asked for
+            estimate = add_tiers(copy.deepcopy(estimate), prices,
+                                 [t for t in ("flex", "priority") if t not in estimate.cost])
         band = estimate.input_tokens_range
         basis = "exact" if band is None else f"band {band['low']:,}-{band['high']:,}"
         refused = estimate.tally.failing if estimate.tally is not None else 0

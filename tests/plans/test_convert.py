@@ -176,3 +176,13 @@ def test_estimate_compares_every_model_and_tier_and_picks_the_cheapest_in_time(c
     table = cli("estimate", plan, "--compare-models", "claude-haiku-4-5", "--deadline", "24")
     assert table.returncode == 0 and "cheapest" in table.stdout and "anthropic" in table.stdout
     assert cli("estimate", plan, "--deadline", "24").returncode == 2  # a deadline needs models to choose among
+
+
+def test_comparing_leaves_the_plans_own_estimate_as_asked(cli):
+    """The comparison prices every tier on copies: the plan's own estimate keeps the tiers it was asked for."""
+    alone = json.loads(cli("estimate", "examples/reviews_sentiment.jsonl", "--format", "json").stdout)
+    compared = json.loads(cli("estimate", "examples/reviews_sentiment.jsonl", "--compare-models", "gpt-4.1-mini",
+                              "--format", "json").stdout)
+    assert list(compared["cost"]) == list(alone["cost"]) == ["realtime", "batch"]
+    assert compared["warnings"] == alone["warnings"]
+    assert {c["tier"] for c in compared["comparison"]["choices"]} >= {"realtime", "batch", "priority"}
