@@ -2,7 +2,6 @@
 ``to_work``) and written in the other provider's line shape (``from_work``), saying what does not translate."""
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,15 +65,11 @@ def convert_plan(path: str | Path, out: str | Path, target: str, model: str,
     path = Path(path)
     owner = providers.get(target)
     summary = Conversion(target=target, model=model)
-    with atomic_writer(out, "wb", what="converted plan") as fh:
+    with atomic_writer(out, "wb", what="converted plan") as fh:  # a refusal inside leaves nothing written
         for _, line in translated_lines(path, target, model, options, summary):
+            if summary.source == target:
+                raise UsageError(f"the plan is already {owner.title.removeprefix('a ').removeprefix('an ')} plan")
             fh.write(json_line(line) + b"\n")
-    if summary.source == target:
-        raise UsageError(f"the plan is already {owner.title.removeprefix('a ').removeprefix('an ')} plan")
-    if not summary.requests:
-        raise PlanError("the plan has no requests to convert", path=path)
+        if not summary.requests:
+            raise PlanError("the plan has no requests to convert", path=path)
     return summary
-
-
-def lost_counts(summary: Conversion) -> Counter:
-    return Counter({reason: len(lines) for reason, lines in summary.lost.items()})

@@ -186,3 +186,11 @@ def test_comparing_leaves_the_plans_own_estimate_as_asked(cli):
     assert list(compared["cost"]) == list(alone["cost"]) == ["realtime", "batch"]
     assert compared["warnings"] == alone["warnings"]
     assert {c["tier"] for c in compared["comparison"]["choices"]} >= {"realtime", "batch", "priority"}
+
+
+def test_a_refused_conversion_writes_nothing(cli, write_plan, tmp_path):
+    plan = write_plan([{"custom_id": "a", "params": {"model": "claude-haiku-4-5", "max_tokens": 9,
+                                                     "messages": [{"role": "user", "content": "hi"}]}}])
+    out = tmp_path / "same.jsonl"
+    done = cli("convert", plan, "--to", "anthropic", "--model", "claude-haiku-4-5", "-o", out)
+    assert done.returncode == 2 and "already" in done.stderr and not out.exists()
