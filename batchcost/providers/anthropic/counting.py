@@ -9,12 +9,12 @@ import base64
 import hashlib
 import json
 import math
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from batchcost.core.errors import PlanError
+from batchcost.tokens.documents import pdf_pages
 from batchcost.tokens.images import image_size
 from batchcost.tokens.models import ModelInfo
 from batchcost.tokens.text import RequestCount, expect, fingerprint, json_type, length_function, nonempty_list, note
@@ -213,7 +213,7 @@ class ClaudeCounter:
                 raw = base64.b64decode(data, validate=False)
             except (ValueError, TypeError):
                 raise PlanError(f"{at}.source.data is not base64") from None
-            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)) or 1
+            pages = pdf_pages(raw) or 1
         note(result, "PDF pages are counted at 1,500 to 4,500 tokens each (text and page image)"
               + ("" if pages else f"; a PDF not readable offline (a URL or a file id) is counted as 1 to "
                                   f"{MAX_PDF_PAGES} pages, the API's maximum (use --online)"))

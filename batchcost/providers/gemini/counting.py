@@ -5,15 +5,14 @@ required, property names; type names are free); ``systemInstruction``. Images by
 PDFs per page, approximately, with a band; audio and video by URI, a band up to the context window."""
 from __future__ import annotations
 
-import base64
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from batchcost.core.errors import PlanError
 from batchcost.providers.gemini.fields import EMBED, field
+from batchcost.tokens.documents import decode_base64, pdf_pages
 from batchcost.tokens.images import image_size
 from batchcost.tokens.models import ModelInfo
 from batchcost.tokens.text import RequestCount, expect, length_function, note
@@ -217,11 +216,9 @@ class GeminiCounter:
     def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
         raw = b""
         if isinstance(data, str):
-            head = data[:1 << 22]
-            decode = base64.urlsafe_b64decode if ("-" in head or "_" in head) else base64.b64decode  # both are taken
             try:
-                raw = decode(head + "=" * (-len(head) % 4))
-            except (ValueError, TypeError):
+                raw = decode_base64(data[:1 << 22])  # the standard and the URL-safe alphabet are both taken
+            except ValueError:
                 raise PlanError(f"{at}.inlineData.data is not base64") from None
         factor = int(self.rules.get("media_factor", 1))  # Gemini 2.0 bills an image or page as 5 tiles
         if mime.startswith("image/"):
@@ -236,7 +233,7 @@ class GeminiCounter:
                 note(result, "images are counted by Google's tile rule (258 tokens a 768x768 tile)"
                      + (f", {factor} tiles each on {self.model.name} as its bills show" if factor > 1 else ""))
         elif mime == "application/pdf" and raw:
-            pages = max(1, len(re.findall(rb"/Type\s*/Page(?![s\w])", raw)))
+            pages = max(1, pdf_pages(raw))
             low = pages * PDF_PAGE_TOKENS
             mid = pages * (PDF_PAGE_TOKENS * factor + PDF_PAGE_TEXT[0])
             high = pages * (PDF_PAGE_TOKENS * factor + PDF_PAGE_TEXT[1])

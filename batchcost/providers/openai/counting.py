@@ -8,10 +8,8 @@ counted the best known way and the request is marked ``approximate`` with a note
 """
 from __future__ import annotations
 
-import base64
 import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from batchcost.core.errors import PlanError
 from batchcost.providers.openai.rendering import Rendering, rendering, typescript
 from batchcost.providers.openai.rules import CHAT_ROLES  # the plain path's roles (the SDK's)
+from batchcost.tokens.documents import decode_base64, pdf_pages
 from batchcost.tokens.encodings import token_counter
 from batchcost.tokens.images import ImageFileProblem, image_bytes, image_size, image_tokens, max_image_tokens
 from batchcost.tokens.models import ModelInfo
@@ -274,11 +273,9 @@ class Counter:
         if isinstance(data, str):
             raw = data.split(",", 1)[1] if data.startswith("data:") else data
             try:
-                pdf = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if "-" in raw or "_" in raw
-                                       else None)
-            except (ValueError, TypeError):
-                pdf = b""
-            pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf)) or None
+                pages = pdf_pages(decode_base64(raw)) or None
+            except ValueError:
+                pages = None
         note(result, "PDF files are counted as a band: their text and page images are not read offline"
              + ("" if pages else " (a file not given inline is taken as up to 100 pages)"))
         result.slack_high += (pages or 100) * PDF_PAGE_MOST
