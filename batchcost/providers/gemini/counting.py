@@ -59,24 +59,21 @@ class GeminiCounter:
         fixed = 0  # tokens beyond the text: per content, the tools template
         slack = 0.0
         slack_low = 0  # what only the band's low side adds
+        calls = signatures = 0
         for i, content in enumerate(contents):
-            self._content(content, f"request.contents[{i}]", texts, media, result)
+            content_calls, content_signatures = self._content(content, f"request.contents[{i}]", texts, media, result)
+            calls += content_calls
+            signatures += content_signatures
         per_content = int(rules.get("per_content", 0)) * len(contents)
         fixed += per_content
         if per_content and self.api == "vertex":  # the Gemini API's token a content, not measured on Vertex
             slack_low += per_content
             note(result, "Vertex is taken to bill a token a content as the Gemini API does (not measured on "
                          "Vertex: a band down to none)")
-        calls = sum(1 for content in contents if isinstance(content, dict)
-                    for part in content.get("parts") or () if isinstance(part, dict)
-                    and (field(part, "functionCall") is not None or field(part, "functionResponse") is not None))
         if calls and rules.get("per_call"):
             fixed += round(float(rules["per_call"]) * calls)
             slack += float(rules.get("slack", 0)) * calls
             note(result, "function calls and responses are counted with fitted framing tokens (a band)")
-        signatures = sum(len(part["thoughtSignature"]) for content in contents if isinstance(content, dict)
-                         for part in content.get("parts") or () if isinstance(part, dict)
-                         and isinstance(part.get("thoughtSignature"), str))
         if signatures and self.api == "gemini" and rules.get("signature_high"):
             note(result, "replayed thought signatures are billed by the Gemini API but cannot be counted offline "
                          "(a band up to their size)")
@@ -191,15 +188,24 @@ class GeminiCounter:
         window = self.model.context_window or 1_048_576
         return window if tokens is None else min(tokens, window)
 
-    def _content(self, content: Any, at: str, texts: list[str], media: list[int], result: RequestCount) -> None:
+    def _content(self, content: Any, at: str, texts: list[str], media: list[int],
+                 result: RequestCount) -> tuple[int, int]:
+        """A content's parts into ``texts`` and ``media``; gives its function calls and responses, and the
+        characters of the thought signatures it replays (what the bill adds beyond the text)."""
         expect(content, dict, at)
         parts = content.get("parts")
         expect(parts, list, f"{at}.parts")
+        calls = signatures = 0
         for k, part in enumerate(parts):
             where = f"{at}.parts[{k}]"
             expect(part, dict, where)
             if "text" in part:
                 texts.append(expect(part["text"], str, f"{where}.text"))
+            signature = part.get("thoughtSignature")
+            if isinstance(signature, str):
+                signatures += len(signature)
+            if field(part, "functionCall") is not None or field(part, "functionResponse") is not None:
+                calls += 1
             for kind, payload in (("functionCall", "args"), ("functionResponse", "response")):
                 call = field(part, kind)  # a call's or a response's name, then its keys and string values
                 if isinstance(call, dict):
@@ -212,6 +218,7 @@ class GeminiCounter:
                 if isinstance(blob, dict):  # fileData names a file by URI: its bytes are not here to read
                     self._media(field(blob, "mimeType") or "", blob.get("data") if kind == "inlineData" else None,
                                 where, media, result)
+        return calls, signatures
 
     def _media(self, mime: str, data: Any, at: str, media: list[int], result: RequestCount) -> None:
         raw = b""
