@@ -22,16 +22,6 @@ class ChatRules:
 
 
 @dataclass(frozen=True)
-class ToolRules:
-    func_init: int
-    prop_init: int
-    prop_key: int
-    enum_init: int
-    enum_item: int
-    func_end: int
-
-
-@dataclass(frozen=True)
 class ImageRules:
     kind: str  # "tiles" or "patches"
     base: int = 0
@@ -61,8 +51,6 @@ class ModelInfo:
     context_window: int | None
     max_output_tokens: int | None
     chat_rules: ChatRules
-    tool_rules: ToolRules
-    tools_verified: bool
     image_rules: ImageRules | None
     reasoning: bool
     max_inputs: int | None = None
@@ -94,8 +82,6 @@ def _build(name: str, entry: dict[str, Any], registry: dict[str, Any]) -> ModelI
         context_window=spec.get("context_window"),
         max_output_tokens=spec.get("max_output_tokens"),
         chat_rules=ChatRules(**registry["chat_rules"][spec["chat_rules"]]),
-        tool_rules=ToolRules(**registry["tool_rules"][spec["tool_rules"]]),
-        tools_verified=bool(spec["tools_verified"]),
         image_rules=image_rules,
         reasoning=bool(spec["reasoning"]),
         max_inputs=spec.get("max_inputs"),

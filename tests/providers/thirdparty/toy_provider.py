@@ -13,13 +13,13 @@ from batchcost.core.errors import PlanError
 from batchcost.core.options import PLAIN, ReadOptions
 from batchcost.core.records import Limits, PlanLine, RequestFinding, ResultLine, Usage
 from batchcost.providers.base import Provider
-from batchcost.tokens.models import ChatRules, ModelInfo, ToolRules
+from batchcost.tokens.models import ChatRules, ModelInfo
 from batchcost.tokens.text import RequestCount, length_function
 
 PER_REQUEST = 4
 KIND = "toy-generate"
 MODEL = ModelInfo(name="toy-1", kind=KIND, encoding="o200k_base", context_window=4096, max_output_tokens=512,
-                  chat_rules=ChatRules(0, 0, 0), tool_rules=ToolRules(0, 0, 0, 0, 0, 0), tools_verified=False,
+                  chat_rules=ChatRules(0, 0, 0),
                   image_rules=None, reasoning=False, provider="toy")
 
 
