@@ -137,12 +137,6 @@ class Part:
         data = (self.data or "").replace("-", "+").replace("_", "/")
         return data + "=" * (-len(data) % 4)
 
-    def decoded_text(self) -> str:
-        """A text file's content (``media_type`` text/*)."""
-        import base64
-
-        return base64.b64decode(self.b64()).decode("utf-8", "replace")
-
 
 @dataclass(slots=True)
 class Turn:

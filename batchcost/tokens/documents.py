@@ -21,3 +21,8 @@ def decode_base64(text: str) -> bytes:
 def pdf_pages(raw: bytes) -> int:
     """The page objects a PDF's bytes hold (0 when none is found: not a PDF, or compressed object streams)."""
     return len(_PAGE.findall(raw))
+
+
+def text_file(data: str) -> str:
+    """An inline text file's content, from its base64 (either alphabet); undecodable bytes replaced."""
+    return decode_base64(data).decode("utf-8", "replace")

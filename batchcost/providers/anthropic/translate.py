@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchcost.core.records import Part, PlanLine, Turn, Work
+from batchcost.tokens.documents import text_file
 
 ENDPOINT = "/v1/messages"
 CLAUDE_IMAGES = frozenset(("image/jpeg", "image/png", "image/gif", "image/webp"))
@@ -69,7 +70,7 @@ def from_work(work: Work, model: str) -> tuple[str, dict]:
                 blocks.append({"type": "text", "text": part.text})
             elif part.kind == "document" and part.media_type.startswith("text/") and part.data is not None:
                 blocks.append({"type": "document", "source": {"type": "text", "media_type": "text/plain",
-                                                              "data": part.decoded_text()}})
+                                                              "data": text_file(part.data)}})
             elif (part.kind == "image" and (part.url or part.media_type in CLAUDE_IMAGES)) or (
                     part.kind == "document" and (part.url or part.media_type == "application/pdf")):
                 source = ({"type": "url", "url": part.url} if part.url else

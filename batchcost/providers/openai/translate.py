@@ -8,6 +8,7 @@ from typing import Any
 
 from batchcost.core.errors import PlanError
 from batchcost.core.records import Part, PlanLine, Turn, Work
+from batchcost.tokens.documents import text_file
 
 CHAT = "/v1/chat/completions"
 OPENAI_IMAGES = frozenset(("image/jpeg", "image/png", "image/gif", "image/webp"))
@@ -92,7 +93,7 @@ def from_work(work: Work, model: str) -> tuple[str, dict]:
                 content.append({"type": "file", "file": {"filename": "document.pdf",
                                                          "file_data": f"data:{part.media_type};base64,{part.b64()}"}})
             elif part.kind == "document" and part.data is not None and part.media_type.startswith("text/"):
-                content.append({"type": "text", "text": part.decoded_text()})
+                content.append({"type": "text", "text": text_file(part.data)})
             elif part.kind == "audio" and part.data is not None and part.media_type in AUDIO_FORMATS:
                 content.append({"type": "input_audio", "input_audio": {"data": part.b64(),
                                                                        "format": AUDIO_FORMATS[part.media_type]}})
