@@ -169,8 +169,8 @@ def token_counter(name: str) -> Callable[[str], int]:
     return count
 
 
-# -- vocabularies that are not tiktoken's (Gemma 3 for Gemini text) -------------------------------------------
-VOCABULARIES = ("gemma3",)
+# -- vocabularies that are not tiktoken's (Gemma 3 for Gemini text; the open models' own) ---------------------
+VOCABULARIES = tuple(load_data("encodings.yaml")["vocabularies"])
 
 
 @cache
