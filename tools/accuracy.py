@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DATA = ROOT / "tests" / "data" / "real_usage"
-SERVED = ("openai", "anthropic", "gemini", "vertex")
+SERVED = ("openai", "anthropic", "gemini", "vertex", "groq", "together", "mistral")
 SERVER_TOOLS = ("web_search", "code_interpreter", "file_search", "computer", "code_execution", "web_fetch",
                 "image_generation", "mcp", "googleSearch", "google_search", "codeExecution", "code_execution",
                 "urlContext", "url_context", "googleSearchRetrieval", "google_search_retrieval", "googleMaps",
@@ -485,6 +485,48 @@ def _schema_of(body: dict):
     return None
 
 
+def request_texts(body) -> list[str]:
+    """The texts of a request's messages, whatever the provider's shape (strings at any depth under a message's
+    content or parts), longest-first order kept as found."""
+    found: list[str] = []
+
+    def walk(value, key=""):
+        if isinstance(value, str):
+            if key in ("content", "text", "input", "prompt", "system") and value.strip():
+                found.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if k not in ("inline_data", "inlineData", "image_url", "source", "data"):
+                    walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+
+    walk(body)
+    return found
+
+
+def vocabulary_spread(pairs: list[Pair]) -> str:
+    """For each shipped vocabulary (and OpenAI's encodings), the ratio of its count of each real request's texts to
+    the proxy vocabulary's: the spread a model with no published vocabulary may have, counted with the proxy."""
+    from batchcost.data import load_data
+    from batchcost.tokens.encodings import token_counter
+
+    proxy_name = load_data("compatible.yaml")["unknown"]["proxy"]
+    proxy = token_counter(proxy_name)
+    names = [n for n in ("o200k_base", "cl100k_base", *load_data("encodings.yaml")["vocabularies"]) if n != proxy_name]
+    texts = ["\n".join(t) for t in (request_texts(getattr(p, "_body", {})) for p in pairs) if t]
+    base = [proxy(t) for t in texts]
+    lines = [f"{len(texts)} requests' texts, each vocabulary's count / {proxy_name}'s:",
+             "| vocabulary | p1 | p2.5 | median | p97.5 | p99 |", "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        count = token_counter(name)
+        ratios = sorted(count(t) / b for t, b in zip(texts, base) if b >= 20)
+        at = [ratios[min(len(ratios) - 1, int(q * len(ratios)))] for q in (0.01, 0.025, 0.5, 0.975, 0.99)]
+        lines.append(f"| {name} | " + " | ".join(f"{r:.3f}" for r in at) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -495,9 +537,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", type=int, default=0, help="list this many pairs that are wrong, worst first")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--fit", action="store_true", help="fit OpenAI's rendering constants (models.yaml)")
+    parser.add_argument("--vocabularies", action="store_true",
+                        help="how far each shipped vocabulary's counts are from the proxy's (compatible.yaml unknown)")
     args = parser.parse_args(argv)
 
     pairs, left_out = load_pairs(args.data)
+    if args.vocabularies:
+        print(vocabulary_spread(pairs))
+        return 0
     if args.fit:
         print(fit_renderings(pairs))
         print(fit_claude(pairs))

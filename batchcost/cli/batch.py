@@ -50,7 +50,8 @@ def batch_client(base_url: str | None, max_retries: int, *, plan: Path | None = 
         name = plan_provider(plan, options)
     if name is None and batch_id:
         sub = (ledger or _ledger()).by_batch(batch_id)
-        name = providers.for_batch(batch_id, sub.endpoint if sub is not None else None).name
+        name = providers.for_batch(batch_id, sub.endpoint if sub is not None else None,
+                                   sub.provider if sub is not None else None).name
     provider = providers.get(name) if name else providers.default()
     return provider.client(base_url=base_url, max_retries=max_retries)
 
@@ -303,7 +304,7 @@ def job_client(ledger, job_id: str, base_url: str | None, max_retries: int, opti
     if not subs:
         raise UsageError(f"job {job_id} has no waves in the ledger")
     provider = providers.get(options.provider) if options.provider else \
-        providers.for_batch(subs[0].batch_id or "", subs[0].endpoint)
+        providers.for_batch(subs[0].batch_id or "", subs[0].endpoint, subs[0].provider)
     return provider.client(base_url=base_url or subs[0].base_url, max_retries=max_retries), subs[0].model
 
 

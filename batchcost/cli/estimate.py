@@ -167,10 +167,16 @@ def _compare(plan: Path, result, others: list[str], table, options, deadline: fl
     from batchcost.pricing.cost import money
 
     forecast = OutputForecast.parse(options.output_tokens, options.calibration)
+    from batchcost.pricing.tables import MissingPrice
+
     estimates = {", ".join(result.plan["models"]): result}
+    unpriced = []
     for other in others:
-        estimates[other] = model_estimate(plan, other, table, forecast=forecast,
-                                          assume_image_size=options.assume_image_size, reading=options.reading)
+        try:
+            estimates[other] = model_estimate(plan, other, table, forecast=forecast,
+                                              assume_image_size=options.assume_image_size, reading=options.reading)
+        except MissingPrice as exc:  # one model without a price leaves the others compared, and says why
+            unpriced.append(f"{other}: not compared: {exc.message}")
     rows = choices(estimates, table, deadline)
     best = next((c for c in rows if c.meets), None)
     return {"deadline_hours": deadline,
@@ -178,7 +184,8 @@ def _compare(plan: Path, result, others: list[str], table, options, deadline: fl
             "choices": [{"model": c.model, "provider": c.provider, "tier": c.tier, "expected": money(c.expected),
                          "high": money(c.high), "count_basis": c.basis, "check_refuses": c.refused,
                          "translated_from": c.translated_from, "meets_deadline": c.meets} for c in rows],
-            "warnings": [w for e in estimates.values() for w in e.warnings if w.startswith("translated from")]}
+            "warnings": [w for e in estimates.values() for w in e.warnings if w.startswith("translated from")]
+            + unpriced}
 
 
 def _with_progress(plan: Path, table, options):

@@ -27,7 +27,8 @@ PROMISED_HOURS: dict[str, float | None] = {"realtime": 0, "priority": 0, "batch"
 def other_provider(plan: str | Path, model: str, reading: ReadOptions = PLAIN) -> str | None:
     """The provider ``model`` is served by, where it is not the plan's (None: the plan's own, or unknown here)."""
     try:
-        owner = resolve_model(model).provider
+        claimed = providers.claims().get(model)  # an OpenAI-compatible service's own model
+        owner = claimed.name if claimed is not None else resolve_model(model).provider
         first = next(iter(read_plan(Path(plan), options=reading)), None)
     except BatchcostError:
         return None  # the estimate itself says what is wrong

@@ -115,7 +115,8 @@ SCHEMA_VERSION = 1  # what this batchcost writes; a later version that changes t
 ADDED_COLUMNS = (("input_tokens", "INTEGER"),  # the wave's input tokens, counted exactly: what it enqueues
                  ("tries", "INTEGER NOT NULL DEFAULT 0"),  # batches refused for the queue cap, then made again
                  ("usage", "TEXT"),  # the usage the batch object last reported (neutral counts, JSON), if any
-                 ("project", "TEXT"))  # the approval's project: every wave carries the project it is booked to
+                 ("project", "TEXT"),  # the approval's project: every wave carries the project it is booked to
+                 ("provider", "TEXT"))  # the provider the wave went to (NULL in older ledgers: told by its endpoint)
 
 
 def now() -> str:
@@ -146,6 +147,7 @@ class Submission:
     tries: int = 0
     usage: str | None = None
     project: str | None = None
+    provider: str | None = None
 
     @property
     def tag(self) -> str:
@@ -370,7 +372,9 @@ class Ledger:
         counts changed since the last one recorded."""
         from batchcost import providers
 
-        usage = providers.for_batch(batch.get("id") or "", batch.get("endpoint")).batch_usage(batch)
+        sub = self.by_batch(batch.get("id") or "")
+        usage = providers.for_batch(batch.get("id") or "", batch.get("endpoint"),
+                                    sub.provider if sub is not None else None).batch_usage(batch)
         if usage is not None:  # written only when it moved: a poll that changes nothing writes nothing
             text = json.dumps(usage.as_dict(), sort_keys=True)
             stored = self.db.execute("SELECT usage FROM submissions WHERE batch_id = ?", (batch["id"],)).fetchone()

@@ -13,7 +13,7 @@ from batchcost.core.errors import BatchcostError, RemoteError
 from batchcost.core.home import home
 from batchcost.core.options import PLAIN, ReadOptions
 from batchcost.lifecycle.ledger import Ledger, Submission
-from batchcost.plans.reader import plan_sha256, read_plan
+from batchcost.plans.reader import plan_provider, plan_sha256, read_plan
 from batchcost.providers.base import SUBMISSION_TAG, BatchClient
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -93,7 +93,8 @@ def submit_plan(plan: Path, plan_sha: str, client: BatchClient, ledger: Ledger, 
         rows = ledger.submissions(plan_sha, attempt)
         if not rows:  # the whole schedule goes to the ledger before the first remote call
             waves = plan_waves(plan, plan_sha, max_enqueued_tokens=job.max_enqueued_tokens, options=options)
-            ledger.add_schedule([dict(
+            provider = plan_provider(plan, options)
+            ledger.add_schedule([dict(provider=provider,
                 plan_sha256=plan_sha, plan_path=str(plan), wave=index, waves=len(waves), attempt=attempt,
                 wave_path=str(wave.path), wave_sha256=plan_sha256(wave.path), endpoint=wave.endpoint,
                 requests=wave.requests, base_url=client.base_url, approval=approval,
@@ -170,7 +171,7 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
                 if sub.state == "created" and sub.status not in TERMINAL:
                     batch = remote_batch(client.retrieve(sub.remote_id), f"retrieving batch {sub.batch_id}")
                     ledger.record_status(batch)
-                    if providers.for_batch(batch["id"], sub.endpoint).queue_refused(batch):
+                    if providers.for_batch(batch["id"], sub.endpoint, sub.provider).queue_refused(batch):
                         on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held "
                                 "until the queue drains")
                         ledger.update(sub, state="held", batch_id=None, status=None, tries=sub.tries + 1)

@@ -168,7 +168,13 @@ def count_request(body: dict, endpoint: str | None = None, *, model: str | None 
     name = model or body.get("model") if isinstance(body, dict) else model
     if not isinstance(name, str):
         raise PlanError("body.model is missing")
-    info = custom_model(name, encoding) if encoding else resolve_model(name)
+    if encoding:
+        info = custom_model(name, encoding)
+    else:
+        if provider is None and name in providers.claims():  # an OpenAI-compatible service's own model
+            provider = providers.claims()[name].name
+        own = providers.get(provider).model_info(name) if provider is not None else None
+        info = own if own is not None else resolve_model(name)
     owner = providers.get(provider or info.provider)
     counter = owner.counter(info, assume_image_size=assume_image_size)
     return counter.count(endpoint or owner.endpoint, body)

@@ -70,12 +70,14 @@ def _strict_loads(text: bytes, path: Path, line: int):
 
 def _checked(obj: dict, path: Path, line: int, raw: bytes, text: bytes, options: ReadOptions) -> PlanLine:
     default = providers.default()
-    if options.provider in (None, default.name):  # the commonest, well-formed line, taken in one call
+    wanted = options.provider
+    if wanted in (None, default.name):  # the commonest, well-formed line, taken in one call
         item = default.quick(obj, line, len(raw), text)
-        if item is not None:
+        if item is not None and (wanted is not None or item.model not in providers.claims()):
             return item
     kind = providers.shape_of(obj)
-    wanted = options.provider
+    if wanted is not None and kind.name != wanted and providers.get(wanted).accepts(obj):
+        kind = providers.get(wanted)
     if wanted is not None and kind.name != wanted:
         raise PlanError(f"this line has the shape of {kind.title}, but the plan is read as {wanted} "
                         f"(--provider {wanted})", path=path, line=line)

@@ -36,10 +36,39 @@ _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 def provider_of(model: str) -> str:
-    """The provider a model name belongs to, as the database names it (tier_rules.yaml ``database_providers``)."""
+    """The provider a model name belongs to, as the database names it: the OpenAI-compatible service whose catalogue
+    names it (compatible.yaml), else by its prefix (tier_rules.yaml ``database_providers``), else the one service
+    database that lists exactly this id when the default provider does not."""
+    found = _compatible_databases()[0].get(model)
+    if found is not None:
+        return found
     table = load_data("tier_rules.yaml")["database_providers"]
     name = model.lower()
-    return next((provider for prefix, provider in table["prefixes"] if name.startswith(prefix)), table["default"])
+    by_prefix = next((provider for prefix, provider in table["prefixes"] if name.startswith(prefix)), None)
+    if by_prefix is not None:
+        return by_prefix
+    if version() is not None and not _listed(table["default"], model):
+        listing = [p for p in _compatible_databases()[1] if _listed(p, model)]
+        if len(listing) == 1:
+            return listing[0]
+    return table["default"]
+
+
+@cache
+def _compatible_databases() -> tuple[dict[str, str], tuple[str, ...]]:
+    """(model -> database id of the service that serves it, every service's database id) from compatible.yaml."""
+    services = load_data("compatible.yaml")["services"]
+    models: dict[str, str] = {}
+    for service in services.values():  # the first service naming a model is its owner (names are unique there)
+        for model in service.get("models") or {}:
+            models.setdefault(model, service["database"])
+    return models, tuple(dict.fromkeys(s["database"] for s in services.values()))
+
+
+@cache
+def _listed(provider_id: str, model: str) -> bool:
+    """Whether the database lists ``model`` under ``provider_id`` by its exact id."""
+    return any(p.id == provider_id and any(m.id == model for m in p.models) for p in _snapshot().providers)
 
 
 @cache

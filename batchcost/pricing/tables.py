@@ -104,7 +104,8 @@ class ModelPrice:
             raise ValueError(f"unknown tier {tier!r}")
         rates = getattr(self, TIER_NAMES[tier])
         if rates is None:
-            raise TierNotOffered(f"model {self.model!r} is not offered at the {tier} tier by {self.path}")
+            raise TierNotOffered(f"model {self.model!r} is not offered at the {tier} tier by {self.path}; a price "
+                                 f"file with a `{tier}:` block for it (--prices FILE) gives its {tier} price")
         return rates
 
 

@@ -18,6 +18,7 @@ from batchcost.providers.base import OUR_STATUSES, Provider
 
 GROUP = "batchcost.providers"
 BUILT_IN = ("openai", "anthropic", "gemini", "vertex")  # in this order: the shapes are tried in it (OpenAI's last)
+COMPATIBLE = ("groq", "together", "mistral", "fireworks", "deepinfra", "alibaba", "xai")  # OpenAI's shape, their models
 
 
 @functools.cache
@@ -33,13 +34,27 @@ def registry() -> dict[str, Provider]:
         if not isinstance(provider, Provider):
             raise UsageError(f"the provider {entry.name!r} ({entry.value}) is not a batchcost Provider")
         found[provider.name] = provider
-    if not all(name in found for name in BUILT_IN):  # a source tree that was never installed: its own packages
+    if not all(name in found for name in BUILT_IN + COMPATIBLE):  # a source tree never installed: its own packages
         import importlib
 
         for name in BUILT_IN:
             found.setdefault(name, importlib.import_module(f"batchcost.providers.{name}").PROVIDER)
-    order = [n for n in BUILT_IN if n in found] + sorted(n for n in found if n not in BUILT_IN)
+        for service in importlib.import_module("batchcost.providers.compatible").SERVICES:
+            found.setdefault(service.name, service)
+    ours = BUILT_IN + COMPATIBLE
+    order = [n for n in ours if n in found] + sorted(n for n in found if n not in ours)
     return {name: found[name] for name in order}
+
+
+@functools.cache
+def claims() -> dict[str, Provider]:
+    """Model name -> the provider whose lines of the default (OpenAI) shape name it: the OpenAI-compatible services
+    claim their own models' lines."""
+    found: dict[str, Provider] = {}
+    for provider in registry().values():
+        for model in provider.claimed_models():
+            found.setdefault(model, provider)
+    return found
 
 
 def names() -> tuple[str, ...]:
@@ -86,16 +101,20 @@ def mixed(provider: str, plan_provider: str, first_line: int, path: str | None =
             f"{line_of_plan(path, first_line)}); a plan holds one provider's requests")
 
 
-def for_batch(batch_id: str, endpoint: str | None = None) -> Provider:
-    """The provider of a batch: the one whose request kind the ledger recorded for it, else the one whose ids look
-    like it, else the default."""
+def for_batch(batch_id: str, endpoint: str | None = None, provider_name: str | None = None) -> Provider:
+    """The provider of a batch: the one the ledger recorded for it, else the one whose request kind the ledger
+    recorded (a kind of the default's own, such as /v1/chat/completions, is the default's: the OpenAI-compatible
+    services that share it are found by the recorded name), else the one whose ids look like it, else the default."""
+    if provider_name is not None and provider_name in registry():
+        return registry()[provider_name]
+    shared = set(default().kinds())
     for provider in registry().values():
-        if provider.default_shape:
+        if provider.default_shape or shared & set(provider.kinds()):
             continue
         if (endpoint is not None and endpoint in provider.kinds()) or provider.owns_batch(batch_id):
             return provider
     return default()
 
 
-__all__ = ["GROUP", "OUR_STATUSES", "Provider", "default", "describe", "for_batch", "get", "mixed", "names",
+__all__ = ["GROUP", "OUR_STATUSES", "Provider", "claims", "default", "describe", "for_batch", "get", "mixed", "names",
            "registry", "shape_of", "shapes"]

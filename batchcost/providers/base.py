@@ -134,6 +134,14 @@ class Provider(abc.ABC):
     def line(self, custom_id: str, endpoint: str, body: dict) -> dict:
         """The line ``plan`` writes for a rendered request."""
 
+    def accepts(self, obj: dict) -> bool:
+        """Whether a decoded line can be read as this provider's when the plan is said to be (``--provider``)."""
+        return self.matches(obj)
+
+    def claimed_models(self) -> tuple[str, ...]:
+        """Models whose lines of the default shape are this provider's (an OpenAI-compatible service's own)."""
+        return ()
+
     def quick(self, obj: dict, line: int, nbytes: int, text: bytes) -> PlanLine | None:
         """The commonest well-formed line in one call (the reader's shortcut, for the default shape); None: the
         line takes ``matches`` and ``parse``."""

@@ -73,6 +73,20 @@ def test_each_construct_is_exact_or_inside_its_band(pairs, provider, construct):
         assert row.band_right >= 0.95 * row.band_pairs, (row.band_right, row.band_pairs)
 
 
+@pytest.mark.parametrize("provider, group, exact", [
+    ("groq", "chat", 12),  # Llama 3's template and vocabulary: every bill, exactly
+    ("mistral", "embeddings", 2),  # mistral-common's encoding: exactly
+    ("mistral", "chat", 0),  # a band: one bill of the same request is 9 tokens above the others
+    ("together", "chat", 0),  # Llama 3.3's template with its date block, and Mixtral's
+    ("together", "/v1/completions", 0),
+])
+def test_the_openai_compatible_services_bills_are_counted(pairs, provider, group, exact):
+    row = _rows(pairs)[(provider, group)]
+    assert row.exact_pairs == exact and row.exact_right == exact, (row.exact_pairs, row.exact_right)
+    assert row.band_right == row.band_pairs, (row.band_right, row.band_pairs)
+    assert row.refused == 0
+
+
 @pytest.mark.parametrize("family", ["claude-sonnet-4", "claude-sonnet-4-5", "claude-3-5-haiku", "claude-haiku-4-5"])
 def test_claudes_centre_is_within_two_percent_of_the_bill_per_family(pairs, family):
     row = _rows(pairs, "model")[("anthropic", family)]

@@ -21,12 +21,16 @@ from batchcost.providers.sdk import answered_count, sdk_errors, shown_url
 
 class OpenAIBatchClient(BatchClient):
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None, max_retries: int = 5,
-                 timeout: float = 120.0):
-        self._key = api_key or os.environ.get("OPENAI_API_KEY")
+                 timeout: float = 120.0, key_env: str = "OPENAI_API_KEY", url_env: str = "OPENAI_BASE_URL",
+                 default_url: str = "https://api.openai.com/v1", purpose: str = "batch"):
+        """``key_env``, ``url_env``, ``default_url`` and ``purpose``: an OpenAI-compatible service's own (its key
+        variable, base-URL variable, base URL and the file purpose its batch files take)."""
+        self._key = api_key or os.environ.get(key_env)
         if not self._key:
-            raise UsageError("OPENAI_API_KEY is not set (the key is read from the environment, never from a file "
+            raise UsageError(f"{key_env} is not set (the key is read from the environment, never from a file "
                              "batchcost writes)")
-        url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self._purpose = purpose
+        url = base_url or os.environ.get(url_env) or default_url
         self._client = openai.OpenAI(api_key=self._key, base_url=url, max_retries=max_retries, timeout=timeout)
         # what messages and the ledger show: never credentials written into the URL (https://user:key@host)
         self.base_url = shown_url(url)
@@ -38,12 +42,12 @@ class OpenAIBatchClient(BatchClient):
     # -- files ----------------------------------------------------------------------------------------------
     def upload(self, path: Path, filename: str) -> str:
         with self._call(f"uploading {path}"), path.open("rb") as fh:
-            return self._client.files.create(file=(filename, fh), purpose="batch").id
+            return self._client.files.create(file=(filename, fh), purpose=cast(Any, self._purpose)).id
 
     def find_file(self, filename: str, size: int) -> str | None:
         """An already uploaded batch file of this name and size (after a crash between upload and ledger)."""
         with self._call("listing files"):
-            for item in self._client.files.list(purpose="batch"):
+            for item in self._client.files.list(purpose=self._purpose):
                 if item.filename == filename and item.bytes == size:
                     return item.id
         return None

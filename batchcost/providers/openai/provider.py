@@ -41,6 +41,13 @@ class OpenAIProvider(Provider):
         custom_id = _field(obj, "custom_id", str, path, line)
         if not custom_id:
             raise PlanError("custom_id is empty", path=path, line=line)
+        if "method" not in obj and "url" not in obj and isinstance(obj.get("body"), dict):
+            from batchcost import providers
+
+            halves = [p.name for p in providers.registry().values() if p.line_shape.startswith('{"custom_id", "body"')]
+            raise PlanError("method is missing" + (f" (a line of only custom_id and body is the batch file of "
+                            f"{', '.join(halves)}: say which with --provider, and the model with --model where the "
+                            "line names none)" if halves else ""), path=path, line=line)
         method = _field(obj, "method", str, path, line)
         url = _field(obj, "url", str, path, line)
         body = _field(obj, "body", dict, path, line)
