@@ -123,9 +123,11 @@ def estimate(
     """
     from batchcost.cli.options import calibration_opener, count_corrections, one_plan, reading
     from batchcost.cli.prices import parse_date
+    from batchcost.estimation.compare import alternatives
     from batchcost.estimation.engine import EstimateOptions
 
-    plan = one_plan(plans, dataset=template is not None)
+    several = alternatives(plans, reading(ctx)) if template is None else None
+    plan = several[0] if several else one_plan(plans, dataset=template is not None)
     options = EstimateOptions(
         reading=reading(ctx), template=template, model=model, output_tokens=output_tokens, encoding=encoding,
         assume_image_size=parse_image_size(image_size), jobs=jobs, engine=engine.value, scheduler=scheduler,
@@ -138,10 +140,14 @@ def estimate(
     limit = parse_budget(budget)
     table = load_prices(prices or [], at=parse_date(prices_at, "--prices-at"))
     others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
-    if deadline is not None and (not others or deadline < 0):
-        raise UsageError("--deadline needs --compare-models and a number of hours (0 or more)")
-    if others and (template is not None or sample is not None):
-        raise UsageError("--compare-models prices a counted plan file: drop --template and --sample")
+    if deadline is not None and ((not others and not several) or deadline < 0):
+        raise UsageError("--deadline needs --compare-models (or plans of several providers) and a number of hours "
+                         "(0 or more)")
+    if (others or several) and (template is not None or sample is not None):
+        raise UsageError("comparing models prices counted plan files: drop --template and --sample")
+    if several:
+        _alternatives(several, table, options, deadline, fmt, limit, budget_on.value)
+        return
     result = _with_progress(plan, table, options)
     picks = _compare(plan, result, others, table, options, deadline) if others else None
     if fmt is EstimateFormat.json:
@@ -162,9 +168,8 @@ def estimate(
 def _compare(plan: Path, result, others: list[str], table, options, deadline: float | None) -> dict:
     """Every model (the plan's and ``others``, of any provider) at every tier it offers, cheapest first, and the
     cheapest that meets ``deadline``: the ``comparison`` object of ``--format json``."""
-    from batchcost.estimation.compare import choices, model_estimate
+    from batchcost.estimation.compare import model_estimate
     from batchcost.estimation.forecast import OutputForecast
-    from batchcost.pricing.cost import money
 
     forecast = OutputForecast.parse(options.output_tokens, options.calibration)
     from batchcost.pricing.tables import MissingPrice
@@ -177,6 +182,14 @@ def _compare(plan: Path, result, others: list[str], table, options, deadline: fl
                                               assume_image_size=options.assume_image_size, reading=options.reading)
         except MissingPrice as exc:  # one model without a price leaves the others compared, and says why
             unpriced.append(f"{other}: not compared: {exc.message}")
+    return picks_of(estimates, table, deadline, unpriced)
+
+
+def picks_of(estimates: dict, table, deadline: float | None, unpriced: tuple | list = ()) -> dict:
+    """The ``comparison`` object: every estimate's model and tier, cheapest first, and the cheapest in time."""
+    from batchcost.estimation.compare import choices
+    from batchcost.pricing.cost import money
+
     rows = choices(estimates, table, deadline)
     best = next((c for c in rows if c.meets), None)
     return {"deadline_hours": deadline,
@@ -185,7 +198,46 @@ def _compare(plan: Path, result, others: list[str], table, options, deadline: fl
                          "high": money(c.high), "count_basis": c.basis, "check_refuses": c.refused,
                          "translated_from": c.translated_from, "meets_deadline": c.meets} for c in rows],
             "warnings": [w for e in estimates.values() for w in e.warnings if w.startswith("translated from")]
-            + unpriced}
+            + list(unpriced)}
+
+
+def _alternatives(files: list[Path], table, options, deadline: float | None, fmt, limit, budget_on: str) -> None:
+    """Plans of several providers (the same workload written for each): each estimated on its own, then one table
+    of every plan's models and tiers, cheapest first; ``--budget`` holds the cheapest that meets the deadline."""
+    from decimal import Decimal
+
+    from batchcost.core.errors import BudgetExceeded
+    from batchcost.estimation.compare import label
+    from batchcost.pricing.cost import display_money
+
+    estimates = {}
+    for path in files:
+        result = _with_progress(path, table, options)
+        estimates[label(result, path)] = result
+    picks = picks_of(estimates, table, deadline)
+    if fmt is EstimateFormat.json:
+        doc = {"estimates": [e.as_dict() for e in estimates.values()], "comparison": picks}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        from batchcost.cli.render import print_comparison
+
+        for name, result in estimates.items():
+            batch = result.cost["batch"]
+            print(f"{name}: {result.plan['requests']:,} requests on {result.plan['provider']}, batch "
+                  f"{display_money(batch['expected'])} expected, "
+                  f"{'no upper bound' if batch['high'] is None else display_money(batch['high']) + ' at most'}")
+        print_comparison(picks, deadline)
+    if limit is not None:
+        best = picks["cheapest"]
+        chosen = next((c for c in picks["choices"]
+                       if best and (c["model"], c["tier"]) == (best["model"], best["tier"])), None)
+        if chosen is None:
+            raise BudgetExceeded("no plan and tier meets the deadline with every request accepted, so none can be "
+                                 f"shown to fit the budget {display_money(limit)}")
+        cost = Decimal(chosen[budget_on])
+        if cost > limit:
+            raise BudgetExceeded(f"the cheapest choice, {chosen['model']} at the {chosen['tier']} tier, costs "
+                                 f"{display_money(cost)} ({budget_on}), over the budget {display_money(limit)}")
 
 
 def _with_progress(plan: Path, table, options):

@@ -38,19 +38,21 @@ def report(
     """Write a self-contained HTML report (charts inline, nothing fetched), the same as Markdown, the estimate as
     JSON, every request's tokens and cost as CSV, and the charts as PNG and SVG."""
     from batchcost.cli.options import one_plan, reading
+    from batchcost.estimation.compare import alternatives
 
-    plan = one_plan(plans, dataset=template is not None)
+    several = alternatives(plans, reading(ctx)) if template is None else None  # one workload, several providers
+    plan = several[0] if several else one_plan(plans, dataset=template is not None)
     from batchcost.cli.options import guard
     from batchcost.reports.api import estimate
     from batchcost.reports.writers import write_report
 
-    guard(inputs=[plan, template, prices or []], folders=[out])
+    guard(inputs=[*(several or [plan]), template, prices or []], folders=[out])
     limit = parse_budget(budget)
     others = [m.strip() for m in (compare_models or "").split(",") if m.strip()]
     with byte_progress(plan, "Counting") as progress:
         result = estimate(plan, prices=prices or [], output_tokens=output_tokens, template=template, model=model,
                           compare_models=others, assume_image_size=parse_image_size(image_size), progress=progress,
-                          tiers=parse_tiers(tiers), reading=reading(ctx))
+                          tiers=parse_tiers(tiers), reading=reading(ctx), alternatives=(several or [])[1:])
     written = write_report(result, out, budget=limit)
     for path in written:
         print(path)

@@ -15,7 +15,7 @@ from batchcost.core.options import PLAIN, ReadOptions
 from batchcost.estimation.estimate import Estimate, add_tiers, estimate_plan
 from batchcost.estimation.forecast import OutputForecast
 from batchcost.plans.convert import convert_plan
-from batchcost.plans.reader import read_plan
+from batchcost.plans.reader import plan_provider, read_plan
 from batchcost.pricing.tables import PriceTable
 from batchcost.tokens.models import resolve_model
 
@@ -35,6 +35,24 @@ def other_provider(plan: str | Path, model: str, reading: ReadOptions = PLAIN) -
     if first is None or owner in (first.provider, providers.get(first.provider).models_of):
         return None
     return owner
+
+
+def alternatives(paths, reading: ReadOptions = PLAIN) -> list[Path] | None:
+    """Several plan files whose requests are of different providers: the same workload written for each, to be
+    compared side by side (each its own estimate), not waves of one job (which hold one provider's requests). None
+    for one file, a folder of waves, ``--provider``, or files of one provider: a job."""
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2 or reading.provider is not None or any(p.is_dir() for p in paths):
+        return None
+    from batchcost.plans.jobs import expand
+
+    files = expand(paths)  # the same file twice is refused here too
+    return files if len({plan_provider(f, reading) for f in files}) > 1 else None
+
+
+def label(estimate: Estimate, path: Path) -> str:
+    """What one alternative is called in a comparison: its models and its file."""
+    return f"{', '.join(estimate.plan.get('models') or ())} ({path.name})"
 
 
 def translated_estimate(plan: str | Path, model: str, provider: str, prices: PriceTable, *,

@@ -179,16 +179,19 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
              assume_image_size: tuple[int, int] | None = None, keep_requests: bool = True,
              progress=None, tiers: Iterable[str] = (), reading: ReadOptions = PLAIN, jobs: int | None = None,
              engine: str = "local", scheduler: str | None = None, sample: str | None = None,
-             seed: int | None = None, online: bool = False, base_url: str | None = None) -> EstimateResult:
+             seed: int | None = None, online: bool = False, base_url: str | None = None,
+             alternatives: Iterable[str | Path] = ()) -> EstimateResult:
     """Estimate a plan (or a dataset with ``template``) with the engines the command line has, and keep
     per-request rows for tables and charts.
 
     ``reading``: how the plan is read (``ReadOptions(provider=..., model=...)``: ``--provider``, and the batch's
-    model for lines that name none). ``jobs``, ``engine="dask"`` (``scheduler``), ``sample`` (``seed``) and
-    ``online`` (``base_url``) count as ``batchcost estimate`` does; per-request rows come from the serial engine
-    only (``keep_requests=False`` keeps memory flat on huge plans). ``tiers``: flex and/or priority priced beside
-    real time and batch (``summary()`` and ``by_model()`` gain a column or row each; a tier a model does not offer
-    is None, with a warning). ``output_tokens="calibrated"`` reads the calibration store under BATCHCOST_HOME.
+    model for lines that name none). ``alternatives``: plans of the same workload written for other providers, each
+    estimated on its own and shown beside this one (``compared``, named by model and file). ``jobs``,
+    ``engine="dask"`` (``scheduler``), ``sample`` (``seed``) and ``online`` (``base_url``) count as ``batchcost
+    estimate`` does; per-request rows come from the serial engine only (``keep_requests=False`` keeps memory flat on
+    huge plans). ``tiers``: flex and/or priority priced beside real time and batch (``summary()`` and ``by_model()``
+    gain a column or row each; a tier a model does not offer is None, with a warning).
+    ``output_tokens="calibrated"`` reads the calibration store under BATCHCOST_HOME.
     """
     from batchcost.estimation.engine import EstimateOptions, run_estimate
     from batchcost.lifecycle.calibration import Calibration, count_corrections
@@ -214,6 +217,13 @@ def estimate(plan: str | Path, *, prices: PriceTable | Sequence[str | Path] | No
         else:
             compared[other] = estimate_dataset(plan, template, table, model=other, forecast=forecast,
                                                assume_image_size=assume_image_size)
+    for path in alternatives:
+        from batchcost.estimation.compare import label
+        from batchcost.estimation.estimate import estimate_plan
+
+        other_estimate = estimate_plan(path, table, forecast=OutputForecast.parse(output_tokens, Calibration),
+                                       assume_image_size=assume_image_size)
+        compared[label(other_estimate, Path(path))] = other_estimate
     return EstimateResult(main, rows, compared)
 
 

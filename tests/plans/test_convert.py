@@ -194,3 +194,35 @@ def test_a_refused_conversion_writes_nothing(cli, write_plan, tmp_path):
     out = tmp_path / "same.jsonl"
     done = cli("convert", plan, "--to", "anthropic", "--model", "claude-haiku-4-5", "-o", out)
     assert done.returncode == 2 and "already" in done.stderr and not out.exists()
+
+
+def test_plans_of_two_providers_are_one_comparison_one_report_and_each_can_be_approved(cli, tmp_path):
+    """The email task written for two providers: `estimate a b` compares the two plans (not one job), `report a b`
+    puts both in one report, and the one chosen is approved alone."""
+    openai_plan = ROOT / "examples" / "compare" / "support_emails.jsonl"
+    claude_plan = tmp_path / "emails_claude.jsonl"
+    made = cli("convert", openai_plan, "--to", "anthropic", "--model", "claude-haiku-4-5", "-o", claude_plan)
+    assert made.returncode == 0, made.stderr
+    out = cli("estimate", openai_plan, claude_plan, "--deadline", "24", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert [e["plan"]["provider"] for e in doc["estimates"]] == ["openai", "anthropic"]
+    each = {e["plan"]["provider"]: e for e in doc["estimates"]}
+    alone = json.loads(cli("estimate", claude_plan, "--format", "json").stdout)
+    assert each["anthropic"]["cost"] == alone["cost"]  # each plan is estimated as it would be alone
+    labels = {c["model"] for c in doc["comparison"]["choices"]}
+    assert labels == {"gpt-4.1-mini (support_emails.jsonl)", "claude-haiku-4-5 (emails_claude.jsonl)"}
+    cheapest = doc["comparison"]["cheapest"]
+    assert cheapest["tier"] == "batch" and cheapest["model"] == doc["comparison"]["choices"][0]["model"]
+    over = cli("estimate", openai_plan, claude_plan, "--budget", "0.00000001")
+    assert over.returncode == 3 and "the cheapest choice" in over.stderr
+    folder = tmp_path / "report"
+    assert cli("report", openai_plan, claude_plan, "--out", folder).returncode == 0
+    html = (folder / "report.html").read_text()
+    assert "claude-haiku-4-5 (emails_claude.jsonl)" in html and "anthropic" in html
+    approval = tmp_path / "approval.json"
+    chosen = cli("approve", openai_plan, "--budget", "5", "--by", "Alice Example", "-o", approval)
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(approval.read_text())["plan"]["provider"] == "openai"
+    job = cli("estimate", openai_plan, openai_plan)  # one provider's files stay one job (here: named twice)
+    assert job.returncode == 2 and "named twice" in job.stderr
