@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Modules whose tests run twice: on the embedded SQLite ledger and on the team ledger in a real PostgreSQL server
 # (tests/postgres_server.py, started once per session on 127.0.0.1): the same tests, the same answers.
-LEDGER_MODULES = {f"tests.lifecycle.{name}" for name in ("test_lifecycle", "test_jobs", "test_spend", "test_reconcile")}
+LEDGER_MODULES = {f"tests.lifecycle.{name}" for name in ("test_lifecycle", "test_jobs", "test_spend", "test_reconcile",
+                                                             "test_mixed_jobs")}
 
 
 def pytest_generate_tests(metafunc):

@@ -5,7 +5,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -116,10 +116,12 @@ def approve(
     signatures are required (BATCHCOST_ALLOWED_SIGNERS, or allowed_signers in config.yaml), a signature that submit
     would not accept is refused here too (exit 3), and an unsigned approval is warned of."""
     from batchcost.cli.options import one_plan
+    from batchcost.estimation.compare import alternatives
 
+    several = alternatives(plans, reading(ctx))  # files of several providers: one job, each file to its provider
     plan = one_plan(plans, dataset=False)
     from batchcost.cli.options import guard
-    from batchcost.estimation.estimate import estimate_plan, priced
+    from batchcost.estimation.estimate import combine, estimate_plan, priced
     from batchcost.estimation.forecast import OutputForecast
     from batchcost.lifecycle.approval import make_approval, write_approval
     from batchcost.pricing.cost import display_money
@@ -130,9 +132,11 @@ def approve(
     limit = parse_budget(budget, BudgetExceeded)
     assert limit is not None  # --budget is required
     table = load_prices(prices or [])
-    from batchcost.cli.options import reading
-
-    estimate = estimate_plan(plan, table, forecast=OutputForecast.parse(output_tokens), options=reading(ctx))
+    forecast = OutputForecast.parse(output_tokens)
+    if several:  # each file estimated by its own provider's rules and prices, the job their sum
+        estimate = combine([(f, estimate_plan(f, table, forecast=forecast)) for f in several], plan)
+    else:
+        estimate = estimate_plan(plan, table, forecast=forecast, options=reading(ctx))
     ledger = _ledger()
     files = [f.get("sha256") for f in estimate.plan.get("files") or []] or [estimate.plan["sha256"]]
     approval = make_approval(estimate, budget=limit, by=by, budget_on=budget_on.value,
@@ -236,7 +240,17 @@ def submit(
 
         check_budgets(record, ledger, load_prices(prices or []), budgets, at_submit=True)
     cap = max_enqueued_tokens or configured_cap(model)
-    client = batch_client(base_url, max_retries, plan=plan, options=options)
+    spread = (record.get("plan") or {}).get("providers") or []
+    client: Any
+    if len(spread) > 1:  # one approval, waves to several providers: each through its own client
+        if base_url is not None:
+            raise UsageError("--base-url names one server; this job's files go to " + ", ".join(spread) + " (each "
+                             "provider's base URL comes from its own environment variable)")
+        from batchcost.lifecycle.waves import ProviderClients
+
+        client = ProviderClients(lambda name: providers.get(name).client(max_retries=max_retries))
+    else:
+        client = batch_client(base_url, max_retries, plan=plan, options=options)
     subs, created = submit_plan(plan, sha, client, ledger, approval=json.dumps(record), resubmit=resubmit,
                                 max_enqueued_tokens=cap, stop_on_failure=stop_on_failure, on_step=_say,
                                 options=options)
@@ -303,6 +317,11 @@ def job_client(ledger, job_id: str, base_url: str | None, max_retries: int, opti
     subs = ledger.job_waves(ledger_job(ledger, job_id))
     if not subs:
         raise UsageError(f"job {job_id} has no waves in the ledger")
+    spread = {s.provider for s in subs}
+    if len(spread) > 1 and options.provider is None:  # its waves went to several providers: each one's client
+        from batchcost.lifecycle.waves import ProviderClients
+
+        return ProviderClients(lambda name: providers.get(name).client(max_retries=max_retries)), None
     provider = providers.get(options.provider) if options.provider else \
         providers.for_batch(subs[0].batch_id or "", subs[0].endpoint, subs[0].provider)
     return provider.client(base_url=base_url or subs[0].base_url, max_retries=max_retries), subs[0].model
@@ -425,14 +444,17 @@ def status(
               or "no submissions in the ledger")
         return
     if is_job(batch_id):
+        from batchcost.lifecycle.waves import client_for
+        from batchcost.pricing.tables import load_prices
+
         job = ledger_job(ledger, batch_id)
         client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
-        from batchcost.pricing.tables import load_prices
 
         spent, table = {}, load_prices([])  # the price tables read once for every wave
         for sub in ledger.job_waves(job):  # what each wave's batch says now, and what it has cost so far
             if sub.state == "created":
-                batch = remote_batch(client.retrieve(sub.remote_id), f"retrieving batch {sub.batch_id}")
+                batch = remote_batch(client_for(client, sub).retrieve(sub.remote_id),
+                                     f"retrieving batch {sub.batch_id}")
                 ledger.record_status(batch)
                 spent[sub.wave] = cost_so_far(batch, sub.model, table)
         data = _job_record(job, ledger.job_waves(job), ledger)
@@ -477,14 +499,14 @@ def download(
     """Download the output and error files of a finished batch (also a failed, expired or cancelled one: its
     completed lines are billed). Files are written whole then renamed; downloading again is safe."""
     from batchcost.cli.options import guard
-    from batchcost.lifecycle.waves import download_batch
+    from batchcost.lifecycle.waves import client_for, download_batch
 
     guard(folders=[out])  # refused before any key is needed or anything is fetched
     ledger = _ledger()
     if is_job(batch_id):
         client, _ = job_client(ledger, batch_id, base_url, max_retries, options=reading(ctx))
         files = [f for sub in ledger.job_waves(ledger_job(ledger, batch_id)) if sub.batch_id
-                 for f in download_batch(sub.batch_id, out, client, ledger)]
+                 for f in download_batch(sub.batch_id, out, client_for(client, sub), ledger)]
     else:
         files = download_batch(batch_id, out, one_client(ctx, base_url, max_retries, batch_id, ledger),
                                ledger)

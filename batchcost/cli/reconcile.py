@@ -157,12 +157,17 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None, optio
     from batchcost.core.atomic import atomic_writer
     from batchcost.core.home import home
     from batchcost.lifecycle.ledger import Ledger
-    from batchcost.lifecycle.waves import fetch_batch
+    from batchcost.lifecycle.waves import client_for, fetch_batch
     from batchcost.plans.reader import plan_sha256
 
     ledger = Ledger()
     job = ledger_job(ledger, job_id)
     subs = ledger.job_waves(job)
+    spread = list(dict.fromkeys(s.provider for s in subs if s.provider))
+    if len(spread) > 1:  # each provider's results read by its own rules: one file and its wave at a time
+        raise UsageError(f"job {job_id}'s waves went to {', '.join(spread)}: reconcile each file with its own "
+                         "wave, " + "; ".join(f"batchcost reconcile {s.wave_path} --batch {s.batch_id}"
+                                              for s in subs if s.batch_id))
     client, model = job_client(ledger, job_id, base_url, 5, options)
     source = plan or Path(subs[0].plan_path)
     if not source.is_file() or plan_sha256(source) != job.plan_sha256:
@@ -173,7 +178,7 @@ def _job_from_ledger(job_id: str, base_url: str | None, plan: Path | None, optio
     seen, endpoints = [], []
     for sub in subs:
         if sub.batch_id:
-            batch, files = fetch_batch(sub.batch_id, folder, client, ledger)
+            batch, files = fetch_batch(sub.batch_id, folder, client_for(client, sub), ledger)
             for f in files:
                 joined[f["kind"]].append(Path(f["path"]))
             seen.append(batch)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -424,6 +425,47 @@ def estimate_plan(path: str | Path, prices: PriceTable, *, forecast: OutputForec
     if files_of(path):  # a job of several files: each one's sha256, for the approval and the reader
         estimate.plan["files"] = files_of(path)
     return estimate
+
+
+@exact_money
+def combine(parts: list[tuple[Path, Estimate]], job: Path) -> Estimate:
+    """One estimate of a job whose files are of several providers (each file estimated alone, by its own
+    provider's rules and prices): the sums, every file's models, and ``plan.files`` naming each file's provider.
+    A tier one file does not offer is not offered by the job; an unbounded high stays unbounded."""
+    from batchcost.plans.jobs import files_of
+    from batchcost.plans.reader import plan_sha256
+
+    estimates = [e for _, e in parts]
+
+    def total(costs: list[Costs]) -> Costs:
+        tiers = dict.fromkeys(t for c in costs for t in c)
+        return {t: None if any(c.get(t) is None for c in costs) else
+                {k: _sum(c[t][k] for c in costs) for k in ("low", "expected", "high")}  # type: ignore[index]
+                for t in tiers}
+
+    listing = files_of(job) or []
+    for entry, part in zip(listing, estimates):
+        entry["provider"] = part.plan.get("provider")
+    names = list(dict.fromkeys(str(e.plan.get("provider")) for e in estimates))
+    plan = {"path": str(job), "sha256": plan_sha256(job), "requests": sum(e.plan.get("requests", 0) for e in estimates),
+            "endpoint": ", ".join(dict.fromkeys(str(e.plan.get("endpoint")) for e in estimates)),
+            "models": list(dict.fromkeys(m for e in estimates for m in e.plan.get("models") or ())),
+            "provider": ", ".join(names), "providers": names, "files": listing}
+    outputs = [e.output_tokens for e in estimates]
+    ranged = any(e.input_tokens_range for e in estimates)
+    result = Estimate(
+        plan=plan, input_tokens=sum(e.input_tokens for e in estimates),
+        output_tokens={"low": sum(o["low"] for o in outputs), "expected": sum(o["expected"] for o in outputs),
+                       "high": None if any(o["high"] is None for o in outputs) else sum(o["high"] for o in outputs),
+                       "basis": outputs[0].get("basis")},
+        cost=total([e.cost for e in estimates]), by_model=[m for e in estimates for m in e.by_model],
+        prices=list({json.dumps(p, sort_keys=True, default=str): p for e in estimates for p in e.prices}.values()),
+        warnings=[f"{path.name}: {w}" for path, e in parts for w in e.warnings], forecast=estimates[0].forecast)
+    if ranged:
+        result.input_tokens_range = {
+            side: sum((e.input_tokens_range or {}).get(side, e.input_tokens) for e in estimates)
+            for side in ("low", "high")}
+    return result
 
 
 def estimate_dataset(dataset: str | Path, template_path: str | Path, prices: PriceTable, *, model: str | None = None,

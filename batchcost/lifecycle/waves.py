@@ -28,6 +28,32 @@ class Wave:
     input_tokens: int | None = None
 
 
+class ProviderClients:
+    """The clients of one job whose waves go to several providers (its files are of several providers, under one
+    approval): each wave's client is its provider's, made once, with that provider's own key and base URL."""
+
+    base_url = "(each provider's own)"
+
+    def __init__(self, make: Callable[[str], BatchClient]):
+        self._make = make
+        self._made: dict[str, BatchClient] = {}
+
+    def of(self, provider: str) -> BatchClient:
+        if provider not in self._made:
+            self._made[provider] = self._make(provider)
+        return self._made[provider]
+
+
+Clients = BatchClient | ProviderClients
+
+
+def client_for(client: Clients, sub: Submission) -> BatchClient:
+    """The client a wave is created, followed and downloaded through."""
+    if isinstance(client, ProviderClients):
+        return client.of(sub.provider or providers.default().name)
+    return client
+
+
 def plan_waves(plan: Path, plan_sha: str, *, max_enqueued_tokens: int | None = None,
                options: ReadOptions = PLAIN) -> list[Wave]:
     """The plan itself when it fits one batch, else its waves (deterministic, kept under BATCHCOST_HOME). Under a
@@ -71,7 +97,7 @@ def plan_waves(plan: Path, plan_sha: str, *, max_enqueued_tokens: int | None = N
     return waves
 
 
-def submit_plan(plan: Path, plan_sha: str, client: BatchClient, ledger: Ledger, *, approval: str | None,
+def submit_plan(plan: Path, plan_sha: str, client: Clients, ledger: Ledger, *, approval: str | None,
                 resubmit: bool = False, max_enqueued_tokens: int | None = None, stop_on_failure: bool = False,
                 on_step: Callable[[str], None] = lambda s: None,
                 options: ReadOptions = PLAIN) -> tuple[list[Submission], bool]:
@@ -92,14 +118,31 @@ def submit_plan(plan: Path, plan_sha: str, client: BatchClient, ledger: Ledger, 
                              stop_on_failure=stop_on_failure)
         rows = ledger.submissions(plan_sha, attempt)
         if not rows:  # the whole schedule goes to the ledger before the first remote call
-            waves = plan_waves(plan, plan_sha, max_enqueued_tokens=job.max_enqueued_tokens, options=options)
-            provider = plan_provider(plan, options)
-            ledger.add_schedule([dict(provider=provider,
-                plan_sha256=plan_sha, plan_path=str(plan), wave=index, waves=len(waves), attempt=attempt,
-                wave_path=str(wave.path), wave_sha256=plan_sha256(wave.path), endpoint=wave.endpoint,
-                requests=wave.requests, base_url=client.base_url, approval=approval,
-                input_tokens=wave.input_tokens) for index, wave in enumerate(waves, start=1)])
+            schedule = _schedule(plan, plan_sha, client, job.max_enqueued_tokens, options)
+            ledger.add_schedule([dict(
+                provider=provider, plan_sha256=plan_sha, plan_path=str(plan), wave=index, waves=len(schedule),
+                attempt=attempt, wave_path=str(wave.path), wave_sha256=plan_sha256(wave.path),
+                endpoint=wave.endpoint, requests=wave.requests, base_url=base_url, approval=approval,
+                input_tokens=wave.input_tokens) for index, (wave, provider, base_url) in enumerate(schedule, start=1)])
         return advance_job(job, client, ledger, on_step=on_step), True
+
+
+def _schedule(plan: Path, plan_sha: str, client: Clients, cap: int | None,
+              options: ReadOptions) -> list[tuple[Wave, str, str]]:
+    """Every wave of the job with the provider it goes to and that provider's base URL: the plan's waves, or, for
+    a job of several providers' files, each file's own waves (split by its provider's limits), in file order."""
+    if not isinstance(client, ProviderClients):
+        return [(w, plan_provider(plan, options), client.base_url)
+                for w in plan_waves(plan, plan_sha, max_enqueued_tokens=cap, options=options)]
+    from batchcost.core.errors import job_files
+
+    schedule = []
+    for listed in job_files(plan) or [{"path": str(plan), "sha256": plan_sha}]:
+        path = Path(listed["path"])
+        provider = plan_provider(path)
+        base_url = client.of(provider).base_url
+        schedule += [(w, provider, base_url) for w in plan_waves(path, listed["sha256"], max_enqueued_tokens=cap)]
+    return schedule
 
 
 def in_flight(sub: Submission) -> bool:
@@ -107,14 +150,14 @@ def in_flight(sub: Submission) -> bool:
     return sub.state in ("new", "uploaded") or (sub.state == "created" and sub.status not in TERMINAL)
 
 
-def advance_job(job, client: BatchClient, ledger: Ledger, *, on_step=lambda s: None) -> list[Submission]:
+def advance_job(job, client: Clients, ledger: Ledger, *, on_step=lambda s: None) -> list[Submission]:
     """Create the job's held waves, in order, while they fit under its queue cap; resume any step an
     interrupted run left. Never creates a wave twice, never passes a held wave for a later one."""
     subs = ledger.job_waves(job)
     cap = job.max_enqueued_tokens
     for index, sub in enumerate(subs):
         if sub.state in ("new", "uploaded"):  # an interrupted run left this step: resume it
-            subs[index] = _advance(sub, client, ledger, on_step, resumed=True)
+            subs[index] = _advance(sub, client_for(client, sub), ledger, on_step, resumed=True)
     stopped = job.stop_on_failure and any(s.status in ("failed", "expired", "cancelled") for s in subs)
     for index, sub in enumerate(subs):
         if sub.state != "held":
@@ -128,7 +171,7 @@ def advance_job(job, client: BatchClient, ledger: Ledger, *, on_step=lambda s: N
             break
         # recorded before the first remote call for it; a wave the queue refused keeps its uploaded file
         sub = ledger.update(sub, state="uploaded" if sub.file_id else "new")
-        subs[index] = _advance(sub, client, ledger, on_step, resumed=False)
+        subs[index] = _advance(sub, client_for(client, sub), ledger, on_step, resumed=False)
     return subs
 
 
@@ -158,7 +201,7 @@ def _finished(subs: list[Submission], stop_on_failure: bool) -> bool:
     return not held or (stop_on_failure and any(s.status in ("failed", "expired", "cancelled") for s in subs))
 
 
-def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float = 30.0, max_interval: float = 300.0,
+def wait_job(job, client: Clients, ledger: Ledger, *, poll_interval: float = 30.0, max_interval: float = 300.0,
              timeout: float | None = None, on_change: Callable[[dict], None] = lambda s: None,
              on_step: Callable[[str], None] = lambda s: None, sleep=time.sleep) -> list[Submission]:
     """Follow every wave of the job to its end, creating held waves as the queue makes room. A wave the server
@@ -169,7 +212,8 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
         with ledger.plan_lock(job.plan_sha256):  # one process advances a job at a time (wait, submit, cancel)
             for sub in ledger.job_waves(job):
                 if sub.state == "created" and sub.status not in TERMINAL:
-                    batch = remote_batch(client.retrieve(sub.remote_id), f"retrieving batch {sub.batch_id}")
+                    batch = remote_batch(client_for(client, sub).retrieve(sub.remote_id),
+                                         f"retrieving batch {sub.batch_id}")
                     ledger.record_status(batch)
                     if providers.for_batch(batch["id"], sub.endpoint, sub.provider).queue_refused(batch):
                         on_step(f"wave {sub.wave}: {sub.batch_id} was refused for the queue's token limit; held "
@@ -186,7 +230,7 @@ def wait_job(job, client: BatchClient, ledger: Ledger, *, poll_interval: float =
                           job.job_id)
 
 
-def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
+def cancel_job(job, client: Clients, ledger: Ledger) -> list[Submission]:
     """Cancel the job's unfinished waves; held waves are never created (under the plan's lock, so no other process
     is creating one meanwhile)."""
     with ledger.plan_lock(job.plan_sha256):
@@ -194,7 +238,8 @@ def cancel_job(job, client: BatchClient, ledger: Ledger) -> list[Submission]:
             if sub.state == "held":
                 ledger.update(sub, state="cancelled", status="cancelled")
             elif sub.state == "created" and sub.status not in TERMINAL:
-                ledger.record_status(remote_batch(client.cancel(sub.remote_id), f"cancelling {sub.batch_id}"))
+                ledger.record_status(remote_batch(client_for(client, sub).cancel(sub.remote_id),
+                                                  f"cancelling {sub.batch_id}"))
         return ledger.job_waves(job)
 
 
